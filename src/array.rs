@@ -1,0 +1,372 @@
+//! Arrays as arrjit sees them: borrowed strided views of host memory for
+//! inputs, owned row-major arrays for results.
+//!
+//! A [`View`] is checked when it is made: every element its shape and
+//! strides can reach lies inside the borrowed slice, so nothing downstream
+//! (interpreter or compiled code) can read out of bounds.
+
+use std::fmt;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::types::{DType, Scalar, Shape, MAX_RANK};
+
+/// A borrowed slice of one of the five dtypes.
+#[derive(Clone, Copy, Debug)]
+pub enum Buffer<'a> {
+    Bool(&'a [bool]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+impl<'a> Buffer<'a> {
+    pub fn dtype(&self) -> DType {
+        match self {
+            Buffer::Bool(_) => DType::Bool,
+            Buffer::I32(_) => DType::I32,
+            Buffer::I64(_) => DType::I64,
+            Buffer::F32(_) => DType::F32,
+            Buffer::F64(_) => DType::F64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Buffer::Bool(s) => s.len(),
+            Buffer::I32(s) => s.len(),
+            Buffer::I64(s) => s.len(),
+            Buffer::F32(s) => s.len(),
+            Buffer::F64(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Element `k` (must be in bounds).
+    pub fn get(&self, k: usize) -> Scalar {
+        match self {
+            Buffer::Bool(s) => Scalar::Bool(s[k]),
+            Buffer::I32(s) => Scalar::I32(s[k]),
+            Buffer::I64(s) => Scalar::I64(s[k]),
+            Buffer::F32(s) => Scalar::F32(s[k]),
+            Buffer::F64(s) => Scalar::F64(s[k]),
+        }
+    }
+
+    /// Address of the first element (for the JIT's call frame).
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        match self {
+            Buffer::Bool(s) => s.as_ptr().cast(),
+            Buffer::I32(s) => s.as_ptr().cast(),
+            Buffer::I64(s) => s.as_ptr().cast(),
+            Buffer::F32(s) => s.as_ptr().cast(),
+            Buffer::F64(s) => s.as_ptr().cast(),
+        }
+    }
+}
+
+/// A strided view: element `[i, j]` is `buf[offset + i*strides[0] + j*strides[1]]`
+/// (strides in elements, possibly negative or zero).
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    buf: Buffer<'a>,
+    offset: usize,
+    shape: Shape,
+    strides: [isize; MAX_RANK],
+}
+
+impl<'a> View<'a> {
+    /// A row-major view of a whole slice with the given shape.
+    pub fn contiguous(buf: Buffer<'a>, dims: &[usize]) -> Result<View<'a>> {
+        let shape = shape_of(dims)?;
+        let strides = match shape.dims() {
+            [] | [_] => [1, 0],
+            [_, m] => [isize::try_from(*m).map_err(|_| too_big())?, 1],
+            _ => unreachable!(),
+        };
+        View::strided(buf, 0, dims, &strides[..shape.rank()])
+    }
+
+    /// A 1-D view of a whole slice.
+    pub fn vector(buf: Buffer<'a>) -> View<'a> {
+        let n = buf.len();
+        View {
+            buf,
+            offset: 0,
+            shape: Shape::vector(n),
+            strides: [1, 0],
+        }
+    }
+
+    /// A general strided view; refused unless every reachable element lies
+    /// inside `buf`.
+    pub fn strided(
+        buf: Buffer<'a>,
+        offset: usize,
+        dims: &[usize],
+        strides: &[isize],
+    ) -> Result<View<'a>> {
+        let shape = shape_of(dims)?;
+        if strides.len() != dims.len() {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!("{} strides given for a shape of rank {}", strides.len(), dims.len()),
+            ));
+        }
+        let mut st = [0isize; MAX_RANK];
+        st[..strides.len()].copy_from_slice(strides);
+        // The lowest and highest element offsets the view can reach.
+        let (mut lo, mut hi) = (offset as i128, offset as i128);
+        if shape.checked_len() != Some(0) {
+            for (&d, &s) in dims.iter().zip(strides) {
+                let reach = (d as i128 - 1) * s as i128;
+                if reach < 0 {
+                    lo += reach;
+                } else {
+                    hi += reach;
+                }
+            }
+            if lo < 0 || hi >= buf.len() as i128 {
+                return Err(Error::new(
+                    ErrorKind::Call,
+                    format!(
+                        "a view of shape {shape} with strides {strides:?} from offset {offset} \
+                         reaches outside its buffer of {} elements",
+                        buf.len()
+                    ),
+                ));
+            }
+        }
+        Ok(View {
+            buf,
+            offset,
+            shape,
+            strides: st,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.buf.dtype()
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Strides in elements, one per axis.
+    pub fn strides(&self) -> &[isize] {
+        &self.strides[..self.shape.rank()]
+    }
+
+    pub fn buffer(&self) -> Buffer<'a> {
+        self.buf
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Element at `index` (one entry per axis; must be in bounds).
+    pub fn get(&self, index: &[usize]) -> Scalar {
+        let mut k = self.offset as isize;
+        for (axis, &i) in index.iter().enumerate() {
+            k += i as isize * self.strides[axis];
+        }
+        self.buf.get(k as usize)
+    }
+
+    /// True if the last axis has unit stride or at most one element.
+    pub fn inner_contiguous(&self) -> bool {
+        match self.shape.rank() {
+            0 => true,
+            r => self.shape.dims()[r - 1] <= 1 || self.strides[r - 1] == 1,
+        }
+    }
+}
+
+fn shape_of(dims: &[usize]) -> Result<Shape> {
+    let shape = Shape::new(dims).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Shape,
+            format!("arrays of rank {} are not supported (at most 2)", dims.len()),
+        )
+    })?;
+    if shape.checked_len().is_none_or(|n| n > isize::MAX as usize / 8) {
+        return Err(too_big());
+    }
+    Ok(shape)
+}
+
+fn too_big() -> Error {
+    Error::new(ErrorKind::Shape, "array shape overflows the address space")
+}
+
+/// Owned data of one dtype, row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Data {
+    Bool(Vec<bool>),
+    I32(Vec<i32>),
+    I64(Vec<i64>),
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Data {
+    /// `len` elements of zero (false).
+    pub fn zeros(dtype: DType, len: usize) -> Data {
+        match dtype {
+            DType::Bool => Data::Bool(vec![false; len]),
+            DType::I32 => Data::I32(vec![0; len]),
+            DType::I64 => Data::I64(vec![0; len]),
+            DType::F32 => Data::F32(vec![0.0; len]),
+            DType::F64 => Data::F64(vec![0.0; len]),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.as_buffer().dtype()
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_buffer().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn as_buffer(&self) -> Buffer<'_> {
+        match self {
+            Data::Bool(v) => Buffer::Bool(v),
+            Data::I32(v) => Buffer::I32(v),
+            Data::I64(v) => Buffer::I64(v),
+            Data::F32(v) => Buffer::F32(v),
+            Data::F64(v) => Buffer::F64(v),
+        }
+    }
+
+    /// Stores `value` (which must have this dtype) at `k`.
+    pub fn set(&mut self, k: usize, value: Scalar) {
+        match (self, value) {
+            (Data::Bool(v), Scalar::Bool(x)) => v[k] = x,
+            (Data::I32(v), Scalar::I32(x)) => v[k] = x,
+            (Data::I64(v), Scalar::I64(x)) => v[k] = x,
+            (Data::F32(v), Scalar::F32(x)) => v[k] = x,
+            (Data::F64(v), Scalar::F64(x)) => v[k] = x,
+            (data, value) => panic!(
+                "Data::set: storing a {} into a {} array",
+                value.dtype(),
+                data.dtype()
+            ),
+        }
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            Data::Bool(v) => v.as_mut_ptr().cast(),
+            Data::I32(v) => v.as_mut_ptr().cast(),
+            Data::I64(v) => v.as_mut_ptr().cast(),
+            Data::F32(v) => v.as_mut_ptr().cast(),
+            Data::F64(v) => v.as_mut_ptr().cast(),
+        }
+    }
+}
+
+/// An owned, row-major result array (rank 0 for a scalar).
+#[derive(Clone, PartialEq)]
+pub struct Array {
+    data: Data,
+    shape: Shape,
+}
+
+impl Array {
+    /// An array of zeros; `None` if the element count overflows.
+    pub fn zeros(dtype: DType, shape: Shape) -> Array {
+        let len = shape.checked_len().expect("shape was checked");
+        Array {
+            data: Data::zeros(dtype, len),
+            shape,
+        }
+    }
+
+    /// Wraps row-major data; the length must match the shape.
+    pub fn from_data(data: Data, shape: Shape) -> Result<Array> {
+        if shape.checked_len() != Some(data.len()) {
+            return Err(Error::new(
+                ErrorKind::Shape,
+                format!("{} elements do not make shape {shape}", data.len()),
+            ));
+        }
+        Ok(Array { data, shape })
+    }
+
+    pub fn scalar(value: Scalar) -> Array {
+        let mut data = Data::zeros(value.dtype(), 1);
+        data.set(0, value);
+        Array {
+            data,
+            shape: Shape::SCALAR,
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.data.dtype()
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    pub fn data(&self) -> &Data {
+        &self.data
+    }
+
+    pub fn data_mut(&mut self) -> &mut Data {
+        &mut self.data
+    }
+
+    pub fn into_data(self) -> Data {
+        self.data
+    }
+
+    /// Element `k` in row-major order.
+    pub fn get(&self, k: usize) -> Scalar {
+        self.data.as_buffer().get(k)
+    }
+
+    /// A view of the whole array.
+    pub fn view(&self) -> View<'_> {
+        View::contiguous(self.data.as_buffer(), self.shape.dims()).expect("own shape is valid")
+    }
+
+    /// The value of a rank-0 array.
+    pub fn as_scalar(&self) -> Option<Scalar> {
+        (self.shape.rank() == 0).then(|| self.get(0))
+    }
+
+    /// The elements as `f64` values (for tests and printing).
+    pub fn to_f64_vec(&self) -> Vec<f64> {
+        (0..self.len()).map(|k| self.get(k).as_f64()).collect()
+    }
+}
+
+impl fmt::Debug for Array {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Array({}, shape={}, ", self.dtype(), self.shape)?;
+        f.debug_list()
+            .entries((0..self.len().min(16)).map(|k| self.get(k)))
+            .finish()?;
+        f.write_str(")")
+    }
+}

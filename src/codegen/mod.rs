@@ -1,0 +1,851 @@
+//! Code generation: a fusion [`Plan`] to one Cranelift function.
+//!
+//! Every kernel has the entry ABI described in [`crate::jit`]:
+//! `extern "C" fn(buffers, strides, dims)`. For each loop nest of the plan,
+//! in order, the generated code reads the nest's extents and each slot's
+//! base pointer and byte strides once (they are loop invariant), then runs
+//!
+//! - rank 0: the body once, straight-line;
+//! - rank 1: one loop, advancing every slot's pointer by its stride;
+//! - rank 2: a loop over rows (each slot's row pointer advances by its
+//!   axis-0 stride) around a loop over columns (axis-1 stride).
+//!
+//! Loops are bottom-tested (`do { body } while (++i != n)`) behind one
+//! up-front test for an empty iteration space, so a non-empty loop costs one
+//! compare and branch per iteration. Loop counters and slot pointers are
+//! frontend `Variable`s; the SSA construction makes them block parameters.
+//!
+//! The body loads the nest's `loads`, computes its `compute` values in order
+//! and stores its `stores`. Element semantics are those of
+//! [`crate::scalar`], bit for bit: what is cheap and exact is inlined
+//! (integer and IEEE arithmetic, comparisons, selects, casts, rounding,
+//! `sqrt`, NaN-aware min/max built from compares and selects, and integer
+//! `//`, `%`, `fmod` with their divisor-0 and `MIN / -1` cases guarded so no
+//! instruction can trap); everything else (transcendentals, `**`, `hypot`,
+//! `arctan2`, float `//`, `%`, `fmod`, integer `**`) calls the very
+//! `extern "C"` function of `scalar` the interpreter uses. `bool` values are
+//! `i8` 0/1 in registers and one byte in memory.
+//!
+//! Nothing here is `unsafe`: the finished function is handed to
+//! [`crate::jit::KernelModule`], which owns the executable memory.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
+use cranelift_codegen::ir::{
+    types, FuncRef, Function, InstBuilder, MemFlagsData, Type, UserFuncName,
+    Value,
+};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use crate::error::{Error, Result};
+use crate::fuse::{Access, BufferKind, LoopNest, Plan};
+use crate::ir::{BinaryOp, Ir, Op, UnaryOp, ValueId};
+use crate::jit::{CompiledCode, HostFn, KernelModule};
+use crate::scalar;
+use crate::types::{DType, Scalar};
+
+/// How hard Cranelift optimises.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OptLevel {
+    /// No optimisation passes (fastest compile).
+    None,
+    /// Cranelift's `speed` level (e-graph rewrites, LICM, GVN).
+    #[default]
+    Speed,
+}
+
+/// Options of one compilation; all of them change the generated code or
+/// what is kept of it, so they belong in a cache key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CodegenOptions {
+    pub opt_level: OptLevel,
+    /// Run Cranelift's IR verifier (about 35% more compile time).
+    pub verify: bool,
+    /// Keep the CLIF text of the kernel ([`CompiledCode::clif`]).
+    pub capture_clif: bool,
+}
+
+impl Default for CodegenOptions {
+    fn default() -> CodegenOptions {
+        CodegenOptions {
+            opt_level: OptLevel::Speed,
+            verify: cfg!(debug_assertions),
+            capture_clif: false,
+        }
+    }
+}
+
+thread_local! {
+    /// Reused between compilations on a thread (their buffers are kept).
+    static SCRATCH: RefCell<(Context, FunctionBuilderContext)> =
+        RefCell::new((Context::new(), FunctionBuilderContext::new()));
+}
+
+/// Compiles `plan` (made from `ir`) to machine code.
+///
+/// Errors are [`crate::ErrorKind::Internal`]: a plan that does not fit its
+/// IR, an operation on a dtype the IR never produces, or anything Cranelift
+/// rejects. Never panics on such input.
+pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCode> {
+    ir.validate()?;
+    check_plan(ir, plan)?;
+    let (imports, import_index) = collect_imports(ir, plan);
+    let mut module = KernelModule::new(opts, &imports)?;
+    SCRATCH.with(|scratch| {
+        let mut reused = scratch.try_borrow_mut();
+        let mut fresh = None;
+        // Compilation never re-enters itself, but a fresh pair is as good.
+        let (ctx, fctx) = match reused.as_deref_mut() {
+            Ok(pair) => pair,
+            Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
+        };
+        let result = compile_with(ir, plan, opts, &mut module, &import_index, ctx, fctx)
+            .and_then(|clif| module.finish(ctx, plan, clif));
+        if result.is_err() {
+            // A failed translation may leave the builder context dirty.
+            *fctx = FunctionBuilderContext::new();
+        }
+        ctx.clear();
+        result
+    })
+}
+
+/// Builds the function into `ctx`; returns its CLIF text if asked for.
+fn compile_with(
+    ir: &Ir,
+    plan: &Plan,
+    opts: &CodegenOptions,
+    module: &mut KernelModule,
+    import_index: &HashMap<String, usize>,
+    ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<Option<String>> {
+    ctx.clear();
+    ctx.func = Function::with_name_signature(UserFuncName::default(), module.entry_signature());
+    let mut callees = HashMap::with_capacity(import_index.len());
+    for (name, &k) in import_index {
+        callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
+    }
+    let ptr = module.isa().pointer_type();
+    let frontend = module.isa().frontend_config();
+    let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let mut t = Translator {
+        ir,
+        b,
+        ptr,
+        mem: MemFlagsData::new().with_notrap(),
+        buffers: params[0],
+        strides: params[1],
+        dims: params[2],
+        callees: &callees,
+        values: vec![None; ir.nodes.len()],
+    };
+    for (l, nest) in plan.loops.iter().enumerate() {
+        t.translate_loop(l, nest)?;
+    }
+    t.b.ins().return_(&[]);
+    t.b.seal_all_blocks();
+    t.b.finalize(frontend);
+    Ok(opts.capture_clif.then(|| ctx.func.display().to_string()))
+}
+
+fn internal(message: impl Into<String>) -> Error {
+    Error::internal(format!("codegen: {}", message.into()))
+}
+
+/// Checks what the generated code (and `jit::run`'s bounds check) relies on:
+/// every access names an existing buffer of its value's dtype and a slot of
+/// its own loop, used once; nothing is stored to an input; ranks are at
+/// most 2; frame offsets fit an instruction's immediate.
+fn check_plan(ir: &Ir, plan: &Plan) -> Result<()> {
+    let mut slot_seen = vec![false; plan.num_slots()];
+    for (l, nest) in plan.loops.iter().enumerate() {
+        if nest.rank > 2 {
+            return Err(internal(format!("loop {l} has rank {}", nest.rank)));
+        }
+        for v in &nest.compute {
+            if v.index() >= ir.nodes.len() {
+                return Err(internal(format!("loop {l} computes unknown {v}")));
+            }
+        }
+    }
+    for (l, access, is_store) in plan.accesses() {
+        let bad = |what: &str| internal(format!("loop {l}, {}: {what}", access.value));
+        let Some(decl) = plan.buffers.get(access.buffer.index()) else {
+            return Err(bad("unknown buffer"));
+        };
+        let Some(node) = ir.nodes.get(access.value.index()) else {
+            return Err(bad("unknown value"));
+        };
+        if decl.dtype != node.dtype {
+            return Err(bad("buffer dtype differs from the value's"));
+        }
+        if is_store && matches!(decl.kind, BufferKind::Input(_)) {
+            return Err(bad("stores to an input"));
+        }
+        if plan.slot_loop.get(access.slot) != Some(&l) {
+            return Err(bad("slot belongs to another loop"));
+        }
+        if std::mem::replace(&mut slot_seen[access.slot], true) {
+            return Err(bad("slot used twice"));
+        }
+    }
+    // Frame offsets are at most (2 * count) * 8 bytes.
+    let limit = (i32::MAX / 16) as usize;
+    if plan.num_slots() > limit || plan.loops.len() > limit || plan.buffers.len() > limit {
+        return Err(internal("plan too large"));
+    }
+    Ok(())
+}
+
+/// The host function `node` calls instead of inline code, if any, with its
+/// symbol name.
+fn callee(ir: &Ir, node: ValueId) -> Option<(String, HostFn)> {
+    let node = ir.node(node);
+    let (name, dtype, f) = match node.op {
+        Op::Unary(op, a) if !is_inline_unary(op) => {
+            let dtype = ir.node(a).dtype;
+            let f = match dtype {
+                DType::F64 => HostFn::F64(scalar::unary_f64_fn(op)?),
+                DType::F32 => HostFn::F32(scalar::unary_f32_fn(op)?),
+                _ => return None,
+            };
+            (op.name(), dtype, f)
+        }
+        Op::Binary(op, a, _) if !is_inline_binary(op, ir.node(a).dtype) => {
+            let dtype = ir.node(a).dtype;
+            let f = match dtype {
+                DType::F64 => HostFn::F64F64(scalar::binary_f64_fn(op)?),
+                DType::F32 => HostFn::F32F32(scalar::binary_f32_fn(op)?),
+                DType::I64 => HostFn::I64I64(scalar::binary_i64_fn(op)?),
+                DType::I32 => HostFn::I32I32(scalar::binary_i32_fn(op)?),
+                DType::Bool => return None,
+            };
+            (op.name(), dtype, f)
+        }
+        _ => return None,
+    };
+    Some((format!("arrjit_{name}_{dtype}"), f))
+}
+
+/// Unary operations compiled inline (for every dtype they are defined on);
+/// the rest are float functions called out of line.
+fn is_inline_unary(op: UnaryOp) -> bool {
+    use UnaryOp::*;
+    matches!(
+        op,
+        Neg | Not
+            | Abs
+            | Sign
+            | Sqrt
+            | Square
+            | Reciprocal
+            | Floor
+            | Ceil
+            | Trunc
+            | Rint
+            | IsNan
+            | IsInf
+            | IsFinite
+            | Signbit
+    )
+}
+
+/// Binary operations compiled inline for operands of `dtype`.
+fn is_inline_binary(op: BinaryOp, dtype: DType) -> bool {
+    use BinaryOp::*;
+    match op {
+        Pow => false,
+        FloorDiv | Mod | Fmod | Hypot | Arctan2 => !dtype.is_float(),
+        _ => true,
+    }
+}
+
+/// The host functions a plan calls, each once: the list for the module and
+/// each name's index in it.
+type Imports = (Vec<(String, HostFn)>, HashMap<String, usize>);
+
+fn collect_imports(ir: &Ir, plan: &Plan) -> Imports {
+    let mut list = Vec::new();
+    let mut index = HashMap::new();
+    for nest in &plan.loops {
+        for &v in &nest.compute {
+            if let Some((name, f)) = callee(ir, v) {
+                if !index.contains_key(&name) {
+                    index.insert(name.clone(), list.len());
+                    list.push((name, f));
+                }
+            }
+        }
+    }
+    (list, index)
+}
+
+fn clif_type(dtype: DType) -> Type {
+    match dtype {
+        DType::Bool => types::I8,
+        DType::I32 => types::I32,
+        DType::I64 => types::I64,
+        DType::F32 => types::F32,
+        DType::F64 => types::F64,
+    }
+}
+
+/// Per-slot state of a loop nest: the base pointer and the strides.
+struct SlotFrame {
+    slot: usize,
+    /// The slot's current element pointer.
+    ptr: Variable,
+    /// The slot's row pointer (rank 2 only).
+    row: Option<Variable>,
+    strides: [Option<Value>; 2],
+}
+
+/// Translates one plan into the body of one function.
+struct Translator<'a, 'f> {
+    ir: &'a Ir,
+    b: FunctionBuilder<'f>,
+    /// The pointer type (also `usize` and `isize`).
+    ptr: Type,
+    /// Flags of every load and store: `notrap` (`run` checked the bounds),
+    /// not `aligned` (bool and f32 buffers are only 1- and 4-byte aligned).
+    mem: MemFlagsData,
+    /// The three entry parameters.
+    buffers: Value,
+    strides: Value,
+    dims: Value,
+    callees: &'a HashMap<String, FuncRef>,
+    /// The SSA value of each IR value in the current loop body.
+    values: Vec<Option<Value>>,
+}
+
+impl Translator<'_, '_> {
+    /// Loads entry `index` of a pointer-sized frame array.
+    fn frame_load(&mut self, array: Value, index: usize) -> Value {
+        let offset = (index * self.ptr.bytes() as usize) as i32;
+        let flags = self.mem.with_readonly();
+        self.b.ins().load(self.ptr, flags, array, offset)
+    }
+
+    fn translate_loop(&mut self, l: usize, nest: &LoopNest) -> Result<()> {
+        let rank = usize::from(nest.rank);
+        let dims: Vec<Value> = (0..rank)
+            .map(|axis| self.frame_load(self.dims, 2 * l + axis))
+            .collect();
+        let accesses: Vec<&Access> = nest.loads.iter().chain(&nest.stores).collect();
+        let mut slots = Vec::with_capacity(accesses.len());
+        for access in &accesses {
+            let base = self.frame_load(self.buffers, access.buffer.index());
+            let mut strides = [None; 2];
+            for (axis, stride) in strides.iter_mut().enumerate().take(rank) {
+                *stride = Some(self.frame_load(self.strides, 2 * access.slot + axis));
+            }
+            let ptr = self.b.declare_var(self.ptr);
+            self.b.def_var(ptr, base);
+            let row = (rank == 2).then(|| {
+                let row = self.b.declare_var(self.ptr);
+                self.b.def_var(row, base);
+                row
+            });
+            slots.push(SlotFrame {
+                slot: access.slot,
+                ptr,
+                row,
+                strides,
+            });
+        }
+        match rank {
+            0 => self.translate_body(nest, &slots),
+            1 => self.translate_loop_1d(nest, &slots, dims[0]),
+            _ => self.translate_loop_2d(nest, &slots, dims[0], dims[1]),
+        }
+    }
+
+    /// `if n != 0 { i = 0; do { body; advance; i += 1 } while i != n }`
+    fn translate_loop_1d(&mut self, nest: &LoopNest, slots: &[SlotFrame], n: Value) -> Result<()> {
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let i = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(i, zero);
+        self.b.ins().brif(n, body, &[], exit, &[]);
+
+        self.b.switch_to_block(body);
+        self.translate_body(nest, slots)?;
+        self.advance(slots, 0, |s| s.ptr);
+        let next = self.b.use_var(i);
+        let next = self.b.ins().iadd_imm_u(next, 1);
+        self.b.def_var(i, next);
+        let more = self.b.ins().icmp(IntCC::NotEqual, next, n);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.seal_block(body);
+
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// Rows outside, columns inside, both bottom-tested behind one test for
+    /// an empty iteration space.
+    fn translate_loop_2d(
+        &mut self,
+        nest: &LoopNest,
+        slots: &[SlotFrame],
+        rows: Value,
+        cols: Value,
+    ) -> Result<()> {
+        let outer_body = self.b.create_block();
+        let inner_body = self.b.create_block();
+        let outer_latch = self.b.create_block();
+        let exit = self.b.create_block();
+        let i = self.b.declare_var(self.ptr);
+        let j = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(i, zero);
+        let no_rows = self.b.ins().icmp_imm_u(IntCC::Equal, rows, 0);
+        let no_cols = self.b.ins().icmp_imm_u(IntCC::Equal, cols, 0);
+        let empty = self.b.ins().bor(no_rows, no_cols);
+        self.b.ins().brif(empty, exit, &[], outer_body, &[]);
+
+        // Start a row: every slot's pointer at its row pointer.
+        self.b.switch_to_block(outer_body);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(j, zero);
+        for s in slots {
+            let row = self.b.use_var(s.row.expect("rank-2 slots have rows"));
+            self.b.def_var(s.ptr, row);
+        }
+        self.b.ins().jump(inner_body, &[]);
+
+        self.b.switch_to_block(inner_body);
+        self.translate_body(nest, slots)?;
+        self.advance(slots, 1, |s| s.ptr);
+        let next = self.b.use_var(j);
+        let next = self.b.ins().iadd_imm_u(next, 1);
+        self.b.def_var(j, next);
+        let more = self.b.ins().icmp(IntCC::NotEqual, next, cols);
+        self.b.ins().brif(more, inner_body, &[], outer_latch, &[]);
+        self.b.seal_block(inner_body);
+
+        self.b.switch_to_block(outer_latch);
+        self.b.seal_block(outer_latch);
+        self.advance(slots, 0, |s| s.row.expect("rank-2 slots have rows"));
+        let next = self.b.use_var(i);
+        let next = self.b.ins().iadd_imm_u(next, 1);
+        self.b.def_var(i, next);
+        let more = self.b.ins().icmp(IntCC::NotEqual, next, rows);
+        self.b.ins().brif(more, outer_body, &[], exit, &[]);
+        self.b.seal_block(outer_body);
+
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// Adds each slot's stride along `axis` to the pointer `which` selects.
+    fn advance(&mut self, slots: &[SlotFrame], axis: usize, which: impl Fn(&SlotFrame) -> Variable) {
+        for s in slots {
+            let var = which(s);
+            let stride = s.strides[axis].expect("strides of the loop's axes were read");
+            let p = self.b.use_var(var);
+            let p = self.b.ins().iadd(p, stride);
+            self.b.def_var(var, p);
+        }
+    }
+
+    /// One iteration: loads, computation, stores.
+    fn translate_body(&mut self, nest: &LoopNest, slots: &[SlotFrame]) -> Result<()> {
+        self.values.fill(None);
+        let pointer = |slot: usize| {
+            slots
+                .iter()
+                .find(|s| s.slot == slot)
+                .map(|s| s.ptr)
+                .ok_or_else(|| internal(format!("slot {slot} has no pointer")))
+        };
+        for access in &nest.loads {
+            if matches!(self.ir.node(access.value).op, Op::Const(_)) {
+                continue;
+            }
+            let p = self.b.use_var(pointer(access.slot)?);
+            let ty = clif_type(self.ir.node(access.value).dtype);
+            let v = self.b.ins().load(ty, self.mem, p, 0);
+            self.values[access.value.index()] = Some(v);
+        }
+        for &v in &nest.compute {
+            let value = self.translate_node(v)?;
+            self.values[v.index()] = Some(value);
+        }
+        for access in &nest.stores {
+            let v = self.value(access.value)?;
+            let p = self.b.use_var(pointer(access.slot)?);
+            self.b.ins().store(self.mem, v, p, 0);
+        }
+        Ok(())
+    }
+
+    /// The SSA value of `id` in the current body (constants are
+    /// materialised here, at their use).
+    fn value(&mut self, id: ValueId) -> Result<Value> {
+        if let Op::Const(c) = self.ir.node(id).op {
+            return Ok(self.translate_const(c));
+        }
+        self.values[id.index()].ok_or_else(|| internal(format!("{id} is used before it is computed")))
+    }
+
+    fn translate_const(&mut self, c: Scalar) -> Value {
+        match c {
+            Scalar::Bool(v) => self.int(types::I8, i64::from(v)),
+            Scalar::I32(v) => self.int(types::I32, i64::from(v)),
+            Scalar::I64(v) => self.int(types::I64, v),
+            Scalar::F32(v) => self.b.ins().f32const(Ieee32::with_bits(v.to_bits())),
+            Scalar::F64(v) => self.b.ins().f64const(Ieee64::with_bits(v.to_bits())),
+        }
+    }
+
+    /// An integer constant of type `ty` (Cranelift wants narrow immediates
+    /// zero-extended).
+    fn int(&mut self, ty: Type, v: i64) -> Value {
+        let imm = match ty.bits() {
+            8 => i64::from(v as u8),
+            16 => i64::from(v as u16),
+            32 => i64::from(v as u32),
+            _ => v,
+        };
+        self.b.ins().iconst(ty, imm)
+    }
+
+    fn float(&mut self, ty: Type, v: f64) -> Value {
+        if ty == types::F32 {
+            self.b.ins().f32const(v as f32)
+        } else {
+            self.b.ins().f64const(v)
+        }
+    }
+
+    fn translate_node(&mut self, id: ValueId) -> Result<Value> {
+        let node = self.ir.node(id);
+        let unsupported = || {
+            internal(format!(
+                "{id}: {:?} is not defined on these dtypes (result {})",
+                node.op, node.dtype
+            ))
+        };
+        if let Some((name, _)) = callee(self.ir, id) {
+            return self.translate_call(&name, &node.op.operands());
+        }
+        match node.op {
+            Op::Input(_) | Op::Const(_) => self.value(id),
+            Op::Unary(op, a) => {
+                let x = self.value(a)?;
+                let dtype = self.ir.node(a).dtype;
+                self.translate_unary(op, dtype, x).ok_or_else(unsupported)
+            }
+            Op::Binary(op, a, b) => {
+                let (x, y) = (self.value(a)?, self.value(b)?);
+                let dtype = self.ir.node(a).dtype;
+                self.translate_binary(op, dtype, x, y).ok_or_else(unsupported)
+            }
+            Op::Cast(a) => {
+                let x = self.value(a)?;
+                Ok(self.translate_cast(self.ir.node(a).dtype, node.dtype, x))
+            }
+            Op::Where(c, a, b) => {
+                let (c, x, y) = (self.value(c)?, self.value(a)?, self.value(b)?);
+                Ok(self.b.ins().select(c, x, y))
+            }
+        }
+    }
+
+    fn translate_call(&mut self, name: &str, operands: &[ValueId]) -> Result<Value> {
+        let f = *self
+            .callees
+            .get(name)
+            .ok_or_else(|| internal(format!("{name} was not imported")))?;
+        let args = operands
+            .iter()
+            .map(|&a| self.value(a))
+            .collect::<Result<Vec<_>>>()?;
+        let call = self.b.ins().call(f, &args);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    /// `op x` for an operand of `dtype`; `None` if `scalar` does not define
+    /// it there.
+    fn translate_unary(&mut self, op: UnaryOp, dtype: DType, x: Value) -> Option<Value> {
+        match dtype {
+            DType::F32 | DType::F64 => self.translate_unary_float(op, clif_type(dtype), x),
+            DType::I32 | DType::I64 => self.translate_unary_int(op, clif_type(dtype), x),
+            DType::Bool => self.translate_unary_bool(op, x),
+        }
+    }
+
+    fn translate_unary_float(&mut self, op: UnaryOp, ty: Type, x: Value) -> Option<Value> {
+        use UnaryOp::*;
+        Some(match op {
+            Neg => self.b.ins().fneg(x),
+            Abs => self.b.ins().fabs(x),
+            Sqrt => self.b.ins().sqrt(x),
+            Square => self.b.ins().fmul(x, x),
+            Reciprocal => {
+                let one = self.float(ty, 1.0);
+                self.b.ins().fdiv(one, x)
+            }
+            Floor => self.b.ins().floor(x),
+            Ceil => self.b.ins().ceil(x),
+            Trunc => self.b.ins().trunc(x),
+            Rint => self.b.ins().nearest(x),
+            // NaN -> x itself, ±0 -> +0.0, else ±1.0.
+            Sign => {
+                let one = self.float(ty, 1.0);
+                let zero = self.float(ty, 0.0);
+                let unit = self.b.ins().fcopysign(one, x);
+                let is_zero = self.b.ins().fcmp(FloatCC::Equal, x, zero);
+                let r = self.b.ins().select(is_zero, zero, unit);
+                let is_nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                self.b.ins().select(is_nan, x, r)
+            }
+            IsNan => self.b.ins().fcmp(FloatCC::Unordered, x, x),
+            IsInf | IsFinite => {
+                let inf = self.float(ty, f64::INFINITY);
+                let a = self.b.ins().fabs(x);
+                let cc = if op == IsInf {
+                    FloatCC::Equal
+                } else {
+                    FloatCC::LessThan
+                };
+                self.b.ins().fcmp(cc, a, inf)
+            }
+            Signbit => {
+                let ity = ty.as_int();
+                let bits = self.b.ins().bitcast(ity, MemFlagsData::new(), x);
+                let zero = self.int(ity, 0);
+                self.b.ins().icmp(IntCC::SignedLessThan, bits, zero)
+            }
+            _ => return None,
+        })
+    }
+
+    fn translate_unary_int(&mut self, op: UnaryOp, ty: Type, x: Value) -> Option<Value> {
+        use UnaryOp::*;
+        Some(match op {
+            Neg => self.b.ins().ineg(x),
+            Not => self.b.ins().bnot(x),
+            Abs => self.b.ins().iabs(x),
+            Square => self.b.ins().imul(x, x),
+            // (x > 0) - (x < 0)
+            Sign => {
+                let zero = self.int(ty, 0);
+                let pos = self.b.ins().icmp(IntCC::SignedGreaterThan, x, zero);
+                let neg = self.b.ins().icmp(IntCC::SignedLessThan, x, zero);
+                let pos = self.b.ins().uextend(ty, pos);
+                let neg = self.b.ins().uextend(ty, neg);
+                self.b.ins().isub(pos, neg)
+            }
+            // 1 / x truncated, 1 / 0 = 0: x itself for -1, 0, 1 (x + 1
+            // unsigned <= 2), else 0.
+            Reciprocal => {
+                let one = self.int(ty, 1);
+                let two = self.int(ty, 2);
+                let zero = self.int(ty, 0);
+                let shifted = self.b.ins().iadd(x, one);
+                let small = self
+                    .b
+                    .ins()
+                    .icmp(IntCC::UnsignedLessThanOrEqual, shifted, two);
+                self.b.ins().select(small, x, zero)
+            }
+            Signbit => {
+                let zero = self.int(ty, 0);
+                self.b.ins().icmp(IntCC::SignedLessThan, x, zero)
+            }
+            IsFinite => self.int(types::I8, 1),
+            IsNan | IsInf => self.int(types::I8, 0),
+            _ => return None,
+        })
+    }
+
+    fn translate_unary_bool(&mut self, op: UnaryOp, x: Value) -> Option<Value> {
+        use UnaryOp::*;
+        Some(match op {
+            Not => self.b.ins().bxor_imm_u(x, 1),
+            Abs | Sign | Square | Reciprocal => x,
+            IsFinite => self.int(types::I8, 1),
+            IsNan | IsInf | Signbit => self.int(types::I8, 0),
+            _ => return None,
+        })
+    }
+
+    /// `x op y` for operands of `dtype`; `None` if `scalar` does not define
+    /// it there.
+    fn translate_binary(&mut self, op: BinaryOp, dtype: DType, x: Value, y: Value) -> Option<Value> {
+        match dtype {
+            DType::F32 | DType::F64 => self.translate_binary_float(op, x, y),
+            DType::I32 | DType::I64 => self.translate_binary_int(op, clif_type(dtype), x, y),
+            DType::Bool => self.translate_binary_bool(op, x, y),
+        }
+    }
+
+    fn translate_binary_float(&mut self, op: BinaryOp, x: Value, y: Value) -> Option<Value> {
+        use BinaryOp::*;
+        let cmp = |t: &mut Self, cc: FloatCC| t.b.ins().fcmp(cc, x, y);
+        Some(match op {
+            Add => self.b.ins().fadd(x, y),
+            Sub => self.b.ins().fsub(x, y),
+            Mul => self.b.ins().fmul(x, y),
+            Div => self.b.ins().fdiv(x, y),
+            Copysign => self.b.ins().fcopysign(x, y),
+            Lt => cmp(self, FloatCC::LessThan),
+            Le => cmp(self, FloatCC::LessThanOrEqual),
+            Gt => cmp(self, FloatCC::GreaterThan),
+            Ge => cmp(self, FloatCC::GreaterThanOrEqual),
+            Eq => cmp(self, FloatCC::Equal),
+            // Unordered or not equal: NaN != anything.
+            Ne => cmp(self, FloatCC::NotEqual),
+            // Not Cranelift's fmin/fmax: NumPy returns the second operand
+            // on ties (±0), and the first NaN operand itself.
+            Minimum | Maximum | Fmin | Fmax => {
+                let cc = if matches!(op, Minimum | Fmin) {
+                    FloatCC::LessThan
+                } else {
+                    FloatCC::GreaterThan
+                };
+                let pick = cmp(self, cc);
+                let r = self.b.ins().select(pick, x, y);
+                let x_nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                let y_nan = self.b.ins().fcmp(FloatCC::Unordered, y, y);
+                if matches!(op, Minimum | Maximum) {
+                    // x if x is NaN, else y if y is NaN, else the pick.
+                    let r = self.b.ins().select(y_nan, y, r);
+                    self.b.ins().select(x_nan, x, r)
+                } else {
+                    // y if x is NaN, else x if y is NaN, else the pick.
+                    let r = self.b.ins().select(y_nan, x, r);
+                    self.b.ins().select(x_nan, y, r)
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    fn translate_binary_int(&mut self, op: BinaryOp, ty: Type, x: Value, y: Value) -> Option<Value> {
+        use BinaryOp::*;
+        let cmp = |t: &mut Self, cc: IntCC| t.b.ins().icmp(cc, x, y);
+        Some(match op {
+            Add => self.b.ins().iadd(x, y),
+            Sub => self.b.ins().isub(x, y),
+            Mul => self.b.ins().imul(x, y),
+            BitAnd => self.b.ins().band(x, y),
+            BitOr => self.b.ins().bor(x, y),
+            BitXor => self.b.ins().bxor(x, y),
+            Lt => cmp(self, IntCC::SignedLessThan),
+            Le => cmp(self, IntCC::SignedLessThanOrEqual),
+            Gt => cmp(self, IntCC::SignedGreaterThan),
+            Ge => cmp(self, IntCC::SignedGreaterThanOrEqual),
+            Eq => cmp(self, IntCC::Equal),
+            Ne => cmp(self, IntCC::NotEqual),
+            Minimum | Fmin => self.b.ins().smin(x, y),
+            Maximum | Fmax => self.b.ins().smax(x, y),
+            FloorDiv | Mod | Fmod => self.translate_int_division(op, ty, x, y),
+            _ => return None,
+        })
+    }
+
+    /// Integer `//`, `%` and `fmod` as `scalar` defines them, with no
+    /// instruction that can trap: a divisor of 0 or -1 is replaced by 1
+    /// before dividing (so `sdiv`/`srem` see neither 0 nor `MIN / -1`), and
+    /// the results for those divisors are selected afterwards (`x // 0 = 0`,
+    /// `x // -1 = -x` wrapping, remainders 0).
+    fn translate_int_division(&mut self, op: BinaryOp, ty: Type, x: Value, y: Value) -> Value {
+        let zero = self.int(ty, 0);
+        let one = self.int(ty, 1);
+        let minus_one = self.int(ty, -1);
+        let y_zero = self.b.ins().icmp(IntCC::Equal, y, zero);
+        let y_minus_one = self.b.ins().icmp(IntCC::Equal, y, minus_one);
+        let unsafe_divisor = self.b.ins().bor(y_zero, y_minus_one);
+        let divisor = self.b.ins().select(unsafe_divisor, one, y);
+        // With divisor 1 the remainder is 0, right for y = 0 and y = -1.
+        let r = self.b.ins().srem(x, divisor);
+        if op == BinaryOp::Fmod {
+            return r;
+        }
+        // Floor adjustment: the remainder is nonzero and its sign differs
+        // from the divisor's.
+        let r_nonzero = self.b.ins().icmp(IntCC::NotEqual, r, zero);
+        let signs = self.b.ins().bxor(r, y);
+        let signs_differ = self.b.ins().icmp(IntCC::SignedLessThan, signs, zero);
+        let adjust = self.b.ins().band(r_nonzero, signs_differ);
+        if op == BinaryOp::Mod {
+            let plus = self.b.ins().iadd(r, y);
+            return self.b.ins().select(adjust, plus, r);
+        }
+        let q = self.b.ins().sdiv(x, divisor);
+        let neg_x = self.b.ins().ineg(x);
+        let q = self.b.ins().select(y_minus_one, neg_x, q);
+        let adjust = self.b.ins().uextend(ty, adjust);
+        let q = self.b.ins().isub(q, adjust);
+        self.b.ins().select(y_zero, zero, q)
+    }
+
+    fn translate_binary_bool(&mut self, op: BinaryOp, x: Value, y: Value) -> Option<Value> {
+        use BinaryOp::*;
+        // false < true: unsigned compares of 0/1.
+        let cmp = |t: &mut Self, cc: IntCC| t.b.ins().icmp(cc, x, y);
+        Some(match op {
+            Add | BitOr | Maximum | Fmax => self.b.ins().bor(x, y),
+            Mul | BitAnd | Minimum | Fmin => self.b.ins().band(x, y),
+            BitXor => self.b.ins().bxor(x, y),
+            Lt => cmp(self, IntCC::UnsignedLessThan),
+            Le => cmp(self, IntCC::UnsignedLessThanOrEqual),
+            Gt => cmp(self, IntCC::UnsignedGreaterThan),
+            Ge => cmp(self, IntCC::UnsignedGreaterThanOrEqual),
+            Eq => cmp(self, IntCC::Equal),
+            Ne => cmp(self, IntCC::NotEqual),
+            _ => return None,
+        })
+    }
+
+    /// Conversion as `scalar::cast` (Rust's `as`): to bool is `!= 0` (NaN
+    /// true); float to int truncates and saturates, NaN -> 0; int to int
+    /// wraps; int to float and f64 to f32 round to nearest.
+    fn translate_cast(&mut self, from: DType, to: DType, x: Value) -> Value {
+        let (ft, tt) = (clif_type(from), clif_type(to));
+        if from == to {
+            return x;
+        }
+        match (from, to) {
+            (DType::F32 | DType::F64, DType::Bool) => {
+                let zero = self.float(ft, 0.0);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, zero)
+            }
+            (_, DType::Bool) => {
+                let zero = self.int(ft, 0);
+                self.b.ins().icmp(IntCC::NotEqual, x, zero)
+            }
+            (DType::Bool, DType::I32 | DType::I64) => self.b.ins().uextend(tt, x),
+            (DType::Bool, _) => {
+                let wide = self.b.ins().uextend(types::I32, x);
+                self.b.ins().fcvt_from_sint(tt, wide)
+            }
+            (DType::I32, DType::I64) => self.b.ins().sextend(tt, x),
+            (DType::I64, DType::I32) => self.b.ins().ireduce(tt, x),
+            (DType::I32 | DType::I64, _) => self.b.ins().fcvt_from_sint(tt, x),
+            (DType::F32, DType::F64) => self.b.ins().fpromote(tt, x),
+            (DType::F64, DType::F32) => self.b.ins().fdemote(tt, x),
+            // Float to int.
+            _ => self.b.ins().fcvt_to_sint_sat(tt, x),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

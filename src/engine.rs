@@ -1,0 +1,734 @@
+//! The engine: compile once, call many.
+//!
+//! [`Engine`] holds the configuration and a bounded, thread-safe cache of
+//! compiled kernels; it is cheap to clone (an `Arc`) and `Send + Sync`.
+//! [`Engine::compile`] parses an expression; the first call with a given
+//! signature (input dtypes, ranks and layout class) lowers, plans and
+//! JIT-compiles it, and later calls with the same signature reuse the code.
+//!
+//! The cache key is everything that changes the machine code: the canonical
+//! form of the expression (so spelling and whitespace don't matter), the
+//! signature, and the configuration. Entries are evicted least-recently-used
+//! once the capacity is reached; an evicted kernel's code memory is freed as
+//! soon as the last call still running it returns (it is held by `Arc`).
+//! Concurrent first calls of the same key compile once: the others wait for
+//! the first.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use crate::array::{Array, Buffer, Data, View};
+use crate::ast;
+use crate::codegen::{self, CodegenOptions, OptLevel};
+use crate::error::{Error, ErrorKind, Result, Span};
+use crate::fuse::{self, BufferKind, Plan};
+use crate::interp;
+use crate::ir::Ir;
+use crate::jit::{self, Binding, CompiledCode};
+use crate::lower::{self, InputType};
+use crate::parse;
+use crate::types::{DType, Scalar, Shape, MAX_RANK};
+
+/// How expressions are evaluated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// One compiled loop nest per output: no temporaries (the default).
+    #[default]
+    Fused,
+    /// One compiled loop per operation, each result materialised, as NumPy
+    /// does: the baseline fusion is measured against.
+    Unfused,
+    /// The reference interpreter: no code generation at all.
+    Interpret,
+}
+
+/// Engine configuration. Everything here is part of the cache key or a
+/// limit checked before compiling.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Config {
+    pub mode: Mode,
+    /// Compiled kernels kept in the cache (least recently used evicted).
+    pub cache_capacity: usize,
+    /// Deepest nesting of the syntax tree accepted.
+    pub max_depth: usize,
+    /// Longest source text accepted, in bytes.
+    pub max_source_len: usize,
+    pub opt_level: OptLevel,
+    /// Run Cranelift's verifier on every kernel (slower compiles).
+    pub verify: bool,
+    /// Keep the Cranelift IR text of compiled kernels (for `explain`).
+    pub capture_clif: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            mode: Mode::Fused,
+            cache_capacity: 256,
+            max_depth: parse::DEFAULT_MAX_DEPTH,
+            max_source_len: 1 << 20,
+            opt_level: OptLevel::Speed,
+            verify: cfg!(debug_assertions),
+            capture_clif: false,
+        }
+    }
+}
+
+/// Counters of the compile cache.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Calls that found their kernel compiled.
+    pub hits: u64,
+    /// Calls that had to compile (one per distinct key in the cache's life).
+    pub misses: u64,
+    /// Kernels dropped to stay within the capacity.
+    pub evictions: u64,
+    /// Kernels in the cache now.
+    pub entries: usize,
+    /// Machine code bytes of the kernels in the cache now.
+    pub code_bytes: usize,
+    /// Time spent lowering, planning and compiling, in total.
+    pub compile_time: Duration,
+}
+
+/// The compiled form of one expression for one signature.
+#[derive(Debug)]
+pub struct Compiled {
+    pub ir: Ir,
+    pub plan: Plan,
+    pub code: Option<CompiledCode>,
+    pub compile_time: Duration,
+}
+
+/// Layout class of an input, part of the cache key: whether its last axis
+/// is unit-stride (or has one element), which selects the fast path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct InputKey {
+    pub dtype: DType,
+    pub rank: u8,
+    pub contiguous: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct CacheKey {
+    source: Arc<str>,
+    inputs: Vec<InputKey>,
+}
+
+type Slot = Arc<OnceLock<Result<Arc<Compiled>>>>;
+
+struct Cache {
+    map: lru::LruCache<CacheKey, Slot>,
+    stats: CacheStats,
+}
+
+struct Inner {
+    config: Config,
+    cache: Mutex<Cache>,
+}
+
+/// A compiler and its cache; clone it freely and share it between threads.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Engine {
+        Engine::with_config(Config::default())
+    }
+
+    pub fn with_config(config: Config) -> Engine {
+        let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
+        Engine {
+            inner: Arc::new(Inner {
+                config,
+                cache: Mutex::new(Cache {
+                    map: lru::LruCache::new(capacity),
+                    stats: CacheStats::default(),
+                }),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Parses an expression (expression mode). Names and types are checked
+    /// at the first call, when the inputs' dtypes are known.
+    pub fn compile(&self, src: &str) -> Result<Expr> {
+        self.check_source(src)?;
+        let ast = parse::parse_expr(src, self.inner.config.max_depth)?;
+        let names = lower::free_names(&ast);
+        Ok(Expr {
+            engine: self.clone(),
+            canonical: Arc::from(ast.to_string()),
+            source: Arc::from(src),
+            ast: Arc::new(ast),
+            names,
+        })
+    }
+
+    /// Parses a source file of kernels (kernel mode).
+    pub fn compile_module(&self, src: &str) -> Result<Module> {
+        self.check_source(src)?;
+        let module = parse::parse_module(src, self.inner.config.max_depth)?;
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for k in &module.kernels {
+            if let Some(first) = seen.insert(&k.name.name, k.name.span) {
+                return Err(Error::at(
+                    ErrorKind::Parse,
+                    k.name.span,
+                    format!("kernel `{}` is defined twice", k.name.name),
+                )
+                .with_note(format!("first defined at {first}")));
+            }
+        }
+        Ok(Module {
+            engine: self.clone(),
+            source: Arc::from(src),
+            module: Arc::new(module),
+        })
+    }
+
+    /// Parses, compiles and evaluates in one go.
+    pub fn eval(&self, src: &str, args: &[(&str, Arg<'_>)]) -> Result<Array> {
+        self.compile(src)?.eval(args)
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let cache = self.lock();
+        let mut stats = cache.stats;
+        stats.entries = cache.map.len();
+        stats.code_bytes = cache
+            .map
+            .iter()
+            .filter_map(|(_, slot)| slot.get())
+            .filter_map(|r| r.as_ref().ok())
+            .filter_map(|c| c.code.as_ref())
+            .map(|c| c.code_bytes())
+            .sum();
+        stats
+    }
+
+    /// Drops every cached kernel (code still running keeps its own).
+    pub fn clear_cache(&self) {
+        self.lock().map.clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cache> {
+        // A panic while holding the lock cannot leave the LRU map in a
+        // state worse than "some entry missing", so poisoning is ignored.
+        self.inner
+            .cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn check_source(&self, src: &str) -> Result<()> {
+        let max = self.inner.config.max_source_len;
+        if src.len() > max {
+            return Err(Error::at(
+                ErrorKind::Limit,
+                Span::new(max, src.len()),
+                format!("source is {} bytes long, more than the limit of {max}", src.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The compiled kernel for `key`, compiling it (once, even when several
+    /// threads ask at the same time) if the cache does not have it.
+    fn get_or_compile(
+        &self,
+        key: CacheKey,
+        build: impl FnOnce() -> Result<Ir>,
+    ) -> Result<Arc<Compiled>> {
+        let slot = {
+            let mut cache = self.lock();
+            if let Some(slot) = cache.map.get(&key) {
+                let slot = slot.clone();
+                cache.stats.hits += 1;
+                slot
+            } else {
+                cache.stats.misses += 1;
+                let slot: Slot = Arc::default();
+                if let Some((_, evicted)) = cache.map.push(key, slot.clone()) {
+                    drop(evicted);
+                    cache.stats.evictions += 1;
+                }
+                slot
+            }
+        };
+        let result = slot.get_or_init(|| {
+            let start = Instant::now();
+            let compiled = build().and_then(|ir| self.codegen(ir, start));
+            if let Ok(c) = &compiled {
+                self.lock().stats.compile_time += c.compile_time;
+            }
+            compiled.map(Arc::new)
+        });
+        result.clone()
+    }
+
+    fn codegen(&self, ir: Ir, start: Instant) -> Result<Compiled> {
+        let config = &self.inner.config;
+        let plan = match config.mode {
+            Mode::Fused | Mode::Interpret => fuse::plan_fused(&ir),
+            Mode::Unfused => fuse::plan_unfused(&ir),
+        };
+        let code = match config.mode {
+            Mode::Interpret => None,
+            Mode::Fused | Mode::Unfused => {
+                let opts = CodegenOptions {
+                    opt_level: config.opt_level,
+                    verify: config.verify,
+                    capture_clif: config.capture_clif,
+                };
+                Some(codegen::compile(&ir, &plan, &opts)?)
+            }
+        };
+        Ok(Compiled {
+            ir,
+            plan,
+            code,
+            compile_time: start.elapsed(),
+        })
+    }
+}
+
+/// An input value for a call: an array view or a scalar.
+#[derive(Clone, Copy, Debug)]
+pub enum Arg<'a> {
+    Array(View<'a>),
+    Scalar(Scalar),
+}
+
+impl<'a> From<View<'a>> for Arg<'a> {
+    fn from(v: View<'a>) -> Arg<'a> {
+        Arg::Array(v)
+    }
+}
+
+impl From<Scalar> for Arg<'_> {
+    fn from(s: Scalar) -> Self {
+        Arg::Scalar(s)
+    }
+}
+
+macro_rules! arg_from {
+    ($t:ty, $variant:ident) => {
+        impl From<$t> for Arg<'_> {
+            fn from(x: $t) -> Self {
+                Arg::Scalar(Scalar::$variant(x))
+            }
+        }
+        impl<'a> From<&'a [$t]> for Arg<'a> {
+            fn from(s: &'a [$t]) -> Self {
+                Arg::Array(View::vector(Buffer::$variant(s)))
+            }
+        }
+        impl<'a> From<&'a Vec<$t>> for Arg<'a> {
+            fn from(s: &'a Vec<$t>) -> Self {
+                Arg::Array(View::vector(Buffer::$variant(s)))
+            }
+        }
+        impl<'a, D: ndarray::Dimension> TryFrom<ndarray::ArrayView<'a, $t, D>> for Arg<'a> {
+            type Error = Error;
+            /// Zero-copy for any array contiguous in memory (C or Fortran
+            /// order, or with reversed axes); other views must be copied by
+            /// the caller (`.as_standard_layout()`), because the memory
+            /// between their elements may belong to someone else.
+            fn try_from(a: ndarray::ArrayView<'a, $t, D>) -> Result<Self> {
+                let dims = a.shape().to_vec();
+                let strides = a.strides().to_vec();
+                let first = a.as_ptr() as usize;
+                let slice = a.to_slice_memory_order().ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Call,
+                        "an ndarray view that is not contiguous in memory must be copied \
+                         first (as_standard_layout)",
+                    )
+                })?;
+                let offset = (first - slice.as_ptr() as usize) / std::mem::size_of::<$t>();
+                View::strided(Buffer::$variant(slice), offset, &dims, &strides).map(Arg::Array)
+            }
+        }
+    };
+}
+
+arg_from!(bool, Bool);
+arg_from!(i32, I32);
+arg_from!(i64, I64);
+arg_from!(f32, F32);
+arg_from!(f64, F64);
+
+/// A parsed expression, ready to be called with inputs bound by name.
+#[derive(Clone)]
+pub struct Expr {
+    engine: Engine,
+    source: Arc<str>,
+    canonical: Arc<str>,
+    ast: Arc<ast::Expr>,
+    names: Vec<String>,
+}
+
+impl std::fmt::Debug for Expr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Expr")
+            .field("source", &self.source)
+            .field("inputs", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Expr {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The canonical (fully parenthesised) form, the cache key.
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    pub fn ast(&self) -> &ast::Expr {
+        &self.ast
+    }
+
+    /// The names of the inputs, in order of first appearance.
+    pub fn inputs(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Evaluates with inputs bound by name; returns a new array (rank 0 for
+    /// a scalar result).
+    pub fn eval(&self, args: &[(&str, Arg<'_>)]) -> Result<Array> {
+        let inputs = self.bind(args)?;
+        let compiled = self.compiled_for(&inputs)?;
+        let mut outs = run(&compiled, &inputs, None)?;
+        Ok(outs.remove(0))
+    }
+
+    /// Evaluates into a caller-provided array, which must already have the
+    /// result's dtype and shape (no allocation on this path).
+    pub fn eval_into(&self, args: &[(&str, Arg<'_>)], out: &mut Array) -> Result<()> {
+        let inputs = self.bind(args)?;
+        let compiled = self.compiled_for(&inputs)?;
+        run(&compiled, &inputs, Some(out)).map(drop)
+    }
+
+    /// The compiled form for these inputs (compiling it if needed), for
+    /// tools that show the IR, the plan or the code.
+    pub fn compiled(&self, args: &[(&str, Arg<'_>)]) -> Result<Arc<Compiled>> {
+        let inputs = self.bind(args)?;
+        self.compiled_for(&inputs)
+    }
+
+    /// The input views in `names` order; scalars become rank-0 arrays.
+    fn bind<'a>(&self, args: &[(&str, Arg<'a>)]) -> Result<Vec<Input<'a>>> {
+        if let Some((extra, _)) = args.iter().find(|(n, _)| !self.names.iter().any(|m| m == n)) {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!("`{extra}` is not an input of this expression"),
+            )
+            .with_note(format!("its inputs are: {}", self.names.join(", "))));
+        }
+        self.names
+            .iter()
+            .map(|name| {
+                let mut found = args.iter().filter(|(n, _)| n == name);
+                let Some((_, arg)) = found.next() else {
+                    return Err(Error::at(
+                        ErrorKind::Call,
+                        first_use(&self.ast, name).unwrap_or_default(),
+                        format!("no value given for input `{name}`"),
+                    ));
+                };
+                if found.next().is_some() {
+                    return Err(Error::new(
+                        ErrorKind::Call,
+                        format!("input `{name}` is given twice"),
+                    ));
+                }
+                Ok(Input::from_arg(*arg))
+            })
+            .collect()
+    }
+
+    fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
+        let key = CacheKey {
+            source: self.canonical.clone(),
+            inputs: inputs.iter().map(Input::key).collect(),
+        };
+        let types: Vec<InputType> = key
+            .inputs
+            .iter()
+            .map(|k| InputType {
+                dtype: k.dtype,
+                rank: k.rank,
+            })
+            .collect();
+        self.engine
+            .get_or_compile(key, || lower::lower_expr(&self.ast, &self.names, &types))
+    }
+}
+
+/// The span of the first use of `name` in `expr`.
+fn first_use(expr: &ast::Expr, name: &str) -> Option<Span> {
+    match &expr.kind {
+        ast::ExprKind::Name(id) if id.name == name => Some(id.span),
+        ast::ExprKind::Index { base, .. } if base.name == name => Some(base.span),
+        ast::ExprKind::Unary(_, x) => first_use(x, name),
+        ast::ExprKind::Binary(_, a, b) => first_use(a, name).or_else(|| first_use(b, name)),
+        ast::ExprKind::Call { args, .. } => args.iter().find_map(|a| first_use(&a.value, name)),
+        ast::ExprKind::List(items) => items.iter().find_map(|x| first_use(x, name)),
+        _ => None,
+    }
+}
+
+/// One bound input: a borrowed view, or a scalar held by value.
+enum Input<'a> {
+    View(View<'a>),
+    Scalar(Data),
+}
+
+impl<'a> Input<'a> {
+    fn from_arg(arg: Arg<'a>) -> Input<'a> {
+        match arg {
+            Arg::Array(v) => Input::View(v),
+            Arg::Scalar(s) => Input::Scalar(Array::scalar(s).into_data()),
+        }
+    }
+
+    fn view(&self) -> View<'_> {
+        match self {
+            Input::View(v) => *v,
+            Input::Scalar(d) => View::contiguous(d.as_buffer(), &[]).expect("rank 0"),
+        }
+    }
+
+    fn key(&self) -> InputKey {
+        let v = self.view();
+        InputKey {
+            dtype: v.dtype(),
+            rank: v.shape().rank() as u8,
+            contiguous: v.inner_contiguous(),
+        }
+    }
+}
+
+/// Runs a compiled program on bound inputs. Output 0 goes to `given` if
+/// there is one (it must have the right dtype and shape), else to a new
+/// array; the new arrays are returned in output order.
+fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> Result<Vec<Array>> {
+    let views: Vec<View<'_>> = inputs.iter().map(Input::view).collect();
+    let input_shapes: Vec<Shape> = views.iter().map(View::shape).collect();
+    let shapes = compiled.ir.infer_shapes(&input_shapes)?;
+    let ir = &compiled.ir;
+    let mut given = given;
+    if let Some(out) = &given {
+        let root = ir.outputs[0];
+        let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
+        if out.dtype() != dtype || out.shape() != shape {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!(
+                    "the output array is {} of shape {}, the result is {dtype} of shape {shape}",
+                    out.dtype(),
+                    out.shape()
+                ),
+            ));
+        }
+    }
+    let skip = usize::from(given.is_some());
+    let mut outputs: Vec<Array> = Vec::with_capacity(ir.outputs.len());
+    for &out in &ir.outputs[skip..] {
+        let shape = shapes[out.index()];
+        if shape.checked_len().is_none() {
+            return Err(Error::new(
+                ErrorKind::Shape,
+                format!("result shape {shape} is too large"),
+            ));
+        }
+        outputs.push(Array::zeros(ir.node(out).dtype, shape));
+    }
+    let Some(code) = &compiled.code else {
+        // Interpret mode.
+        let mut results = interp::eval(ir, &views)?;
+        if let Some(out) = given {
+            *out = results.remove(0);
+        }
+        return Ok(results);
+    };
+    let plan = &compiled.plan;
+    let mut temps: Vec<Data> = plan
+        .buffers
+        .iter()
+        .filter(|b| b.kind == BufferKind::Temp)
+        .map(|b| {
+            Data::zeros(
+                b.dtype,
+                shapes[b.value.index()].checked_len().unwrap_or(0),
+            )
+        })
+        .collect();
+    // Strides (bytes) of every slot along its loop's axes, and loop extents.
+    let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK], usize) {
+        let decl = &plan.buffers[b];
+        match decl.kind {
+            BufferKind::Input(k) => {
+                let v = &views[k];
+                let mut st = [0isize; MAX_RANK];
+                st[..v.shape().rank()].copy_from_slice(v.strides());
+                (v.shape(), st, decl.dtype.size())
+            }
+            BufferKind::Output(_) | BufferKind::Temp => {
+                let shape = shapes[decl.value.index()];
+                (shape, row_major(shape), decl.dtype.size())
+            }
+        }
+    };
+    let mut dims = vec![0usize; 2 * plan.loops.len()];
+    for (l, nest) in plan.loops.iter().enumerate() {
+        let shape = shapes[nest.shape_of.index()];
+        dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims());
+    }
+    let mut strides = vec![0isize; 2 * plan.num_slots()];
+    for (l, access, _) in plan.accesses() {
+        let iter = shapes[plan.loops[l].shape_of.index()];
+        let (shape, st, size) = buffer_layout(access.buffer.index());
+        let (ri, rb) = (iter.rank(), shape.rank());
+        for axis in 0..ri {
+            // Align trailing axes; missing or length-1 axes broadcast.
+            let stride = match (axis + rb).checked_sub(ri) {
+                Some(ba) if shape.dims()[ba] != 1 => st[ba] * size as isize,
+                _ => 0,
+            };
+            strides[2 * access.slot + axis] = stride;
+        }
+    }
+    let mut temps_iter = temps.iter_mut();
+    let mut outs_iter = given
+        .as_deref_mut()
+        .into_iter()
+        .chain(outputs.iter_mut());
+    let mut bindings: Vec<Binding<'_>> = plan
+        .buffers
+        .iter()
+        .map(|b| match b.kind {
+            BufferKind::Input(k) => Binding::Input(views[k]),
+            BufferKind::Output(_) => {
+                Binding::Output(outs_iter.next().expect("one array per output").data_mut())
+            }
+            BufferKind::Temp => Binding::Output(temps_iter.next().expect("one per temporary")),
+        })
+        .collect();
+    jit::run(code, plan, &mut bindings, &strides, &dims)?;
+    drop(bindings);
+    Ok(outputs)
+}
+
+fn row_major(shape: Shape) -> [isize; MAX_RANK] {
+    match shape.dims() {
+        [_, m] => [*m as isize, 1],
+        _ => [1, 0],
+    }
+}
+
+/// A parsed source file of kernels.
+#[derive(Clone)]
+pub struct Module {
+    engine: Engine,
+    source: Arc<str>,
+    module: Arc<ast::Module>,
+}
+
+impl Module {
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn kernel_names(&self) -> Vec<&str> {
+        self.module
+            .kernels
+            .iter()
+            .map(|k| k.name.name.as_str())
+            .collect()
+    }
+
+    pub fn kernel(&self, name: &str) -> Result<Kernel> {
+        let Some(k) = self.module.kernels.iter().position(|k| k.name.name == name) else {
+            let mut err = Error::new(
+                ErrorKind::UnknownName,
+                format!("no kernel named `{name}` in this source"),
+            );
+            if let Some(s) = crate::error::did_you_mean(name, self.kernel_names()) {
+                err = err.with_note(format!("did you mean `{s}`?"));
+            }
+            return Err(err.with_note(format!("kernels: {}", self.kernel_names().join(", "))));
+        };
+        Ok(Kernel {
+            engine: self.engine.clone(),
+            module: self.module.clone(),
+            index: k,
+        })
+    }
+}
+
+/// One kernel of a module.
+#[derive(Clone)]
+pub struct Kernel {
+    #[allow(dead_code)]
+    engine: Engine,
+    module: Arc<ast::Module>,
+    index: usize,
+}
+
+impl Kernel {
+    fn ast(&self) -> &ast::Kernel {
+        &self.module.kernels[self.index]
+    }
+
+    pub fn name(&self) -> &str {
+        &self.ast().name.name
+    }
+
+    pub fn params(&self) -> Vec<&str> {
+        self.ast().params.iter().map(|p| p.name.name.as_str()).collect()
+    }
+
+    pub fn outputs(&self) -> Vec<&str> {
+        self.ast().outputs.iter().map(|p| p.name.name.as_str()).collect()
+    }
+
+    /// Calls the kernel. Kernel bodies (element rules, recurrences, `let`)
+    /// are compiled by a later version; today this reports that clearly.
+    pub fn call(&self, _args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
+        Err(Error::at(
+            ErrorKind::Unsupported,
+            self.ast().name.span,
+            format!(
+                "kernel `{}` parsed, but kernels are not compiled yet in this version",
+                self.name()
+            ),
+        ))
+    }
+}

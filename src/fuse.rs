@@ -1,0 +1,322 @@
+//! The fusion planner: from a typed IR to loop nests.
+//!
+//! A [`Plan`] says which loops run, in order; what each computes; which
+//! values it reads from buffers and which it writes. It is a plain,
+//! printable data structure so tests can pin it and `explain` can show it.
+//!
+//! Two planners exist today:
+//! - [`plan_fused`]: every elementwise value is computed in one loop over
+//!   the output's shape; only inputs are read and only outputs are written,
+//!   so no temporary of the data's size is ever made;
+//! - [`plan_unfused`]: one loop per operation, each materialising its
+//!   result in a temporary the next loop reads, exactly like NumPy
+//!   evaluates an expression. It is the baseline fusion is measured
+//!   against, and a second opinion in tests.
+//!
+//! Buffers are numbered inputs first (buffer `k` is input `k`), then
+//! outputs, then temporaries. Every buffer access of a loop has a *slot*:
+//! the call frame gives each slot its byte strides along the loop's axes
+//! (zero along broadcast axes), and each loop its extents.
+//!
+//! Constants are never loaded: code generation materialises them where they
+//! are used.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::ir::{Ir, Op, ValueId};
+use crate::types::DType;
+
+/// Index into [`Plan::buffers`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufferId(pub u32);
+
+impl BufferId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BufferKind {
+    /// Input `k` of the signature, provided by the caller.
+    Input(usize),
+    /// Output `k`, allocated by the engine or provided by the caller.
+    Output(usize),
+    /// An intermediate the plan materialises, allocated per call.
+    Temp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BufferDecl {
+    pub kind: BufferKind,
+    /// The value whose shape (and dtype) the buffer has.
+    pub value: ValueId,
+    pub dtype: DType,
+}
+
+/// One read or write of a value through a buffer inside a loop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Access {
+    pub value: ValueId,
+    pub buffer: BufferId,
+    /// Index into the call frame's stride table.
+    pub slot: usize,
+}
+
+/// A loop nest over the shape of one value (rank 0, 1 or 2).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopNest {
+    /// The iteration space is this value's shape.
+    pub shape_of: ValueId,
+    pub rank: u8,
+    /// Values read from buffers at the start of each iteration.
+    pub loads: Vec<Access>,
+    /// Values computed in the body, in dependency order. Inputs loaded by
+    /// `loads` and constants are available without being listed.
+    pub compute: Vec<ValueId>,
+    /// Values written at the end of each iteration.
+    pub stores: Vec<Access>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub buffers: Vec<BufferDecl>,
+    pub loops: Vec<LoopNest>,
+    /// The loop that owns each slot, indexed by slot.
+    pub slot_loop: Vec<usize>,
+}
+
+impl Plan {
+    pub fn num_slots(&self) -> usize {
+        self.slot_loop.len()
+    }
+
+    /// All accesses of every loop, loads then stores, with their loop index.
+    pub fn accesses(&self) -> impl Iterator<Item = (usize, &Access, bool)> {
+        self.loops.iter().enumerate().flat_map(|(l, nest)| {
+            nest.loads
+                .iter()
+                .map(move |a| (l, a, false))
+                .chain(nest.stores.iter().map(move |a| (l, a, true)))
+        })
+    }
+
+    /// Number of temporaries the plan materialises.
+    pub fn num_temps(&self) -> usize {
+        self.buffers
+            .iter()
+            .filter(|b| b.kind == BufferKind::Temp)
+            .count()
+    }
+}
+
+/// Builds plans, handing out buffer and slot numbers.
+struct Builder<'a> {
+    ir: &'a Ir,
+    plan: Plan,
+    /// The buffer holding each materialised value.
+    holder: HashMap<ValueId, BufferId>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(ir: &'a Ir) -> Builder<'a> {
+        let mut b = Builder {
+            ir,
+            plan: Plan {
+                buffers: Vec::new(),
+                loops: Vec::new(),
+                slot_loop: Vec::new(),
+            },
+            holder: HashMap::new(),
+        };
+        // Inputs first, so buffer k is input k even if the input is unused.
+        for (k, decl) in ir.inputs.iter().enumerate() {
+            let value = ir
+                .ids()
+                .find(|&v| ir.node(v).op == Op::Input(k))
+                .unwrap_or(ValueId(u32::MAX));
+            let id = b.add_buffer(BufferKind::Input(k), value, decl.dtype);
+            if value.0 != u32::MAX {
+                b.holder.insert(value, id);
+            }
+        }
+        for (k, &value) in ir.outputs.iter().enumerate() {
+            let id = b.add_buffer(BufferKind::Output(k), value, ir.node(value).dtype);
+            // An input returned as an output is still read from its input.
+            b.holder.entry(value).or_insert(id);
+        }
+        b
+    }
+
+    fn add_buffer(&mut self, kind: BufferKind, value: ValueId, dtype: DType) -> BufferId {
+        let id = BufferId(self.plan.buffers.len() as u32);
+        self.plan.buffers.push(BufferDecl { kind, value, dtype });
+        id
+    }
+
+    fn access(&mut self, l: usize, value: ValueId, buffer: BufferId) -> Access {
+        let slot = self.plan.slot_loop.len();
+        self.plan.slot_loop.push(l);
+        Access {
+            value,
+            buffer,
+            slot,
+        }
+    }
+
+    /// Adds a loop over `shape_of` computing `compute`, loading whatever
+    /// those values (and `extra_loads`) need from buffers, and storing
+    /// `stores`.
+    fn add_loop(
+        &mut self,
+        shape_of: ValueId,
+        compute: Vec<ValueId>,
+        extra_loads: &[ValueId],
+        stores: &[(ValueId, BufferId)],
+    ) {
+        let l = self.plan.loops.len();
+        let computed: std::collections::HashSet<ValueId> = compute.iter().copied().collect();
+        let mut needed: Vec<ValueId> = extra_loads.to_vec();
+        for &v in &compute {
+            needed.extend(self.ir.node(v).op.operands());
+        }
+        let mut loads = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for v in needed {
+            if computed.contains(&v)
+                || matches!(self.ir.node(v).op, Op::Const(_))
+                || !seen.insert(v)
+            {
+                continue;
+            }
+            let buffer = self.holder[&v];
+            loads.push(self.access(l, v, buffer));
+        }
+        let stores = stores
+            .iter()
+            .map(|&(v, b)| self.access(l, v, b))
+            .collect();
+        self.plan.loops.push(LoopNest {
+            shape_of,
+            rank: self.ir.node(shape_of).rank,
+            loads,
+            compute,
+            stores,
+        });
+    }
+
+    fn output_buffer(&self, k: usize) -> BufferId {
+        BufferId((self.ir.inputs.len() + k) as u32)
+    }
+}
+
+/// The values each output needs that are computed (not inputs, not
+/// constants), in dependency order.
+fn computed_values(ir: &Ir, roots: &[ValueId]) -> Vec<ValueId> {
+    let mut live = vec![false; ir.nodes.len()];
+    for r in roots {
+        live[r.index()] = true;
+    }
+    for v in ir.ids().rev() {
+        if live[v.index()] {
+            for o in ir.node(v).op.operands() {
+                live[o.index()] = true;
+            }
+        }
+    }
+    ir.ids()
+        .filter(|v| live[v.index()] && !matches!(ir.node(*v).op, Op::Input(_) | Op::Const(_)))
+        .collect()
+}
+
+/// One loop per output shape: everything fused, nothing materialised but
+/// the outputs.
+pub fn plan_fused(ir: &Ir) -> Plan {
+    let mut b = Builder::new(ir);
+    // Outputs with the same shape-defining value share a loop; elementwise
+    // programs have one output per expression, so one loop in practice.
+    let mut groups: Vec<(ValueId, Vec<usize>)> = Vec::new();
+    for (k, &out) in ir.outputs.iter().enumerate() {
+        match groups.iter_mut().find(|(v, _)| *v == out) {
+            Some((_, ks)) => ks.push(k),
+            None => groups.push((out, vec![k])),
+        }
+    }
+    for (root, ks) in groups {
+        let compute = computed_values(ir, &[root]);
+        let stores: Vec<(ValueId, BufferId)> =
+            ks.iter().map(|&k| (root, b.output_buffer(k))).collect();
+        let extra = if compute.is_empty() { vec![root] } else { Vec::new() };
+        b.add_loop(root, compute, &extra, &stores);
+    }
+    b.plan
+}
+
+/// One loop per operation, each result materialised (NumPy's evaluation).
+pub fn plan_unfused(ir: &Ir) -> Plan {
+    let mut b = Builder::new(ir);
+    let outputs_of = |v: ValueId| -> Vec<usize> {
+        ir.outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == v)
+            .map(|(k, _)| k)
+            .collect()
+    };
+    for v in computed_values(ir, &ir.outputs) {
+        let outs = outputs_of(v);
+        let mut stores: Vec<(ValueId, BufferId)> =
+            outs.iter().map(|&k| (v, b.output_buffer(k))).collect();
+        if stores.is_empty() {
+            let t = b.add_buffer(BufferKind::Temp, v, ir.node(v).dtype);
+            stores.push((v, t));
+        }
+        b.holder.insert(v, stores[0].1);
+        b.add_loop(v, vec![v], &[], &stores);
+    }
+    // Outputs that are inputs or constants are copied or filled.
+    for (k, &out) in ir.outputs.iter().enumerate() {
+        if matches!(ir.node(out).op, Op::Input(_) | Op::Const(_)) {
+            let buf = b.output_buffer(k);
+            b.add_loop(out, Vec::new(), &[out], &[(out, buf)]);
+        }
+    }
+    b.plan
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, buf) in self.buffers.iter().enumerate() {
+            let kind = match buf.kind {
+                BufferKind::Input(i) => format!("input {i}"),
+                BufferKind::Output(i) => format!("output {i}"),
+                BufferKind::Temp => "temporary".to_string(),
+            };
+            writeln!(f, "b{k}: {} {kind}, shape of {}", buf.dtype, buf.value)?;
+        }
+        for (l, nest) in self.loops.iter().enumerate() {
+            writeln!(
+                f,
+                "loop {l} over shape of {} (rank {}):",
+                nest.shape_of, nest.rank
+            )?;
+            let list = |acc: &[Access]| {
+                acc.iter()
+                    .map(|a| format!("{}@b{}", a.value, a.buffer.0))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            };
+            writeln!(f, "  load    {}", list(&nest.loads))?;
+            let compute: Vec<String> = nest.compute.iter().map(|v| v.to_string()).collect();
+            writeln!(f, "  compute {}", compute.join(" "))?;
+            writeln!(f, "  store   {}", list(&nest.stores))?;
+        }
+        write!(
+            f,
+            "{} loop(s), {} temporary buffer(s)",
+            self.loops.len(),
+            self.num_temps()
+        )
+    }
+}

@@ -1,0 +1,460 @@
+//! The typed IR: a flat, topologically ordered graph of typed values.
+//!
+//! `lower` builds it from the AST once the dtypes and ranks of the inputs are
+//! known. Every value has a dtype and a rank; extents are not part of the IR
+//! (the same code runs for every length) and are computed per call by
+//! [`Ir::infer_shapes`], which is also where broadcasting is checked.
+//!
+//! Invariants (checked by [`Ir::validate`] in debug builds and tests):
+//! - operands precede their users (`nodes` is in topological order);
+//! - a binary operation's operands have the same dtype (lowering inserts
+//!   explicit casts), and the node's dtype is the operation's result dtype;
+//! - a `Where`'s condition is `bool` and its branches have the node's dtype;
+//! - the rank of a node is the broadcast rank of its operands.
+
+use std::fmt;
+
+use crate::error::{Error, ErrorKind, Result, Span};
+use crate::types::{DType, Scalar, Shape};
+
+/// Index of a value in [`Ir::nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// Elementwise operations of one operand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// Arithmetic negation (wrapping for integers).
+    Neg,
+    /// Bitwise not for integers, logical not for bool.
+    Not,
+    Abs,
+    Sign,
+    Sqrt,
+    Cbrt,
+    Square,
+    Reciprocal,
+    Exp,
+    Exp2,
+    Expm1,
+    Log,
+    Log2,
+    Log10,
+    Log1p,
+    Sin,
+    Cos,
+    Tan,
+    Arcsin,
+    Arccos,
+    Arctan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Arcsinh,
+    Arccosh,
+    Arctanh,
+    Floor,
+    Ceil,
+    Trunc,
+    Rint,
+    /// `bool` result.
+    IsNan,
+    /// `bool` result.
+    IsInf,
+    /// `bool` result.
+    IsFinite,
+    /// `bool` result.
+    Signbit,
+}
+
+/// Elementwise operations of two operands of the same dtype.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    /// True division; operands are always floats here (lowering casts ints).
+    Div,
+    /// Floor division; by zero gives 0 for integers.
+    FloorDiv,
+    /// Remainder with the sign of the divisor; by zero gives 0 for integers.
+    Mod,
+    Pow,
+    /// Bitwise for integers, logical for bool.
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// Comparisons have a `bool` result.
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    /// NaN-propagating minimum / maximum.
+    Minimum,
+    Maximum,
+    /// NaN-ignoring minimum / maximum.
+    Fmin,
+    Fmax,
+    Hypot,
+    Arctan2,
+    /// C remainder (sign of the dividend); by zero gives 0 for integers.
+    Fmod,
+    Copysign,
+}
+
+impl UnaryOp {
+    pub const ALL: [UnaryOp; 35] = {
+        use UnaryOp::*;
+        [
+            Neg, Not, Abs, Sign, Sqrt, Cbrt, Square, Reciprocal, Exp, Exp2, Expm1, Log, Log2,
+            Log10, Log1p, Sin, Cos, Tan, Arcsin, Arccos, Arctan, Sinh, Cosh, Tanh, Arcsinh,
+            Arccosh, Arctanh, Floor, Ceil, Trunc, Rint, IsNan, IsInf, IsFinite, Signbit,
+        ]
+    };
+
+    pub fn name(self) -> &'static str {
+        use UnaryOp::*;
+        match self {
+            Neg => "neg",
+            Not => "not",
+            Abs => "abs",
+            Sign => "sign",
+            Sqrt => "sqrt",
+            Cbrt => "cbrt",
+            Square => "square",
+            Reciprocal => "reciprocal",
+            Exp => "exp",
+            Exp2 => "exp2",
+            Expm1 => "expm1",
+            Log => "log",
+            Log2 => "log2",
+            Log10 => "log10",
+            Log1p => "log1p",
+            Sin => "sin",
+            Cos => "cos",
+            Tan => "tan",
+            Arcsin => "arcsin",
+            Arccos => "arccos",
+            Arctan => "arctan",
+            Sinh => "sinh",
+            Cosh => "cosh",
+            Tanh => "tanh",
+            Arcsinh => "arcsinh",
+            Arccosh => "arccosh",
+            Arctanh => "arctanh",
+            Floor => "floor",
+            Ceil => "ceil",
+            Trunc => "trunc",
+            Rint => "rint",
+            IsNan => "isnan",
+            IsInf => "isinf",
+            IsFinite => "isfinite",
+            Signbit => "signbit",
+        }
+    }
+
+    /// Functions defined only on floats: integer and bool operands are
+    /// converted to `f64` first (NumPy), `f32` stays `f32`.
+    pub fn is_float_only(self) -> bool {
+        use UnaryOp::*;
+        matches!(
+            self,
+            Sqrt | Cbrt
+                | Exp
+                | Exp2
+                | Expm1
+                | Log
+                | Log2
+                | Log10
+                | Log1p
+                | Sin
+                | Cos
+                | Tan
+                | Arcsin
+                | Arccos
+                | Arctan
+                | Sinh
+                | Cosh
+                | Tanh
+                | Arcsinh
+                | Arccosh
+                | Arctanh
+                | Floor
+                | Ceil
+                | Trunc
+                | Rint
+        )
+    }
+
+    /// Predicates whose result is `bool` whatever the operand.
+    pub fn is_predicate(self) -> bool {
+        matches!(
+            self,
+            UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::Signbit
+        )
+    }
+}
+
+impl BinaryOp {
+    pub fn name(self) -> &'static str {
+        use BinaryOp::*;
+        match self {
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            FloorDiv => "floordiv",
+            Mod => "mod",
+            Pow => "pow",
+            BitAnd => "and",
+            BitOr => "or",
+            BitXor => "xor",
+            Lt => "lt",
+            Le => "le",
+            Gt => "gt",
+            Ge => "ge",
+            Eq => "eq",
+            Ne => "ne",
+            Minimum => "minimum",
+            Maximum => "maximum",
+            Fmin => "fmin",
+            Fmax => "fmax",
+            Hypot => "hypot",
+            Arctan2 => "arctan2",
+            Fmod => "fmod",
+            Copysign => "copysign",
+        }
+    }
+
+    pub fn is_comparison(self) -> bool {
+        use BinaryOp::*;
+        matches!(self, Lt | Le | Gt | Ge | Eq | Ne)
+    }
+
+    /// Functions defined only on floats (operands converted as for
+    /// [`UnaryOp::is_float_only`]).
+    pub fn is_float_only(self) -> bool {
+        matches!(
+            self,
+            BinaryOp::Div | BinaryOp::Hypot | BinaryOp::Arctan2 | BinaryOp::Copysign
+        )
+    }
+}
+
+/// One value of the graph.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub dtype: DType,
+    /// 0, 1 or 2.
+    pub rank: u8,
+    /// The source this value was written as (for errors found per call).
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Input number `k` of the signature.
+    Input(usize),
+    /// A constant (rank 0).
+    Const(Scalar),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    /// Conversion to the node's dtype (float -> int truncates toward zero
+    /// and saturates, NaN -> 0; x -> bool is `x != 0`).
+    Cast(ValueId),
+    /// `where(cond, a, b)`.
+    Where(ValueId, ValueId, ValueId),
+}
+
+impl Op {
+    /// The operands, in order.
+    pub fn operands(&self) -> Vec<ValueId> {
+        match *self {
+            Op::Input(_) | Op::Const(_) => Vec::new(),
+            Op::Unary(_, a) | Op::Cast(a) => vec![a],
+            Op::Binary(_, a, b) => vec![a, b],
+            Op::Where(c, a, b) => vec![c, a, b],
+        }
+    }
+}
+
+/// What a kernel expects of input `k`: a name, a dtype, a rank.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InputDecl {
+    pub name: String,
+    pub dtype: DType,
+    pub rank: u8,
+}
+
+/// A typed program: inputs, a graph, and the values that are its outputs.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Ir {
+    pub inputs: Vec<InputDecl>,
+    pub nodes: Vec<Node>,
+    pub outputs: Vec<ValueId>,
+}
+
+impl Ir {
+    pub fn node(&self, id: ValueId) -> &Node {
+        &self.nodes[id.index()]
+    }
+
+    /// Appends a node and returns its id (operands must already exist).
+    pub fn push(&mut self, node: Node) -> ValueId {
+        let id = ValueId(self.nodes.len() as u32);
+        self.nodes.push(node);
+        id
+    }
+
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = ValueId> {
+        (0..self.nodes.len() as u32).map(ValueId)
+    }
+
+    /// The concrete shape of every node for the given input shapes, with
+    /// NumPy broadcasting checked at each operation. The error names the
+    /// operation's source and both shapes.
+    pub fn infer_shapes(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
+        let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
+        for node in &self.nodes {
+            let shape = match &node.op {
+                Op::Input(k) => *inputs.get(*k).ok_or_else(|| {
+                    Error::internal(format!("input {k} has no shape"))
+                })?,
+                Op::Const(_) => Shape::SCALAR,
+                op => {
+                    let operands = op.operands();
+                    let mut shape = shapes[operands[0].index()];
+                    for &b in &operands[1..] {
+                        let other = shapes[b.index()];
+                        shape = Shape::broadcast(shape, other).ok_or_else(|| {
+                            Error::at(
+                                ErrorKind::Shape,
+                                node.span,
+                                format!(
+                                    "shapes {shape} and {other} cannot be broadcast together"
+                                ),
+                            )
+                        })?;
+                    }
+                    shape
+                }
+            };
+            if shape.rank() != usize::from(node.rank) {
+                return Err(Error::internal(format!(
+                    "rank of {shape} differs from the IR's rank {}",
+                    node.rank
+                )));
+            }
+            shapes.push(shape);
+        }
+        Ok(shapes)
+    }
+
+    /// Checks the invariants in the module documentation.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |id: usize, what: &str| Err(Error::internal(format!("ir: v{id}: {what}")));
+        for (k, node) in self.nodes.iter().enumerate() {
+            let operands = node.op.operands();
+            if operands.iter().any(|o| o.index() >= k) {
+                return bad(k, "operand does not precede its user");
+            }
+            let dt = |v: ValueId| self.nodes[v.index()].dtype;
+            let rank = operands
+                .iter()
+                .map(|&o| self.nodes[o.index()].rank)
+                .max()
+                .unwrap_or(0);
+            match &node.op {
+                Op::Input(i) => {
+                    let Some(decl) = self.inputs.get(*i) else {
+                        return bad(k, "input out of range");
+                    };
+                    if decl.dtype != node.dtype || decl.rank != node.rank {
+                        return bad(k, "input node differs from its declaration");
+                    }
+                    continue;
+                }
+                Op::Const(c) => {
+                    if c.dtype() != node.dtype || node.rank != 0 {
+                        return bad(k, "constant of the wrong dtype or rank");
+                    }
+                    continue;
+                }
+                Op::Unary(op, a) => {
+                    let expect = if op.is_predicate() { DType::Bool } else { dt(*a) };
+                    if node.dtype != expect {
+                        return bad(k, "unary result dtype");
+                    }
+                }
+                Op::Binary(op, a, b) => {
+                    if dt(*a) != dt(*b) {
+                        return bad(k, "binary operands differ in dtype");
+                    }
+                    let expect = if op.is_comparison() { DType::Bool } else { dt(*a) };
+                    if node.dtype != expect {
+                        return bad(k, "binary result dtype");
+                    }
+                }
+                Op::Cast(_) => {}
+                Op::Where(c, a, b) => {
+                    if dt(*c) != DType::Bool || dt(*a) != node.dtype || dt(*b) != node.dtype {
+                        return bad(k, "where operand dtypes");
+                    }
+                }
+            }
+            if node.rank != rank {
+                return bad(k, "rank is not the broadcast rank of the operands");
+            }
+        }
+        if self.outputs.iter().any(|o| o.index() >= self.nodes.len()) {
+            return Err(Error::internal("ir: output out of range"));
+        }
+        Ok(())
+    }
+}
+
+/// Prints one node a line: `v3: f64[2] = add v1, v2`.
+impl fmt::Display for Ir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, input) in self.inputs.iter().enumerate() {
+            writeln!(f, "in{k} {}: {}{}", input.name, input.dtype, rank_suffix(input.rank))?;
+        }
+        for (k, node) in self.nodes.iter().enumerate() {
+            write!(f, "v{k}: {}{} = ", node.dtype, rank_suffix(node.rank))?;
+            match &node.op {
+                Op::Input(i) => write!(f, "input in{i}")?,
+                Op::Const(c) => write!(f, "const {c}")?,
+                Op::Unary(op, a) => write!(f, "{} {a}", op.name())?,
+                Op::Binary(op, a, b) => write!(f, "{} {a}, {b}", op.name())?,
+                Op::Cast(a) => write!(f, "cast {a}")?,
+                Op::Where(c, a, b) => write!(f, "where {c}, {a}, {b}")?,
+            }
+            writeln!(f)?;
+        }
+        let outs: Vec<String> = self.outputs.iter().map(|o| o.to_string()).collect();
+        write!(f, "return {}", outs.join(", "))
+    }
+}
+
+fn rank_suffix(rank: u8) -> &'static str {
+    match rank {
+        0 => "",
+        1 => "[n]",
+        _ => "[n, m]",
+    }
+}

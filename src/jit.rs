@@ -1,0 +1,505 @@
+//! JIT memory and kernel calls: the only module with `unsafe` code.
+//!
+//! Design:
+//! - **One module per kernel.** Every compiled kernel owns its own
+//!   [`JITModule`], so its code pages can be unmapped on their own when the
+//!   kernel is dropped ([`JITModule::free_memory`]); a long-running engine
+//!   with an evicting cache does not leak code memory. The price is a page or
+//!   two of code memory per kernel, which kernels of a few hundred bytes
+//!   waste, and a fresh symbol table per module (only the callees a kernel
+//!   actually uses are registered).
+//! - **One target ISA per (opt level, verifier) pair, built once per
+//!   process.** Cranelift keeps `opt_level` and `enable_verifier` in the ISA's
+//!   shared flags, so they cannot be set per function; detecting the host CPU
+//!   is the slow part of building an ISA, so the four possible ISAs are built
+//!   lazily and shared ([`OnceLock`]); a module holds an `Arc` to its ISA.
+//! - **Raw pointers stay here.** The entry point is a private field of
+//!   [`CompiledCode`]; the only way to call it is [`run`], which first checks
+//!   that every byte the kernel can touch lies inside the memory the caller
+//!   lent it (see [`run`]). Code generation (`crate::codegen`) builds the
+//!   Cranelift function with safe APIs only and hands it to
+//!   [`KernelModule::finish`]; the host functions it calls are described by
+//!   typed [`HostFn`] values whose Cranelift signature is derived here, next
+//!   to the Rust type it must match.
+//!
+//! The kernel ABI (fixed; the engine builds against it):
+//! `extern "C" fn(buffers: *const *mut u8, strides: *const isize, dims: *const usize)`
+//! where `buffers[b]` is the address of element `[0, 0]` of plan buffer `b`,
+//! `strides[2*slot + axis]` the byte stride of a slot along an axis of its
+//! loop, and `dims[2*loop + axis]` the extent of a loop along an axis.
+
+use std::sync::OnceLock;
+
+use cranelift_codegen::ir::{types, AbiParam, FuncRef, Function, Signature, Type};
+use cranelift_codegen::isa::{OwnedTargetIsa, TargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleError};
+
+use crate::array::{Buffer, Data, View};
+use crate::codegen::{CodegenOptions, OptLevel};
+use crate::error::{Error, ErrorKind, Result};
+use crate::fuse::{BufferKind, Plan};
+use crate::types::DType;
+
+/// The entry point of every kernel (see the module documentation).
+type KernelFn = unsafe extern "C" fn(*const *mut u8, *const isize, *const usize);
+
+/// A host function a kernel may call, with its exact Rust type.
+///
+/// The Cranelift signature of each variant is derived in
+/// [`HostFn::signature`]; keeping both here is what makes the call ABI-correct.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum HostFn {
+    F64(extern "C" fn(f64) -> f64),
+    F32(extern "C" fn(f32) -> f32),
+    F64F64(extern "C" fn(f64, f64) -> f64),
+    F32F32(extern "C" fn(f32, f32) -> f32),
+    I64I64(extern "C" fn(i64, i64) -> i64),
+    I32I32(extern "C" fn(i32, i32) -> i32),
+}
+
+impl HostFn {
+    fn address(self) -> *const u8 {
+        match self {
+            HostFn::F64(f) => f as *const u8,
+            HostFn::F32(f) => f as *const u8,
+            HostFn::F64F64(f) => f as *const u8,
+            HostFn::F32F32(f) => f as *const u8,
+            HostFn::I64I64(f) => f as *const u8,
+            HostFn::I32I32(f) => f as *const u8,
+        }
+    }
+
+    /// Parameter and result types.
+    fn types(self) -> (&'static [Type], Type) {
+        match self {
+            HostFn::F64(_) => (&[types::F64], types::F64),
+            HostFn::F32(_) => (&[types::F32], types::F32),
+            HostFn::F64F64(_) => (&[types::F64, types::F64], types::F64),
+            HostFn::F32F32(_) => (&[types::F32, types::F32], types::F32),
+            HostFn::I64I64(_) => (&[types::I64, types::I64], types::I64),
+            HostFn::I32I32(_) => (&[types::I32, types::I32], types::I32),
+        }
+    }
+
+    fn signature(self, module: &JITModule) -> Signature {
+        let mut sig = module.make_signature();
+        let (params, ret) = self.types();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        sig.returns.push(AbiParam::new(ret));
+        sig
+    }
+}
+
+/// The shared ISA for an (opt level, verifier) pair, built on first use.
+fn isa(opts: &CodegenOptions) -> Result<OwnedTargetIsa> {
+    static ISAS: [OnceLock<std::result::Result<OwnedTargetIsa, String>>; 4] =
+        [const { OnceLock::new() }; 4];
+    let index = 2 * usize::from(opts.opt_level == OptLevel::Speed) + usize::from(opts.verify);
+    let built = ISAS[index].get_or_init(|| build_isa(opts.opt_level, opts.verify));
+    built.clone().map_err(Error::internal)
+}
+
+fn build_isa(opt_level: OptLevel, verify: bool) -> std::result::Result<OwnedTargetIsa, String> {
+    let mut flags = settings::builder();
+    let opt = match opt_level {
+        OptLevel::None => "none",
+        OptLevel::Speed => "speed",
+    };
+    let set = |flags: &mut settings::Builder, name: &str, value: &str| {
+        flags
+            .set(name, value)
+            .map_err(|e| format!("cranelift setting {name}={value}: {e}"))
+    };
+    set(&mut flags, "opt_level", opt)?;
+    set(&mut flags, "enable_verifier", if verify { "true" } else { "false" })?;
+    // cranelift-jit requires both (it asserts is_pic=false).
+    set(&mut flags, "is_pic", "false")?;
+    set(&mut flags, "use_colocated_libcalls", "false")?;
+    let builder = cranelift_native::builder()
+        .map_err(|e| format!("this host is not supported by cranelift: {e}"))?;
+    builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| format!("cannot build the cranelift target: {e}"))
+}
+
+/// A `JITModule` whose memory is released when this is dropped.
+struct OwnedModule(Option<JITModule>);
+
+impl OwnedModule {
+    fn get(&self) -> &JITModule {
+        self.0.as_ref().expect("module is present until drop")
+    }
+
+    fn get_mut(&mut self) -> &mut JITModule {
+        self.0.as_mut().expect("module is present until drop")
+    }
+}
+
+impl Drop for OwnedModule {
+    fn drop(&mut self) {
+        if let Some(module) = self.0.take() {
+            // SAFETY: `free_memory` requires that no function of the module
+            // is executing and that no pointer obtained from it is used
+            // afterwards. An `OwnedModule` lives either in a `KernelModule`
+            // (no pointer was ever taken) or in a `CompiledCode`, whose entry
+            // pointer is private and only called by `run` while `run`
+            // borrows the `CompiledCode`; that borrow has ended since we are
+            // being dropped, and the pointer is dropped with us.
+            unsafe { module.free_memory() }
+        }
+    }
+}
+
+fn module_error(what: &str, func: Option<&Function>, e: ModuleError) -> Error {
+    match (e, func) {
+        (ModuleError::Compilation(err), Some(func)) => {
+            let pretty = cranelift_codegen::print_errors::pretty_error(func, err);
+            Error::internal(format!("cranelift rejected the kernel while {what}"))
+                .with_note(pretty)
+        }
+        (e, _) => Error::internal(format!("cranelift failed while {what}: {e}")),
+    }
+}
+
+/// A kernel being compiled: its own module, its entry declaration and the
+/// host functions it imports.
+pub(crate) struct KernelModule {
+    module: OwnedModule,
+    entry: FuncId,
+    imports: Vec<FuncId>,
+}
+
+impl KernelModule {
+    /// A fresh module on the ISA for `opts`, with `imports` (name, function)
+    /// registered as symbols and declared; refer to import `k` with
+    /// [`KernelModule::import_in_func`].
+    pub(crate) fn new(opts: &CodegenOptions, imports: &[(String, HostFn)]) -> Result<KernelModule> {
+        let mut builder = JITBuilder::with_isa(isa(opts)?, default_libcall_names());
+        for (name, f) in imports {
+            builder.symbol(name.as_str(), f.address());
+        }
+        let mut module = JITModule::new(builder);
+        let mut ids = Vec::with_capacity(imports.len());
+        for (name, f) in imports {
+            let sig = f.signature(&module);
+            let id = module
+                .declare_function(name, Linkage::Import, &sig)
+                .map_err(|e| module_error("declaring a host function", None, e))?;
+            ids.push(id);
+        }
+        let sig = entry_signature(&module);
+        let entry = module
+            .declare_function("arrjit_kernel", Linkage::Export, &sig)
+            .map_err(|e| module_error("declaring the kernel", None, e))?;
+        Ok(KernelModule {
+            module: OwnedModule(Some(module)),
+            entry,
+            imports: ids,
+        })
+    }
+
+    pub(crate) fn isa(&self) -> &dyn TargetIsa {
+        self.module.get().isa()
+    }
+
+    /// The entry signature every kernel has.
+    pub(crate) fn entry_signature(&self) -> Signature {
+        entry_signature(self.module.get())
+    }
+
+    /// A reference to import `k` usable in `func`.
+    pub(crate) fn import_in_func(&mut self, k: usize, func: &mut Function) -> FuncRef {
+        let id = self.imports[k];
+        self.module.get_mut().declare_func_in_func(id, func)
+    }
+
+    /// Compiles `ctx.func` (which must have [`KernelModule::entry_signature`])
+    /// as the kernel for `plan`, makes it executable, and wraps it.
+    pub(crate) fn finish(
+        mut self,
+        ctx: &mut Context,
+        plan: &Plan,
+        clif: Option<String>,
+    ) -> Result<CompiledCode> {
+        let module = self.module.get_mut();
+        let define = module.define_function(self.entry, ctx);
+        if let Err(e) = define {
+            return Err(module_error("compiling", Some(&ctx.func), e));
+        }
+        let code_bytes = ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
+        module
+            .finalize_definitions()
+            .map_err(|e| module_error("finalizing", None, e))?;
+        let address = module.get_finalized_function(self.entry);
+        // SAFETY: `address` is the start of the function just defined with
+        // `entry_signature` (three pointer-sized parameters, no results, the
+        // platform's C calling convention), which is exactly `KernelFn`;
+        // finalize_definitions made it executable. The pointer stays valid
+        // as long as the module, which moves into the same `CompiledCode`.
+        let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
+        Ok(CompiledCode {
+            entry,
+            code_bytes,
+            clif,
+            plan: plan.clone(),
+            _module: OwnedModule(self.module.0.take()),
+        })
+    }
+}
+
+fn entry_signature(module: &JITModule) -> Signature {
+    let mut sig = module.make_signature();
+    let ptr = module.target_config().pointer_type();
+    sig.params.extend([AbiParam::new(ptr); 3]);
+    sig
+}
+
+/// One compiled kernel: executable code and the module that owns it.
+///
+/// Immutable once built; share it behind an `Arc`. Dropping it unmaps its
+/// code.
+pub struct CompiledCode {
+    entry: KernelFn,
+    code_bytes: usize,
+    clif: Option<String>,
+    /// The plan the code was generated for; `run` checks memory accesses
+    /// against it, so the caller's plan must equal it.
+    plan: Plan,
+    /// Owns the code memory; only ever used by its `Drop`.
+    _module: OwnedModule,
+}
+
+// SAFETY: `CompiledCode` is not automatically Sync because `JITModule` holds a
+// `RefCell` symbol cache and raw pointers. Nothing reachable through
+// `&CompiledCode` touches the module: it is used only by `Drop` (which has
+// exclusive access). The machine code behind `entry` is immutable after
+// `finalize_definitions` (mapped read+execute) and the kernel is reentrant:
+// it keeps no state between calls, writes only through the pointers of its
+// call frame, and calls only pure host functions. So sharing `&CompiledCode`
+// between threads and calling it concurrently (each call with its own
+// buffers, which `run`'s borrows guarantee) is sound.
+unsafe impl Sync for CompiledCode {}
+// SAFETY: the module's memory is not tied to the thread that made it (it is
+// plain mmap'ed pages, freed from whichever thread drops it); the `RefCell`
+// and symbol pointers inside `JITModule` are only used while compiling, which
+// is finished before a `CompiledCode` exists.
+unsafe impl Send for CompiledCode {}
+
+impl CompiledCode {
+    /// Size of the emitted machine code in bytes.
+    pub fn code_bytes(&self) -> usize {
+        self.code_bytes
+    }
+
+    /// The Cranelift IR that was compiled, if `capture_clif` was set.
+    pub fn clif(&self) -> Option<&str> {
+        self.clif.as_deref()
+    }
+
+    /// The plan this code implements.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+impl std::fmt::Debug for CompiledCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledCode")
+            .field("code_bytes", &self.code_bytes)
+            .field("loops", &self.plan.loops.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The memory a kernel call reads or writes for one plan buffer.
+pub(crate) enum Binding<'a> {
+    /// Read-only: an input view (element `[0, 0]` is at the view's offset).
+    Input(View<'a>),
+    /// Written (outputs and temporaries); element `[0, 0]` is the first.
+    Output(&'a mut Data),
+}
+
+impl Binding<'_> {
+    fn dtype(&self) -> DType {
+        match self {
+            Binding::Input(v) => v.dtype(),
+            Binding::Output(d) => d.dtype(),
+        }
+    }
+
+    /// Byte offset of element `[0, 0]` from the start of the allocation,
+    /// and the allocation's length in bytes.
+    fn extent(&self) -> (i128, i128) {
+        match self {
+            Binding::Input(v) => {
+                let size = v.dtype().size() as i128;
+                (v.offset() as i128 * size, v.buffer().len() as i128 * size)
+            }
+            Binding::Output(d) => (0, d.len() as i128 * d.dtype().size() as i128),
+        }
+    }
+
+    fn base_pointer(&mut self) -> *mut u8 {
+        match self {
+            Binding::Input(v) => {
+                let buf: Buffer<'_> = v.buffer();
+                // `offset` is in bounds (checked by `View` and again by `run`
+                // unless the loop touches nothing), so wrapping never wraps.
+                buf.as_ptr()
+                    .wrapping_add(v.offset() * v.dtype().size())
+                    .cast_mut()
+            }
+            Binding::Output(d) => d.as_mut_ptr(),
+        }
+    }
+}
+
+/// Calls `code` on `bindings` (one per plan buffer, in plan order) with the
+/// given call frame, after checking everything memory safety depends on:
+///
+/// - `plan` is the plan the code was compiled for;
+/// - one binding per buffer, of the buffer's dtype; an `Output` binding
+///   exactly for the buffers the plan stores to (never a store to an input);
+/// - `strides.len() == 2 * plan.num_slots()` and `dims.len() == 2 * loops`;
+/// - for every access of every loop, the lowest and highest byte it can
+///   touch (`base + Σ i_axis * stride_axis` over `i_axis < dim_axis`, plus the
+///   element size) lie inside the binding's allocation (the whole slice under
+///   an input view, the whole `Data` of an output), computed in `i128`;
+///   skipped for loops with an extent of 0, which touch nothing.
+///
+/// Errors are [`ErrorKind::Call`] for what a host could get wrong (dtype,
+/// too-short buffers, out-of-bounds strides) and [`ErrorKind::Internal`] for
+/// structural mismatches (an engine bug). The cost is O(buffers + slots).
+pub(crate) fn run(
+    code: &CompiledCode,
+    plan: &Plan,
+    bindings: &mut [Binding<'_>],
+    strides: &[isize],
+    dims: &[usize],
+) -> Result<()> {
+    check(code, plan, bindings, strides, dims)?;
+    const INLINE: usize = 16;
+    let mut inline = [std::ptr::null_mut::<u8>(); INLINE];
+    let mut heap = Vec::new();
+    let pointers: &mut [*mut u8] = if bindings.len() <= INLINE {
+        &mut inline[..bindings.len()]
+    } else {
+        heap.resize(bindings.len(), std::ptr::null_mut());
+        &mut heap
+    };
+    for (p, binding) in pointers.iter_mut().zip(bindings.iter_mut()) {
+        *p = binding.base_pointer();
+    }
+    // SAFETY: `check` proved that the plan is the one the code was compiled
+    // from, that `strides` and `dims` have the lengths the code reads, and
+    // that every address the code loads from or stores to lies inside the
+    // memory of the binding it belongs to, with stores only to `Output`
+    // bindings, which are exclusively borrowed (`&mut Data`) for this call,
+    // so nothing else reads or writes them meanwhile; inputs are shared
+    // borrows the kernel only reads. The entry has the `KernelFn` ABI, and
+    // the module owning the code outlives the call (borrowed via `code`).
+    unsafe { (code.entry)(pointers.as_ptr(), strides.as_ptr(), dims.as_ptr()) };
+    Ok(())
+}
+
+fn call_error(message: String) -> Error {
+    Error::new(ErrorKind::Call, message)
+}
+
+fn check(
+    code: &CompiledCode,
+    plan: &Plan,
+    bindings: &[Binding<'_>],
+    strides: &[isize],
+    dims: &[usize],
+) -> Result<()> {
+    if *plan != code.plan {
+        return Err(Error::internal("kernel called with a plan it was not compiled for"));
+    }
+    if bindings.len() != plan.buffers.len() {
+        return Err(Error::internal(format!(
+            "kernel needs {} buffers, {} were bound",
+            plan.buffers.len(),
+            bindings.len()
+        )));
+    }
+    if strides.len() != 2 * plan.num_slots() || dims.len() != 2 * plan.loops.len() {
+        return Err(Error::internal(format!(
+            "call frame has {} strides and {} extents, the plan needs {} and {}",
+            strides.len(),
+            dims.len(),
+            2 * plan.num_slots(),
+            2 * plan.loops.len()
+        )));
+    }
+    let mut stored = vec![false; bindings.len()];
+    for (_, access, is_store) in plan.accesses() {
+        if is_store {
+            stored[access.buffer.index()] = true;
+        }
+    }
+    for (k, (binding, decl)) in bindings.iter().zip(&plan.buffers).enumerate() {
+        if binding.dtype() != decl.dtype {
+            return Err(call_error(format!(
+                "buffer {k} ({}) is {}, the kernel expects {}",
+                buffer_name(decl.kind),
+                binding.dtype(),
+                decl.dtype
+            )));
+        }
+        let is_output = matches!(binding, Binding::Output(_));
+        if is_output != stored[k] {
+            return Err(Error::internal(format!(
+                "buffer {k} ({}) is bound as {} but the kernel {}",
+                buffer_name(decl.kind),
+                if is_output { "an output" } else { "an input" },
+                if stored[k] { "writes it" } else { "never writes it" }
+            )));
+        }
+    }
+    for (l, access, _) in plan.accesses() {
+        let nest = &plan.loops[l];
+        let rank = usize::from(nest.rank);
+        if rank > 2 || access.slot >= plan.num_slots() {
+            return Err(Error::internal("malformed plan"));
+        }
+        let extents = &dims[2 * l..2 * l + rank];
+        if extents.contains(&0) {
+            continue;
+        }
+        let binding = &bindings[access.buffer.index()];
+        let size = plan.buffers[access.buffer.index()].dtype.size() as i128;
+        let (base, len) = binding.extent();
+        let (mut lo, mut hi) = (base, base);
+        for (axis, &d) in extents.iter().enumerate() {
+            let reach = (d as i128 - 1) * strides[2 * access.slot + axis] as i128;
+            if reach < 0 {
+                lo += reach;
+            } else {
+                hi += reach;
+            }
+        }
+        if lo < 0 || hi + size > len {
+            return Err(call_error(format!(
+                "loop {l} would access bytes {lo}..{} of buffer {} ({}), which has {len} bytes",
+                hi + size,
+                access.buffer.index(),
+                buffer_name(plan.buffers[access.buffer.index()].kind)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn buffer_name(kind: BufferKind) -> String {
+    match kind {
+        BufferKind::Input(k) => format!("input {k}"),
+        BufferKind::Output(k) => format!("output {k}"),
+        BufferKind::Temp => "temporary".to_string(),
+    }
+}

@@ -1,0 +1,26 @@
+//! arrjit: a JIT compiler for array expressions.
+#![deny(unsafe_code)]
+
+pub mod array;
+pub mod ast;
+pub mod codegen;
+pub mod diagnostic;
+pub mod display;
+pub mod engine;
+pub mod error;
+pub mod fuse;
+pub mod interp;
+pub mod ir;
+#[allow(unsafe_code)]
+pub mod jit;
+pub mod lex;
+pub mod lower;
+pub mod npy;
+pub mod parse;
+pub mod scalar;
+pub mod types;
+
+pub use array::{Array, Buffer, Data, View};
+pub use engine::{Arg, CacheStats, Config, Engine, Expr, Kernel, Mode, Module};
+pub use error::{Error, ErrorKind, Result, Span};
+pub use types::{DType, Scalar, Shape};
