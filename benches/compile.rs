@@ -1,1 +1,65 @@
-fn main() {}
+//! Cold compile time: lowering, planning and Cranelift code generation of
+//! the seed expressions, with a fresh cache each time. Baselines in the same
+//! group: the front end alone (interpret mode: parse + lower + plan, no
+//! code generation) and Cranelift without optimisation.
+//!
+//! `cargo bench --bench compile`
+
+use arrjit::codegen::OptLevel;
+use arrjit::{Arg, Config, Engine, Mode};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+
+const SEEDS: &[(&str, &str)] = &[
+    ("a*b+c", "a*b+c"),
+    ("poly_sqrt", "2*a + 3*b**2 - sqrt(c)"),
+    ("where", "where(x > 0.5, x*10, x*0.5)"),
+    ("select3", "select([x < -1, x < 1], [0.0, x], x * 2)"),
+    ("exp", "exp(x)"),
+];
+
+fn bind<'a>(names: &'a [String], data: &'a [f64]) -> Vec<(&'a str, Arg<'a>)> {
+    names.iter().map(|n| (n.as_str(), Arg::from(data))).collect()
+}
+
+fn compile(c: &mut Criterion) {
+    let data = vec![0.5f64; 8];
+    let configs = [
+        ("jit_speed", Config::default()),
+        (
+            "jit_opt_none",
+            Config {
+                opt_level: OptLevel::None,
+                ..Config::default()
+            },
+        ),
+        (
+            "front_end_only",
+            Config {
+                mode: Mode::Interpret,
+                ..Config::default()
+            },
+        ),
+    ];
+    for (name, src) in SEEDS {
+        let mut group = c.benchmark_group(format!("compile/{name}"));
+        for (label, config) in &configs {
+            let config = Config {
+                verify: false,
+                ..config.clone()
+            };
+            let names = Engine::new().compile(src).expect("parses").inputs().to_vec();
+            let args = bind(&names, &data);
+            group.bench_function(*label, |b| {
+                b.iter_batched(
+                    || Engine::with_config(config.clone()).compile(src).expect("parses"),
+                    |expr| expr.compiled(&args).expect("compiles"),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, compile);
+criterion_main!(benches);

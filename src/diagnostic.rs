@@ -106,8 +106,12 @@ mod tests {
 
     #[test]
     fn unknown_name_with_help() {
-        let e = Error::at(ErrorKind::UnknownName, Span::new(4, 7), "unknown name `bee`")
-            .with_note("did you mean `b`?");
+        let e = Error::at(
+            ErrorKind::UnknownName,
+            Span::new(4, 7),
+            "unknown name `bee`",
+        )
+        .with_note("did you mean `b`?");
         expect![[r#"
             error: unknown name `bee`
               --> <expr>:1:5

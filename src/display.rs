@@ -315,7 +315,9 @@ fn float_format(values: &[Float], is_f32: bool) -> ElementFormat {
         .filter(|x| x.value.is_finite())
         .collect();
     let nonzero = finite.iter().map(|x| x.value.abs()).filter(|&v| v != 0.0);
-    let (min, max) = nonzero.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let (min, max) = nonzero.fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    });
     // NumPy compares in the array's dtype (NEP 50: the Python constants are
     // weak), so an f32 array compares against f32 constants.
     let exp_format = max > 0.0
@@ -338,10 +340,14 @@ fn float_format(values: &[Float], is_f32: bool) -> ElementFormat {
             .max()
             .unwrap_or(2);
         let pad_left = parts.iter().map(|p| p.0.len()).max().unwrap_or(1);
-        (pad_left, exp_digits + 2 + precision, precision, Some(exp_digits))
+        (
+            pad_left,
+            exp_digits + 2 + precision,
+            precision,
+            Some(exp_digits),
+        )
     } else {
-        let parts: Vec<(String, String)> =
-            finite.iter().map(|x| x.positional(PRECISION)).collect();
+        let parts: Vec<(String, String)> = finite.iter().map(|x| x.positional(PRECISION)).collect();
         let pad_left = parts.iter().map(|p| p.0.len()).max().unwrap_or(1);
         let pad_right = parts.iter().map(|p| p.1.len()).max().unwrap_or(0);
         (pad_left, pad_right, PRECISION, None)
@@ -503,7 +509,10 @@ mod tests {
 
     #[test]
     fn non_finite() {
-        assert_eq!(f64s(&[f64::NAN, 1.5, f64::NEG_INFINITY]), "[ nan  1.5 -inf]");
+        assert_eq!(
+            f64s(&[f64::NAN, 1.5, f64::NEG_INFINITY]),
+            "[ nan  1.5 -inf]"
+        );
         assert_eq!(f64s(&[f64::NAN, f64::INFINITY]), "[nan inf]");
         assert_eq!(f64s(&[f64::NAN, 1e-10, 1.0]), "[   nan 1.e-10 1.e+00]");
         assert_eq!(

@@ -481,7 +481,10 @@ impl Parser<'_> {
                     b"True" => Ok(Value::Bool(true)),
                     b"False" => Ok(Value::Bool(false)),
                     b"None" => Ok(Value::None),
-                    word => Err(format!("unexpected word '{}'", String::from_utf8_lossy(word))),
+                    word => Err(format!(
+                        "unexpected word '{}'",
+                        String::from_utf8_lossy(word)
+                    )),
                 }
             }
             Some(_) => Err("unexpected character".to_string()),
@@ -616,7 +619,10 @@ mod tests {
         assert!(err(&h("[('a', '<f8'), ('b', '<i4')]", "(2,)")).contains("structured"));
         for other in ["'<i2'", "'|i1'", "'|u1'", "'<u8'", "'<f2'", "'<U3'"] {
             let msg = err(&h(other, "(2,)"));
-            assert!(msg.contains("accepted dtypes are bool (|b1)"), "{other}: {msg}");
+            assert!(
+                msg.contains("accepted dtypes are bool (|b1)"),
+                "{other}: {msg}"
+            );
         }
         assert!(err(&h("'<f8'", "(2, 2, 2)")).contains("rank 3 are not supported"));
         assert!(err(&h("'<f8'", "(100,)")).contains("truncated data"));

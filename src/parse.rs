@@ -22,7 +22,7 @@
 //!      the first `(`, `[` or `{` deeper than `max_depth` (cheap early-out for
 //!      nested brackets, before anything is built);
 //!   2. every grammar action that builds an expression returns a private
-//!      [`Node`] (the expression and its depth: a leaf is 1, a node one more
+//!      `Node` (the expression and its depth: a leaf is 1, a node one more
 //!      than its deepest child) and fails with a Limit error, pointing at
 //!      the operator or bracket, as soon as a depth would exceed
 //!      `max_depth`. Parentheses build no node and add no depth, so the
