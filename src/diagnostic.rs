@@ -10,7 +10,7 @@
 use std::ops::Range;
 
 use codespan_reporting::diagnostic::{Diagnostic, Label};
-use codespan_reporting::files::SimpleFile;
+use codespan_reporting::files::{self, Files, SimpleFile};
 use codespan_reporting::term::{self, termcolor, Chars, Config};
 
 use crate::error::Error;
@@ -23,26 +23,160 @@ pub fn render(error: &Error, source_name: &str, source: &str, color: bool) -> St
     let mut diagnostic = Diagnostic::error()
         .with_message(error.message())
         .with_notes(error.notes().iter().map(|n| note_text(n)).collect());
-    if let Some(span) = error.span() {
-        let range = clamp(span.start..span.end, source);
-        diagnostic = diagnostic.with_labels(vec![Label::primary((), range)]);
-    }
-    let file = SimpleFile::new(source_name, source);
     let config = Config {
         chars: Chars::ascii(),
         ..Config::default()
     };
-    let rendered = if color {
+    let rendered = match error.span() {
+        None => emit(
+            &SimpleFile::new(source_name, source),
+            &config,
+            &diagnostic,
+            color,
+        ),
+        Some(span) => {
+            let range = clamp(span.start..span.end, source);
+            match Excerpt::around(source_name, source, range.clone()) {
+                Some((excerpt, range)) => {
+                    diagnostic = diagnostic.with_labels(vec![Label::primary((), range)]);
+                    emit(&excerpt, &config, &diagnostic, color)
+                }
+                None => {
+                    diagnostic = diagnostic.with_labels(vec![Label::primary((), range)]);
+                    emit(
+                        &SimpleFile::new(source_name, source),
+                        &config,
+                        &diagnostic,
+                        color,
+                    )
+                }
+            }
+        }
+    };
+    rendered.unwrap_or_else(|| plain(error))
+}
+
+fn emit<'f, F: Files<'f, FileId = ()>>(
+    file: &'f F,
+    config: &Config,
+    diagnostic: &Diagnostic<()>,
+    color: bool,
+) -> Option<String> {
+    if color {
         let mut buffer = termcolor::Buffer::ansi();
         let styles = term::Styles::default();
         let mut writer = term::StylesWriter::new(&mut buffer, &styles);
-        term::emit_to_write_style(&mut writer, &config, &file, &diagnostic)
-            .ok()
-            .and_then(|()| String::from_utf8(buffer.into_inner()).ok())
+        term::emit_to_write_style(&mut writer, config, file, diagnostic).ok()?;
+        String::from_utf8(buffer.into_inner()).ok()
     } else {
-        term::emit_into_string(&config, &file, &diagnostic).ok()
-    };
-    rendered.unwrap_or_else(|| plain(error))
+        term::emit_into_string(config, file, diagnostic).ok()
+    }
+}
+
+/// Lines longer than this are shown as an excerpt around the span.
+const MAX_LINE: usize = 120;
+/// Context kept on each side of the span in an excerpt, in bytes.
+const CONTEXT: usize = 40;
+
+/// A window of one long source line (`...` at the cut ends), reporting the
+/// real line and column numbers, so that a 200 KB one-line expression is
+/// not copied to the terminal.
+struct Excerpt<'a> {
+    name: &'a str,
+    text: String,
+    line_number: usize,
+    /// Real (1-based) column of the first byte after the leading `...`.
+    first_column: usize,
+    prefix_len: usize,
+}
+
+impl<'a> Excerpt<'a> {
+    /// `None` if the span's line is short enough to show whole; else the
+    /// excerpt and the span's range within it.
+    fn around(
+        name: &'a str,
+        source: &str,
+        range: Range<usize>,
+    ) -> Option<(Excerpt<'a>, Range<usize>)> {
+        let line_start = source[..range.start].rfind('\n').map_or(0, |k| k + 1);
+        let line_end = source[range.start..]
+            .find('\n')
+            .map_or(source.len(), |k| range.start + k);
+        if line_end - line_start <= MAX_LINE {
+            return None;
+        }
+        // The label stays on the first line of a multi-line span, and at
+        // most MAX_LINE long.
+        let end = range.end.min(line_end).min(range.start + MAX_LINE);
+        let mut from = range.start.saturating_sub(CONTEXT).max(line_start);
+        let mut to = (end + CONTEXT).min(line_end);
+        while !source.is_char_boundary(from) {
+            from -= 1;
+        }
+        while !source.is_char_boundary(to) {
+            to += 1;
+        }
+        let end = clamp(range.start..end, source).end;
+        let prefix = if from > line_start { "..." } else { "" };
+        let suffix = if to < line_end { "..." } else { "" };
+        let text = format!("{prefix}{}{suffix}", &source[from..to]);
+        let excerpt = Excerpt {
+            name,
+            text,
+            line_number: source[..line_start].matches('\n').count() + 1,
+            first_column: source[line_start..from].chars().count() + 1,
+            prefix_len: prefix.len(),
+        };
+        let shift = |k: usize| k - from + prefix.len();
+        Some((excerpt, shift(range.start)..shift(end)))
+    }
+}
+
+impl<'a> Files<'a> for Excerpt<'a> {
+    type FileId = ();
+    type Name = &'a str;
+    type Source = &'a str;
+
+    fn name(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(self.name)
+    }
+
+    fn source(&'a self, (): ()) -> Result<&'a str, files::Error> {
+        Ok(&self.text)
+    }
+
+    fn line_index(&'a self, (): (), _byte_index: usize) -> Result<usize, files::Error> {
+        Ok(0)
+    }
+
+    fn line_number(&'a self, (): (), _line_index: usize) -> Result<usize, files::Error> {
+        Ok(self.line_number)
+    }
+
+    fn column_number(
+        &'a self,
+        (): (),
+        _line_index: usize,
+        byte_index: usize,
+    ) -> Result<usize, files::Error> {
+        let k = byte_index.clamp(self.prefix_len, self.text.len());
+        let chars = self
+            .text
+            .get(self.prefix_len..k)
+            .map_or(0, |s| s.chars().count());
+        Ok(self.first_column + chars)
+    }
+
+    fn line_range(&'a self, (): (), line_index: usize) -> Result<Range<usize>, files::Error> {
+        if line_index == 0 {
+            Ok(0..self.text.len())
+        } else {
+            Err(files::Error::LineTooLarge {
+                given: line_index,
+                max: 0,
+            })
+        }
+    }
 }
 
 /// The message and notes without source, for when rendering fails.
@@ -159,11 +293,29 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_are_excerpted() {
+        let src = format!("y = {}\n", "a+".repeat(200) + "$");
+        let at = src.find('$').unwrap();
+        let e = Error::at(ErrorKind::Lex, Span::new(at, at + 1), "unexpected character `$`");
+        expect![[r#"
+            error: unexpected character `$`
+              --> long.arr:1:405
+              |
+            1 | ...a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+a+$
+              |                                            ^
+
+        "#]]
+        .assert_eq(&render(&e, "long.arr", &src, false));
+    }
+
+    #[test]
     fn any_span_renders() {
-        let sources = ["", "x", "é + ü", "a\nb\n", "\n\n", "日本"];
+        let long = format!("é{}\n{}", "ü+".repeat(100), "b".repeat(300));
+        let sources = ["", "x", "é + ü", "a\nb\n", "\n\n", "日本", &long];
         for src in sources {
-            for start in 0..src.len() + 3 {
-                for end in 0..src.len() + 3 {
+            let step = if src.len() > 100 { 7 } else { 1 };
+            for start in (0..src.len() + 3).step_by(step) {
+                for end in (0..src.len() + 3).step_by(step) {
                     let e = Error::at(ErrorKind::Parse, Span::new(start, end), "boom");
                     let out = render(&e, "s", src, false);
                     assert!(out.starts_with("error: boom"), "{out}");

@@ -478,16 +478,19 @@ impl Expr {
             source: self.canonical.clone(),
             inputs: inputs.iter().map(Input::key).collect(),
         };
-        let types: Vec<InputType> = key
-            .inputs
-            .iter()
-            .map(|k| InputType {
-                dtype: k.dtype,
-                rank: k.rank,
-            })
-            .collect();
-        self.engine
-            .get_or_compile(key, || lower::lower_expr(&self.ast, &self.names, &types))
+        self.engine.get_or_compile(key, || {
+            let types: Vec<InputType> = inputs
+                .iter()
+                .map(|input| {
+                    let k = input.key();
+                    InputType {
+                        dtype: k.dtype,
+                        rank: k.rank,
+                    }
+                })
+                .collect();
+            lower::lower_expr(&self.ast, &self.names, &types)
+        })
     }
 }
 

@@ -242,11 +242,18 @@ impl KernelModule {
         // finalize_definitions made it executable. The pointer stays valid
         // as long as the module, which moves into the same `CompiledCode`.
         let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
+        let mut stored = vec![false; plan.buffers.len()];
+        for (_, access, is_store) in plan.accesses() {
+            if let Some(s) = stored.get_mut(access.buffer.index()) {
+                *s |= is_store;
+            }
+        }
         Ok(CompiledCode {
             entry,
             code_bytes,
             clif,
             plan: plan.clone(),
+            stored,
             _module: OwnedModule(self.module.0.take()),
         })
     }
@@ -270,6 +277,8 @@ pub struct CompiledCode {
     /// The plan the code was generated for; `run` checks memory accesses
     /// against it, so the caller's plan must equal it.
     plan: Plan,
+    /// Whether the plan stores to each buffer.
+    stored: Vec<bool>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -437,12 +446,7 @@ fn check(
             2 * plan.loops.len()
         )));
     }
-    let mut stored = vec![false; bindings.len()];
-    for (_, access, is_store) in plan.accesses() {
-        if is_store {
-            stored[access.buffer.index()] = true;
-        }
-    }
+    let stored = &code.stored;
     for (k, (binding, decl)) in bindings.iter().zip(&plan.buffers).enumerate() {
         if binding.dtype() != decl.dtype {
             return Err(call_error(format!(
@@ -501,5 +505,199 @@ fn buffer_name(kind: BufferKind) -> String {
         BufferKind::Input(k) => format!("input {k}"),
         BufferKind::Output(k) => format!("output {k}"),
         BufferKind::Temp => "temporary".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::array::Buffer;
+    use crate::codegen::tests::{frame, run_code, IrBuilder};
+    use crate::codegen::{compile, CodegenOptions};
+    use crate::fuse::plan_fused;
+    use crate::ir::{BinaryOp, Ir};
+    use crate::types::Shape;
+
+    const VERIFY: CodegenOptions = CodegenOptions {
+        opt_level: OptLevel::Speed,
+        verify: true,
+        capture_clif: false,
+    };
+
+    /// `x * y` over f64 vectors, compiled.
+    fn mul() -> (Ir, Plan, CompiledCode) {
+        let mut b = IrBuilder::default();
+        let x = b.input(DType::F64, 1);
+        let y = b.input(DType::F64, 1);
+        let z = b.binary(BinaryOp::Mul, x, y);
+        let ir = b.finish(&[z]);
+        let plan = plan_fused(&ir);
+        let code = compile(&ir, &plan, &VERIFY).unwrap();
+        (ir, plan, code)
+    }
+
+    fn frame_for(ir: &Ir, plan: &Plan, views: &[View<'_>]) -> (Vec<isize>, Vec<usize>) {
+        let shapes: Vec<Shape> = views.iter().map(View::shape).collect();
+        frame(plan, &ir.infer_shapes(&shapes).unwrap(), views)
+    }
+
+    #[test]
+    fn runs_when_everything_fits() {
+        let (ir, plan, code) = mul();
+        let a = [1.0, 2.0, 3.0];
+        let v = View::vector(Buffer::F64(&a));
+        let (strides, dims) = frame_for(&ir, &plan, &[v, v]);
+        let mut out = Data::zeros(DType::F64, 3);
+        let mut bindings = [Binding::Input(v), Binding::Input(v), Binding::Output(&mut out)];
+        run(&code, &plan, &mut bindings, &strides, &dims).unwrap();
+        assert_eq!(out, Data::F64(vec![1.0, 4.0, 9.0]));
+    }
+
+    #[test]
+    fn refuses_a_too_short_output() {
+        let (ir, plan, code) = mul();
+        let a = [1.0, 2.0, 3.0];
+        let v = View::vector(Buffer::F64(&a));
+        let (strides, dims) = frame_for(&ir, &plan, &[v, v]);
+        let mut out = Data::zeros(DType::F64, 2);
+        let mut bindings = [Binding::Input(v), Binding::Input(v), Binding::Output(&mut out)];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        assert_eq!(out, Data::F64(vec![0.0, 0.0]));
+    }
+
+    #[test]
+    fn refuses_a_wrong_dtype() {
+        let (ir, plan, code) = mul();
+        let a = [1.0, 2.0, 3.0];
+        let f = [1.0f32, 2.0, 3.0];
+        let v = View::vector(Buffer::F64(&a));
+        let (strides, dims) = frame_for(&ir, &plan, &[v, v]);
+        let mut out = Data::zeros(DType::F64, 3);
+        let mut bindings = [
+            Binding::Input(v),
+            Binding::Input(View::vector(Buffer::F32(&f))),
+            Binding::Output(&mut out),
+        ];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        let mut wrong_out = Data::zeros(DType::F32, 3);
+        let mut bindings = [Binding::Input(v), Binding::Input(v), Binding::Output(&mut wrong_out)];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    }
+
+    #[test]
+    fn refuses_strides_outside_an_input() {
+        let (ir, plan, code) = mul();
+        let a = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        // A view of the first three elements; the slice holds six.
+        let v = View::strided(Buffer::F64(&a), 0, &[3], &[1]).unwrap();
+        let (mut strides, dims) = frame_for(&ir, &plan, &[v, v]);
+        let mut out = Data::zeros(DType::F64, 3);
+        // Stride 2 elements still fits the six-element slice (reads 0, 2, 4).
+        strides[0] = 16;
+        let mut bindings = [Binding::Input(v), Binding::Input(v), Binding::Output(&mut out)];
+        run(&code, &plan, &mut bindings, &strides, &dims).unwrap();
+        let Binding::Output(written) = &bindings[2] else {
+            unreachable!()
+        };
+        assert_eq!(**written, Data::F64(vec![1.0, 6.0, 15.0]));
+        // Stride 3 elements reaches element 6: one past the end.
+        strides[0] = 24;
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // Negative strides from element 0 reach before the slice.
+        strides[0] = -8;
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // Huge strides do not overflow the check.
+        strides[0] = isize::MAX;
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // A misaligned byte offset into the output past its end.
+        strides[0] = 8;
+        strides[4] = 9;
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // Extents larger than the data.
+        strides[4] = 8;
+        let dims4 = vec![4, 0];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims4).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // Zero extent: nothing is touched, whatever the strides say.
+        let dims0 = vec![0, 0];
+        strides[0] = isize::MIN;
+        run(&code, &plan, &mut bindings, &strides, &dims0).unwrap();
+    }
+
+    #[test]
+    fn refuses_structural_mismatches() {
+        let (ir, plan, code) = mul();
+        let a = [1.0, 2.0, 3.0];
+        let v = View::vector(Buffer::F64(&a));
+        let (strides, dims) = frame_for(&ir, &plan, &[v, v]);
+        let out_data = Data::zeros(DType::F64, 3);
+        // A store into an input binding.
+        let mut bindings = [
+            Binding::Input(v),
+            Binding::Input(v),
+            Binding::Input(View::vector(out_data.as_buffer())),
+        ];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        let mut out = Data::zeros(DType::F64, 3);
+        let mut spare = Data::zeros(DType::F64, 3);
+        // An output binding for a buffer that is only read.
+        let mut bindings = [
+            Binding::Input(v),
+            Binding::Output(&mut spare),
+            Binding::Output(&mut out),
+        ];
+        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        let mut bindings = [Binding::Input(v), Binding::Input(v), Binding::Output(&mut out)];
+        // Too few bindings, strides, extents.
+        let err = run(&code, &plan, &mut bindings[..2], &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        let err = run(&code, &plan, &mut bindings, &strides[..5], &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        let err = run(&code, &plan, &mut bindings, &strides, &dims[..1]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        // A plan the code was not compiled for.
+        let mut other = plan.clone();
+        other.loops[0].stores[0].slot = 0;
+        let err = run(&code, &other, &mut bindings, &strides, &dims).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+    }
+
+    fn resident_bytes() -> usize {
+        let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+        let pages: usize = statm
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        pages * 4096
+    }
+
+    #[test]
+    fn dropping_compiled_code_frees_its_memory() {
+        let (ir, plan, _) = mul();
+        let opts = CodegenOptions {
+            verify: false,
+            ..CodegenOptions::default()
+        };
+        for _ in 0..200 {
+            drop(compile(&ir, &plan, &opts).unwrap());
+        }
+        let before = resident_bytes();
+        let n = 3000;
+        for _ in 0..n {
+            drop(compile(&ir, &plan, &opts).unwrap());
+        }
+        let grown = resident_bytes().saturating_sub(before);
+        // Leaking would keep at least one 4 KiB code page per kernel (12 MB).
+        assert!(grown < n * 4096 / 2, "resident memory grew by {grown} bytes");
     }
 }

@@ -501,7 +501,7 @@ mod tests {
     fn npy(header: &str, data: &[u8]) -> Vec<u8> {
         let mut text = header.to_string();
         // Pad to a multiple of 64 with the final newline, as NumPy does.
-        while (10 + text.len() + 1) % 64 != 0 {
+        while !(10 + text.len() + 1).is_multiple_of(64) {
             text.push(' ');
         }
         text.push('\n');

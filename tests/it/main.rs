@@ -1,1 +1,10 @@
+//! The integration tests, in one binary (as regex and ripgrep do):
+//! `cargo test --release --test it [module]`.
 
+mod accuracy;
+mod api;
+mod cases;
+mod cli;
+mod props;
+mod snapshots;
+mod util;
