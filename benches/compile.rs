@@ -18,7 +18,10 @@ const SEEDS: &[(&str, &str)] = &[
 ];
 
 fn bind<'a>(names: &'a [String], data: &'a [f64]) -> Vec<(&'a str, Arg<'a>)> {
-    names.iter().map(|n| (n.as_str(), Arg::from(data))).collect()
+    names
+        .iter()
+        .map(|n| (n.as_str(), Arg::from(data)))
+        .collect()
 }
 
 fn compile(c: &mut Criterion) {
@@ -47,11 +50,19 @@ fn compile(c: &mut Criterion) {
                 verify: false,
                 ..config.clone()
             };
-            let names = Engine::new().compile(src).expect("parses").inputs().to_vec();
+            let names = Engine::new()
+                .compile(src)
+                .expect("parses")
+                .inputs()
+                .to_vec();
             let args = bind(&names, &data);
             group.bench_function(*label, |b| {
                 b.iter_batched(
-                    || Engine::with_config(config.clone()).compile(src).expect("parses"),
+                    || {
+                        Engine::with_config(config.clone())
+                            .compile(src)
+                            .expect("parses")
+                    },
                     |expr| expr.compiled(&args).expect("compiles"),
                     BatchSize::SmallInput,
                 )

@@ -113,7 +113,11 @@ impl<'a> View<'a> {
         if strides.len() != dims.len() {
             return Err(Error::new(
                 ErrorKind::Call,
-                format!("{} strides given for a shape of rank {}", strides.len(), dims.len()),
+                format!(
+                    "{} strides given for a shape of rank {}",
+                    strides.len(),
+                    dims.len()
+                ),
             ));
         }
         let mut st = [0isize; MAX_RANK];
@@ -191,10 +195,16 @@ fn shape_of(dims: &[usize]) -> Result<Shape> {
     let shape = Shape::new(dims).ok_or_else(|| {
         Error::new(
             ErrorKind::Shape,
-            format!("arrays of rank {} are not supported (at most 2)", dims.len()),
+            format!(
+                "arrays of rank {} are not supported (at most 2)",
+                dims.len()
+            ),
         )
     })?;
-    if shape.checked_len().is_none_or(|n| n > isize::MAX as usize / 8) {
+    if shape
+        .checked_len()
+        .is_none_or(|n| n > isize::MAX as usize / 8)
+    {
         return Err(too_big());
     }
     Ok(shape)

@@ -34,11 +34,17 @@ pub enum ExprKind {
     Binary(BinaryOp, Box<Expr>, Box<Expr>),
     /// `f(args...)`, including casts (`f32(x)`), reductions, scans and
     /// windows; `lower` resolves the name.
-    Call { func: Ident, args: Vec<Arg> },
+    Call {
+        func: Ident,
+        args: Vec<Arg>,
+    },
     /// `[a, b, c]`, as in `select([c1, c2], [v1, v2], default)`.
     List(Vec<Expr>),
     /// `x[i]`, `y[i-1]`, `x[i+2]`, `y[0]` in kernel mode.
-    Index { base: Ident, index: Index },
+    Index {
+        base: Ident,
+        index: Index,
+    },
 }
 
 /// A call argument, positional (`name == None`) or keyword (`axis=1`).
@@ -167,7 +173,11 @@ pub struct TypeAnn {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
     /// `let name = value`
-    Let { name: Ident, value: Expr, span: Span },
+    Let {
+        name: Ident,
+        value: Expr,
+        span: Span,
+    },
     /// `name = value` (whole output) or `name[index] = value` (element rule).
     Assign {
         target: Ident,

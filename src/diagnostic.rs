@@ -296,7 +296,11 @@ mod tests {
     fn long_lines_are_excerpted() {
         let src = format!("y = {}\n", "a+".repeat(200) + "$");
         let at = src.find('$').unwrap();
-        let e = Error::at(ErrorKind::Lex, Span::new(at, at + 1), "unexpected character `$`");
+        let e = Error::at(
+            ErrorKind::Lex,
+            Span::new(at, at + 1),
+            "unexpected character `$`",
+        );
         expect![[r#"
             error: unexpected character `$`
               --> long.arr:1:405

@@ -123,11 +123,16 @@ impl Float {
 
     /// Shortest round-trip digits, never with an exponent (`0.0000000001`).
     fn shortest_positional(self) -> String {
-        if self.is_f32 {
+        let s = if self.is_f32 {
             format!("{}", self.value as f32)
         } else {
             format!("{}", self.value)
-        }
+        };
+        // Of the shortest candidates NumPy (Dragon4) picks the one nearest
+        // the exact value, ties to even (`-55771.312` for the f32
+        // -55771.3125); Rust's shortest form may pick the other one.
+        let digits = split_point(&s).1.len();
+        self.nearest(s, self.fixed_positional(digits))
     }
 
     /// Exactly rounded to `digits` decimals.
@@ -141,10 +146,27 @@ impl Float {
 
     /// Shortest round-trip digits in Rust's scientific form (`1.5e-7`).
     fn shortest_scientific(self) -> String {
-        if self.is_f32 {
+        let s = if self.is_f32 {
             format!("{:e}", self.value as f32)
         } else {
             format!("{:e}", self.value)
+        };
+        let digits = split_point(split_exp(&s).0).1.len();
+        self.nearest(s, self.fixed_scientific(digits))
+    }
+
+    /// `rounded` (the exactly rounded form with as many digits as
+    /// `shortest`) if it still reads back as this value, else `shortest`.
+    fn nearest(self, shortest: String, rounded: String) -> String {
+        let same = if self.is_f32 {
+            rounded.parse::<f32>().ok() == Some(self.value as f32)
+        } else {
+            rounded.parse::<f64>().ok() == Some(self.value)
+        };
+        if same {
+            rounded
+        } else {
+            shortest
         }
     }
 
@@ -284,11 +306,13 @@ impl ElementFormat {
                 }
                 match exp_digits {
                     Some(digits) => {
-                        let (int, frac, exp) = x.scientific(precision);
-                        format!(
-                            "{int:>pad_left$}.{frac:0<precision$}e{}",
-                            exponent(exp, digits)
-                        )
+                        // NumPy's `min_digits=precision`: the digits past the
+                        // shortest form are the value's own, not zeros
+                        // (visible for f32: `1.61755238e+06`).
+                        let s = x.fixed_scientific(precision);
+                        let (mantissa, exp) = split_exp(&s);
+                        let (int, frac) = split_point(mantissa);
+                        format!("{int:>pad_left$}.{frac}e{}", exponent(exp, digits))
                     }
                     None => {
                         let (int, frac) = x.positional(precision);
@@ -522,11 +546,21 @@ mod tests {
     }
 
     #[test]
+    // Exact f32 values written out on purpose: ties are the point.
+    #[allow(clippy::excessive_precision)]
     fn single_precision() {
         assert_eq!(f32s(&[0.1, 0.2, 0.3]), "[0.1 0.2 0.3]");
         assert_eq!(f32s(&[1.0 / 3.0]), "[0.33333334]");
         assert_eq!(f32s(&[16777216.0]), "[1.6777216e+07]");
         assert_eq!(f32s(&[0.3f32 * 1.0, 0.6]), "[0.3 0.6]");
+        // Digits past the shortest form are the value's own.
+        assert_eq!(
+            f32s(&[1617552.375, -1.20217355e-05]),
+            "[ 1.61755238e+06 -1.20217355e-05]"
+        );
+        // A tie between two shortest forms goes to the even digit.
+        assert_eq!(f32s(&[-55771.3125, 2.5]), "[-5.5771312e+04  2.5000000e+00]");
+        assert_eq!(format_scalar(Scalar::F32(-55771.3125)), "-55771.312");
     }
 
     #[test]

@@ -248,7 +248,10 @@ impl Engine {
             return Err(Error::at(
                 ErrorKind::Limit,
                 Span::new(max, src.len()),
-                format!("source is {} bytes long, more than the limit of {max}", src.len()),
+                format!(
+                    "source is {} bytes long, more than the limit of {max}",
+                    src.len()
+                ),
             ));
         }
         Ok(())
@@ -444,23 +447,13 @@ impl Expr {
 
     /// The input views in `names` order; scalars become rank-0 arrays.
     fn bind<'a>(&self, args: &[(&str, Arg<'a>)]) -> Result<Vec<Input<'a>>> {
-        if let Some((extra, _)) = args.iter().find(|(n, _)| !self.names.iter().any(|m| m == n)) {
-            return Err(Error::new(
-                ErrorKind::Call,
-                format!("`{extra}` is not an input of this expression"),
-            )
-            .with_note(format!("its inputs are: {}", self.names.join(", "))));
-        }
-        self.names
+        let inputs = self
+            .names
             .iter()
             .map(|name| {
                 let mut found = args.iter().filter(|(n, _)| n == name);
                 let Some((_, arg)) = found.next() else {
-                    return Err(Error::at(
-                        ErrorKind::Call,
-                        first_use(&self.ast, name).unwrap_or_default(),
-                        format!("no value given for input `{name}`"),
-                    ));
+                    return Err(self.missing_input(name, args));
                 };
                 if found.next().is_some() {
                     return Err(Error::new(
@@ -470,7 +463,33 @@ impl Expr {
                 }
                 Ok(Input::from_arg(*arg))
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if let Some((extra, _)) = args.iter().find(|(n, _)| !self.names.iter().any(|m| m == n)) {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!("`{extra}` is not an input of this expression"),
+            )
+            .with_note(format!("its inputs are: {}", self.names.join(", "))));
+        }
+        Ok(inputs)
+    }
+
+    fn missing_input(&self, name: &str, args: &[(&str, Arg<'_>)]) -> Error {
+        let mut err = Error::at(
+            ErrorKind::Call,
+            first_use(&self.ast, name).unwrap_or_default(),
+            format!("no value given for input `{name}`"),
+        );
+        let unused = args
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| !self.names.iter().any(|m| m == n));
+        if let Some(s) = crate::error::did_you_mean(name, unused) {
+            err = err.with_note(format!("did you mean `{s}`, which was given a value?"));
+        } else if lower::function_names().any(|f| f == name) {
+            err = err.with_note(format!("`{name}` is a function: call it, as in `{name}(x)`"));
+        }
+        err
     }
 
     fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
@@ -586,12 +605,7 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         .buffers
         .iter()
         .filter(|b| b.kind == BufferKind::Temp)
-        .map(|b| {
-            Data::zeros(
-                b.dtype,
-                shapes[b.value.index()].checked_len().unwrap_or(0),
-            )
-        })
+        .map(|b| Data::zeros(b.dtype, shapes[b.value.index()].checked_len().unwrap_or(0)))
         .collect();
     // Strides (bytes) of every slot along its loop's axes, and loop extents.
     let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK], usize) {
@@ -629,10 +643,7 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         }
     }
     let mut temps_iter = temps.iter_mut();
-    let mut outs_iter = given
-        .as_deref_mut()
-        .into_iter()
-        .chain(outputs.iter_mut());
+    let mut outs_iter = given.as_deref_mut().into_iter().chain(outputs.iter_mut());
     let mut bindings: Vec<Binding<'_>> = plan
         .buffers
         .iter()
@@ -715,11 +726,19 @@ impl Kernel {
     }
 
     pub fn params(&self) -> Vec<&str> {
-        self.ast().params.iter().map(|p| p.name.name.as_str()).collect()
+        self.ast()
+            .params
+            .iter()
+            .map(|p| p.name.name.as_str())
+            .collect()
     }
 
     pub fn outputs(&self) -> Vec<&str> {
-        self.ast().outputs.iter().map(|p| p.name.name.as_str()).collect()
+        self.ast()
+            .outputs
+            .iter()
+            .map(|p| p.name.name.as_str())
+            .collect()
     }
 
     /// Calls the kernel. Kernel bodies (element rules, recurrences, `let`)

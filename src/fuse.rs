@@ -193,10 +193,7 @@ impl<'a> Builder<'a> {
             let buffer = self.holder[&v];
             loads.push(self.access(l, v, buffer));
         }
-        let stores = stores
-            .iter()
-            .map(|&(v, b)| self.access(l, v, b))
-            .collect();
+        let stores = stores.iter().map(|&(v, b)| self.access(l, v, b)).collect();
         self.plan.loops.push(LoopNest {
             shape_of,
             rank: self.ir.node(shape_of).rank,
@@ -247,7 +244,11 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         let compute = computed_values(ir, &[root]);
         let stores: Vec<(ValueId, BufferId)> =
             ks.iter().map(|&k| (root, b.output_buffer(k))).collect();
-        let extra = if compute.is_empty() { vec![root] } else { Vec::new() };
+        let extra = if compute.is_empty() {
+            vec![root]
+        } else {
+            Vec::new()
+        };
         b.add_loop(root, compute, &extra, &stores);
     }
     b.plan

@@ -332,9 +332,9 @@ impl Ir {
         let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
         for node in &self.nodes {
             let shape = match &node.op {
-                Op::Input(k) => *inputs.get(*k).ok_or_else(|| {
-                    Error::internal(format!("input {k} has no shape"))
-                })?,
+                Op::Input(k) => *inputs
+                    .get(*k)
+                    .ok_or_else(|| Error::internal(format!("input {k} has no shape")))?,
                 Op::Const(_) => Shape::SCALAR,
                 op => {
                     let operands = op.operands();
@@ -345,9 +345,7 @@ impl Ir {
                             Error::at(
                                 ErrorKind::Shape,
                                 node.span,
-                                format!(
-                                    "shapes {shape} and {other} cannot be broadcast together"
-                                ),
+                                format!("shapes {shape} and {other} cannot be broadcast together"),
                             )
                         })?;
                     }
@@ -396,7 +394,11 @@ impl Ir {
                     continue;
                 }
                 Op::Unary(op, a) => {
-                    let expect = if op.is_predicate() { DType::Bool } else { dt(*a) };
+                    let expect = if op.is_predicate() {
+                        DType::Bool
+                    } else {
+                        dt(*a)
+                    };
                     if node.dtype != expect {
                         return bad(k, "unary result dtype");
                     }
@@ -405,7 +407,11 @@ impl Ir {
                     if dt(*a) != dt(*b) {
                         return bad(k, "binary operands differ in dtype");
                     }
-                    let expect = if op.is_comparison() { DType::Bool } else { dt(*a) };
+                    let expect = if op.is_comparison() {
+                        DType::Bool
+                    } else {
+                        dt(*a)
+                    };
                     if node.dtype != expect {
                         return bad(k, "binary result dtype");
                     }
@@ -432,7 +438,13 @@ impl Ir {
 impl fmt::Display for Ir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (k, input) in self.inputs.iter().enumerate() {
-            writeln!(f, "in{k} {}: {}{}", input.name, input.dtype, rank_suffix(input.rank))?;
+            writeln!(
+                f,
+                "in{k} {}: {}{}",
+                input.name,
+                input.dtype,
+                rank_suffix(input.rank)
+            )?;
         }
         for (k, node) in self.nodes.iter().enumerate() {
             write!(f, "v{k}: {}{} = ", node.dtype, rank_suffix(node.rank))?;

@@ -209,7 +209,10 @@ fn lookup_func(name: &str) -> Option<Func> {
         "where" => Some(Func::Where),
         "select" => Some(Func::Select),
         "clip" => Some(Func::Clip),
-        _ => LATER_FUNCS.iter().find(|n| **n == name).map(|n| Func::Later(n)),
+        _ => LATER_FUNCS
+            .iter()
+            .find(|n| **n == name)
+            .map(|n| Func::Later(n)),
     }
 }
 
@@ -379,9 +382,8 @@ impl Lowerer<'_> {
     /// Folds an operation on weak literals, Python-style; the result stays
     /// weak unless it is a comparison (a strong bool).
     fn fold_weak(&mut self, op: BinaryOp, a: Val, b: Val, span: Span) -> Result<Val> {
-        let float = matches!(a, Val::WeakFloat(_))
-            || matches!(b, Val::WeakFloat(_))
-            || op == BinaryOp::Div;
+        let float =
+            matches!(a, Val::WeakFloat(_)) || matches!(b, Val::WeakFloat(_)) || op == BinaryOp::Div;
         let as_scalar = |v: Val| match (v, float) {
             (Val::WeakInt(x), false) => Scalar::I64(x),
             (Val::WeakInt(x), true) => Scalar::F64(x as f64),
@@ -419,14 +421,22 @@ impl Lowerer<'_> {
                             "unary `-` is not defined for bool; use `not` or `~`",
                         ));
                     }
-                    Ok(Val::Strong(self.push_op(Op::Unary(UnaryOp::Neg, id), dtype, span)))
+                    Ok(Val::Strong(self.push_op(
+                        Op::Unary(UnaryOp::Neg, id),
+                        dtype,
+                        span,
+                    )))
                 }
             },
             ast::UnaryOp::BitNot => match x {
                 Val::WeakInt(v) => Ok(Val::WeakInt(!v)),
                 Val::Strong(id) if !self.ir.node(id).dtype.is_float() => {
                     let dtype = self.ir.node(id).dtype;
-                    Ok(Val::Strong(self.push_op(Op::Unary(UnaryOp::Not, id), dtype, span)))
+                    Ok(Val::Strong(self.push_op(
+                        Op::Unary(UnaryOp::Not, id),
+                        dtype,
+                        span,
+                    )))
                 }
                 _ => Err(Error::at(
                     ErrorKind::Type,
@@ -534,7 +544,10 @@ impl Lowerer<'_> {
                 // NumPy: `+` on bools is logical or, `*` logical and.
                 BinaryOp::Add => op = BinaryOp::BitOr,
                 BinaryOp::Mul => op = BinaryOp::BitAnd,
-                BinaryOp::Sub | BinaryOp::FloorDiv | BinaryOp::Mod | BinaryOp::Pow
+                BinaryOp::Sub
+                | BinaryOp::FloorDiv
+                | BinaryOp::Mod
+                | BinaryOp::Pow
                 | BinaryOp::Fmod => {
                     return type_err(format!(
                         "`{what}` is not defined for bool; cast first, e.g. `i64(x)`"
@@ -551,7 +564,11 @@ impl Lowerer<'_> {
         } else {
             dtype
         };
-        Ok(Val::Strong(self.push_op(Op::Binary(op, ia, ib), result, span)))
+        Ok(Val::Strong(self.push_op(
+            Op::Binary(op, ia, ib),
+            result,
+            span,
+        )))
     }
 
     // --- calls ---------------------------------------------------------
@@ -667,8 +684,11 @@ impl Lowerer<'_> {
                 let x = Val::Strong(self.convert(x, dtype, sx)?);
                 let lo = Val::Strong(self.convert(lo, dtype, slo)?);
                 let hi = Val::Strong(self.convert(hi, dtype, shi)?);
-                let m = self.binary_op(BinaryOp::Maximum, (x, sx), (lo, slo), span, "clip")?;
-                self.binary_op(BinaryOp::Minimum, (m, span), (hi, shi), span, "clip")
+                // NumPy's clip keeps `x` when it ties with a bound (so
+                // clip(-0.0, 0, 1) is -0.0), and `maximum`/`minimum` return
+                // their second operand on ties: hence the operand order.
+                let m = self.binary_op(BinaryOp::Maximum, (lo, slo), (x, sx), span, "clip")?;
+                self.binary_op(BinaryOp::Minimum, (hi, shi), (m, span), span, "clip")
             }
             Func::Later(_) => unreachable!("handled above"),
         }
@@ -679,7 +699,11 @@ impl Lowerer<'_> {
         let x = Val::Strong(id);
         let dtype = self.ir.node(id).dtype;
         if op.is_predicate() {
-            return Ok(Val::Strong(self.push_op(Op::Unary(op, id), DType::Bool, span)));
+            return Ok(Val::Strong(self.push_op(
+                Op::Unary(op, id),
+                DType::Bool,
+                span,
+            )));
         }
         match op {
             // NumPy 2: rounding an integer or bool is the identity.
@@ -708,7 +732,13 @@ impl Lowerer<'_> {
         self.convert(Val::Strong(id), DType::Bool, span)
     }
 
-    fn where_(&mut self, c: ValueId, (a, sa): (Val, Span), (b, sb): (Val, Span), span: Span) -> Result<Val> {
+    fn where_(
+        &mut self,
+        c: ValueId,
+        (a, sa): (Val, Span),
+        (b, sb): (Val, Span),
+        span: Span,
+    ) -> Result<Val> {
         let dtype = TypeClass::promote(self.class(a), self.class(b)).concrete();
         let ia = self.convert(a, dtype, sa)?;
         let ib = self.convert(b, dtype, sb)?;

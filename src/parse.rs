@@ -786,7 +786,7 @@ kernel zscore(x: f64[n], w: i64) -> (z: f64[n], lo: f64, hi: f64) {
     fn kernel_errors() {
         let e = module_err("kernel k(x: f46[n]) -> (y: f64[n]) { y = x }");
         assert_eq!(e.span(), Some(Span::new(12, 15)));
-        expect!["unknown dtype `f46` (at 12..15); dtypes are `bool`, `i32`, `i64`, `f32`, `f64`"]
+        expect!["unknown dtype `f46` (at 12..15); did you mean `f64`?; dtypes are `bool`, `i32`, `i64`, `f32`, `f64`"]
             .assert_eq(&e.to_string());
 
         let e = module_err("kernel k(x: f6[n]) -> (y: f64[n]) { y = x }");

@@ -277,7 +277,9 @@ impl Shape {
 
     /// Number of elements, or `None` if it overflows `usize`.
     pub fn checked_len(&self) -> Option<usize> {
-        self.dims().iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        self.dims()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
     }
 
     /// NumPy broadcasting of two shapes (trailing axes aligned; an extent of

@@ -35,8 +35,7 @@ use std::collections::HashMap;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::immediates::{Ieee32, Ieee64};
 use cranelift_codegen::ir::{
-    types, FuncRef, Function, InstBuilder, MemFlagsData, Type, UserFuncName,
-    Value,
+    types, FuncRef, Function, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
 };
 use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -63,7 +62,7 @@ pub enum OptLevel {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct CodegenOptions {
     pub opt_level: OptLevel,
-    /// Run Cranelift's IR verifier (about 35% more compile time).
+    /// Run Cranelift's IR verifier (more compile time; on in tests).
     pub verify: bool,
     /// Keep the CLIF text of the kernel ([`CompiledCode::clif`]).
     pub capture_clif: bool,
@@ -93,7 +92,7 @@ thread_local! {
 pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCode> {
     ir.validate()?;
     check_plan(ir, plan)?;
-    let (imports, import_index) = collect_imports(ir, plan);
+    let imports = collect_imports(ir, plan);
     let mut module = KernelModule::new(opts, &imports)?;
     SCRATCH.with(|scratch| {
         let mut reused = scratch.try_borrow_mut();
@@ -103,7 +102,7 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
             Ok(pair) => pair,
             Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
         };
-        let result = compile_with(ir, plan, opts, &mut module, &import_index, ctx, fctx)
+        let result = compile_with(ir, plan, opts, &mut module, &imports, ctx, fctx)
             .and_then(|clif| module.finish(ctx, plan, clif));
         if result.is_err() {
             // A failed translation may leave the builder context dirty.
@@ -120,14 +119,15 @@ fn compile_with(
     plan: &Plan,
     opts: &CodegenOptions,
     module: &mut KernelModule,
-    import_index: &HashMap<String, usize>,
+    imports: &[(String, HostFn)],
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Option<String>> {
     ctx.clear();
     ctx.func = Function::with_name_signature(UserFuncName::default(), module.entry_signature());
-    let mut callees = HashMap::with_capacity(import_index.len());
-    for (name, &k) in import_index {
+    // In import order, so the CLIF text is deterministic.
+    let mut callees = HashMap::with_capacity(imports.len());
+    for (k, (name, _)) in imports.iter().enumerate() {
         callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
     }
     let ptr = module.isa().pointer_type();
@@ -270,24 +270,19 @@ fn is_inline_binary(op: BinaryOp, dtype: DType) -> bool {
     }
 }
 
-/// The host functions a plan calls, each once: the list for the module and
-/// each name's index in it.
-type Imports = (Vec<(String, HostFn)>, HashMap<String, usize>);
-
-fn collect_imports(ir: &Ir, plan: &Plan) -> Imports {
-    let mut list = Vec::new();
-    let mut index = HashMap::new();
+/// The host functions a plan calls, each once, in order of first use.
+fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
+    let mut list: Vec<(String, HostFn)> = Vec::new();
     for nest in &plan.loops {
         for &v in &nest.compute {
             if let Some((name, f)) = callee(ir, v) {
-                if !index.contains_key(&name) {
-                    index.insert(name.clone(), list.len());
+                if list.iter().all(|(n, _)| *n != name) {
                     list.push((name, f));
                 }
             }
         }
     }
-    (list, index)
+    list
 }
 
 fn clif_type(dtype: DType) -> Type {
@@ -452,7 +447,12 @@ impl Translator<'_, '_> {
     }
 
     /// Adds each slot's stride along `axis` to the pointer `which` selects.
-    fn advance(&mut self, slots: &[SlotFrame], axis: usize, which: impl Fn(&SlotFrame) -> Variable) {
+    fn advance(
+        &mut self,
+        slots: &[SlotFrame],
+        axis: usize,
+        which: impl Fn(&SlotFrame) -> Variable,
+    ) {
         for s in slots {
             let var = which(s);
             let stride = s.strides[axis].expect("strides of the loop's axes were read");
@@ -499,7 +499,8 @@ impl Translator<'_, '_> {
         if let Op::Const(c) = self.ir.node(id).op {
             return Ok(self.translate_const(c));
         }
-        self.values[id.index()].ok_or_else(|| internal(format!("{id} is used before it is computed")))
+        self.values[id.index()]
+            .ok_or_else(|| internal(format!("{id} is used before it is computed")))
     }
 
     fn translate_const(&mut self, c: Scalar) -> Value {
@@ -553,7 +554,8 @@ impl Translator<'_, '_> {
             Op::Binary(op, a, b) => {
                 let (x, y) = (self.value(a)?, self.value(b)?);
                 let dtype = self.ir.node(a).dtype;
-                self.translate_binary(op, dtype, x, y).ok_or_else(unsupported)
+                self.translate_binary(op, dtype, x, y)
+                    .ok_or_else(unsupported)
             }
             Op::Cast(a) => {
                 let x = self.value(a)?;
@@ -687,7 +689,13 @@ impl Translator<'_, '_> {
 
     /// `x op y` for operands of `dtype`; `None` if `scalar` does not define
     /// it there.
-    fn translate_binary(&mut self, op: BinaryOp, dtype: DType, x: Value, y: Value) -> Option<Value> {
+    fn translate_binary(
+        &mut self,
+        op: BinaryOp,
+        dtype: DType,
+        x: Value,
+        y: Value,
+    ) -> Option<Value> {
         match dtype {
             DType::F32 | DType::F64 => self.translate_binary_float(op, x, y),
             DType::I32 | DType::I64 => self.translate_binary_int(op, clif_type(dtype), x, y),
@@ -737,7 +745,13 @@ impl Translator<'_, '_> {
         })
     }
 
-    fn translate_binary_int(&mut self, op: BinaryOp, ty: Type, x: Value, y: Value) -> Option<Value> {
+    fn translate_binary_int(
+        &mut self,
+        op: BinaryOp,
+        ty: Type,
+        x: Value,
+        y: Value,
+    ) -> Option<Value> {
         use BinaryOp::*;
         let cmp = |t: &mut Self, cc: IntCC| t.b.ins().icmp(cc, x, y);
         Some(match op {

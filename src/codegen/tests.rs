@@ -269,8 +269,8 @@ fn f64_specials() -> Vec<f64> {
         f64::NEG_INFINITY,
         f64::NAN,
         -f64::NAN,
-        9.223372036854775807e18,
-        -9.223372036854775808e18,
+        -(i64::MIN as f64),
+        i64::MIN as f64,
         3e9,
         -3e9,
         2147483647.5,
@@ -474,7 +474,11 @@ fn constants_of_every_dtype() {
         let z = b.binary(BinaryOp::Maximum, k, x);
         let ir = b.finish(&[y, z, k]);
         let data = specials(dtype);
-        check(&format!("const {c:?}"), &ir, &[View::vector(data.as_buffer())]);
+        check(
+            &format!("const {c:?}"),
+            &ir,
+            &[View::vector(data.as_buffer())],
+        );
     }
 }
 
@@ -660,14 +664,20 @@ fn cold_compile_time_of_fused_axpy() {
             verify,
             capture_clif: false,
         };
-        // First compile builds the ISA; time the next ones.
+        // The first compile builds the ISA; time the next ones, best batch
+        // of five (the machine may be busy).
         compile(&ir, &plan, &opts).unwrap();
-        let n = 50;
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            compile(&ir, &plan, &opts).unwrap();
-        }
-        let per = start.elapsed() / n;
+        let n = 20;
+        let per = (0..5)
+            .map(|_| {
+                let start = std::time::Instant::now();
+                for _ in 0..n {
+                    compile(&ir, &plan, &opts).unwrap();
+                }
+                start.elapsed() / n
+            })
+            .min()
+            .unwrap();
         println!("fused a*b+c compile ({name}): {per:?} per kernel");
     }
 }
@@ -681,13 +691,22 @@ fn compile_refuses_malformed_plans() {
     assert_eq!(err.kind(), ErrorKind::Internal);
     let mut plan = plan_fused(&ir);
     plan.loops[0].loads[1].slot = plan.loops[0].loads[0].slot;
-    assert_eq!(compile(&ir, &plan, &VERIFY).unwrap_err().kind(), ErrorKind::Internal);
+    assert_eq!(
+        compile(&ir, &plan, &VERIFY).unwrap_err().kind(),
+        ErrorKind::Internal
+    );
     let mut plan = plan_fused(&ir);
     plan.loops[0].compute.reverse();
-    assert_eq!(compile(&ir, &plan, &VERIFY).unwrap_err().kind(), ErrorKind::Internal);
+    assert_eq!(
+        compile(&ir, &plan, &VERIFY).unwrap_err().kind(),
+        ErrorKind::Internal
+    );
     let mut plan = plan_fused(&ir);
     plan.loops[0].rank = 3;
-    assert_eq!(compile(&ir, &plan, &VERIFY).unwrap_err().kind(), ErrorKind::Internal);
+    assert_eq!(
+        compile(&ir, &plan, &VERIFY).unwrap_err().kind(),
+        ErrorKind::Internal
+    );
 }
 
 #[test]
@@ -703,7 +722,10 @@ fn kernels_run_concurrently_from_threads() {
                 let v = View::vector(Buffer::F64(&a));
                 for _ in 0..50 {
                     let got = run_code(&code, &ir, &plan, &[v, v, v]).unwrap();
-                    assert_eq!(got[0].get(10), Scalar::F64(f64::from(10 + t).powi(2) + f64::from(10 + t)));
+                    assert_eq!(
+                        got[0].get(10),
+                        Scalar::F64(f64::from(10 + t).powi(2) + f64::from(10 + t))
+                    );
                 }
             })
         })

@@ -15,6 +15,10 @@
 //!
 //! Run with `--nocapture` to see the max ulp error of every function.
 
+// The tables are mpmath's correctly rounded values; some of them happen to
+// be named constants (`LN_2`, `SQRT_2`), which is the point, not a mistake.
+#![allow(clippy::approx_constant)]
+
 use arrjit::scalar::f64_ops;
 use arrjit::{Array, Config, Engine, Mode, Scalar};
 
@@ -190,7 +194,11 @@ fn f32_unary_within_bounds() {
     let xs = sweep32();
     let mut failures = Vec::new();
     for (name, f64_ref, _, bound) in UNARY {
-        let got = f32s(&engine.eval(&format!("{name}(x)"), &[("x", f32_arg(&xs))]).unwrap());
+        let got = f32s(
+            &engine
+                .eval(&format!("{name}(x)"), &[("x", f32_arg(&xs))])
+                .unwrap(),
+        );
         let (mut worst, mut at) = (0u64, 0f32);
         for (&x, &g) in xs.iter().zip(&got) {
             let want = f64_ref(f64::from(x)) as f32;
@@ -199,7 +207,10 @@ fn f32_unary_within_bounds() {
                 (worst, at) = (d, x);
             }
         }
-        println!("f32 {name:8} max {worst} ulp (at {at:e}, {} points)", xs.len());
+        println!(
+            "f32 {name:8} max {worst} ulp (at {at:e}, {} points)",
+            xs.len()
+        );
         if worst > bound {
             failures.push(format!("{name}: {worst} ulp at {at:e} (bound {bound})"));
         }
@@ -213,16 +224,27 @@ fn f64_unary_equals_libm() {
     let xs = sweep64();
     let mut failures = Vec::new();
     for (name, f64_ref, _, _) in UNARY {
-        let got = f64s(&engine.eval(&format!("{name}(x)"), &[("x", f64_arg(&xs))]).unwrap());
+        let got = f64s(
+            &engine
+                .eval(&format!("{name}(x)"), &[("x", f64_arg(&xs))])
+                .unwrap(),
+        );
         let bad = xs
             .iter()
             .zip(&got)
             .filter(|(&x, &g)| f64_ref(x).to_bits() != g.to_bits())
             .map(|(&x, &g)| (x, g, f64_ref(x)))
             .collect::<Vec<_>>();
-        println!("f64 {name:8} {} of {} points differ from libm", bad.len(), xs.len());
+        println!(
+            "f64 {name:8} {} of {} points differ from libm",
+            bad.len(),
+            xs.len()
+        );
         if let Some((x, g, w)) = bad.first() {
-            failures.push(format!("{name}({x:e}) = {g:e}, libm {w:e} ({} points)", bad.len()));
+            failures.push(format!(
+                "{name}({x:e}) = {g:e}, libm {w:e} ({} points)",
+                bad.len()
+            ));
         }
     }
     assert!(failures.is_empty(), "JIT differs from libm: {failures:#?}");
@@ -230,7 +252,18 @@ fn f64_unary_equals_libm() {
 
 /// Grid of both signs over many magnitudes, for binary functions.
 fn grid64() -> (Vec<f64>, Vec<f64>) {
-    let mut base = vec![0.0, -0.0, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.0, -1.0, 0.5, 2.0, 3.0];
+    let mut base = vec![
+        0.0,
+        -0.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        1.0,
+        -1.0,
+        0.5,
+        2.0,
+        3.0,
+    ];
     for e in (-1070..1020).step_by(23) {
         let x = 1.234_567_89 * pow2(e);
         base.extend([x, -x]);
@@ -257,11 +290,19 @@ fn binary_functions() {
     let mut failures = Vec::new();
     for (name, f64_ref, _, bound) in BINARY {
         let src = format!("{name}(a, b)");
-        let got = f64s(&engine.eval(&src, &[("a", f64_arg(&a)), ("b", f64_arg(&b))]).unwrap());
+        let got = f64s(
+            &engine
+                .eval(&src, &[("a", f64_arg(&a)), ("b", f64_arg(&b))])
+                .unwrap(),
+        );
         let differ = (0..a.len())
             .filter(|&k| f64_ref(a[k], b[k]).to_bits() != got[k].to_bits())
             .count();
-        let got32 = f32s(&engine.eval(&src, &[("a", f32_arg(&a32)), ("b", f32_arg(&b32))]).unwrap());
+        let got32 = f32s(
+            &engine
+                .eval(&src, &[("a", f32_arg(&a32)), ("b", f32_arg(&b32))])
+                .unwrap(),
+        );
         let (mut worst, mut at) = (0u64, (0f32, 0f32));
         for k in 0..a32.len() {
             let want = f64_ref(f64::from(a32[k]), f64::from(b32[k])) as f32;
@@ -432,26 +473,39 @@ fn f64_correctly_rounded_values() {
     let mut failures = Vec::new();
     let mut worst: std::collections::BTreeMap<&str, u64> = Default::default();
     for &(name, x, want) in CORRECTLY_ROUNDED {
-        let got = engine.eval(&format!("{name}(x)"), &[("x", Scalar::F64(x).into())]).unwrap();
-        let Some(Scalar::F64(g)) = got.as_scalar() else { panic!("{got:?}") };
+        let got = engine
+            .eval(&format!("{name}(x)"), &[("x", Scalar::F64(x).into())])
+            .unwrap();
+        let Some(Scalar::F64(g)) = got.as_scalar() else {
+            panic!("{got:?}")
+        };
         let d = ulp_diff(want, g);
         let bound = if matches!(name, "exp" | "log") { 1 } else { 4 };
         let w = worst.entry(name).or_default();
         *w = (*w).max(d);
         if d > bound {
-            failures.push(format!("{name}({x:e}) = {g:e}, correctly rounded {want:e}: {d} ulp"));
+            failures.push(format!(
+                "{name}({x:e}) = {g:e}, correctly rounded {want:e}: {d} ulp"
+            ));
         }
     }
     for &(name, x, y, want) in CORRECTLY_ROUNDED_2 {
         let got = engine
-            .eval(&format!("{name}(x, y)"), &[("x", Scalar::F64(x).into()), ("y", Scalar::F64(y).into())])
+            .eval(
+                &format!("{name}(x, y)"),
+                &[("x", Scalar::F64(x).into()), ("y", Scalar::F64(y).into())],
+            )
             .unwrap();
-        let Some(Scalar::F64(g)) = got.as_scalar() else { panic!("{got:?}") };
+        let Some(Scalar::F64(g)) = got.as_scalar() else {
+            panic!("{got:?}")
+        };
         let d = ulp_diff(want, g);
         let w = worst.entry(name).or_default();
         *w = (*w).max(d);
         if d > 4 {
-            failures.push(format!("{name}({x:e}, {y:e}) = {g:e}, correctly rounded {want:e}: {d} ulp"));
+            failures.push(format!(
+                "{name}({x:e}, {y:e}) = {g:e}, correctly rounded {want:e}: {d} ulp"
+            ));
         }
     }
     println!("f64 max ulp against correctly rounded values: {worst:?}");
@@ -510,7 +564,12 @@ const SPECIAL_2: &[(&str, f64, f64, f64)] = &[
     ("arctan2", 0.0, -0.0, std::f64::consts::PI),
     ("arctan2", -0.0, -0.0, -std::f64::consts::PI),
     ("arctan2", -0.0, 0.0, -0.0),
-    ("arctan2", f64::INFINITY, f64::NEG_INFINITY, 2.356194490192345),
+    (
+        "arctan2",
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        2.356194490192345,
+    ),
     ("arctan2", 1.0, 0.0, std::f64::consts::FRAC_PI_2),
 ];
 
@@ -526,7 +585,10 @@ fn special_values_match_numpy() {
     for &(name, x, want) in SPECIAL {
         let src = format!("{name}(x)");
         let g64 = engine.eval(&src, &[("x", f64_arg(&[x]))]).unwrap().get(0);
-        let g32 = engine.eval(&src, &[("x", f32_arg(&[x as f32]))]).unwrap().get(0);
+        let g32 = engine
+            .eval(&src, &[("x", f32_arg(&[x as f32]))])
+            .unwrap()
+            .get(0);
         if !matches!(g64, Scalar::F64(g) if same(g, want)) {
             failures.push(format!("{name}({x}) f64 = {g64:?}, NumPy {want}"));
         }
@@ -536,16 +598,25 @@ fn special_values_match_numpy() {
     }
     for &(name, x, y, want) in SPECIAL_2 {
         let src = format!("{name}(x, y)");
-        let g64 = engine.eval(&src, &[("x", f64_arg(&[x])), ("y", f64_arg(&[y]))]).unwrap().get(0);
+        let g64 = engine
+            .eval(&src, &[("x", f64_arg(&[x])), ("y", f64_arg(&[y]))])
+            .unwrap()
+            .get(0);
         let g32 = engine
-            .eval(&src, &[("x", f32_arg(&[x as f32])), ("y", f32_arg(&[y as f32]))])
+            .eval(
+                &src,
+                &[("x", f32_arg(&[x as f32])), ("y", f32_arg(&[y as f32]))],
+            )
             .unwrap()
             .get(0);
         if !matches!(g64, Scalar::F64(g) if same(g, want)) {
             failures.push(format!("{name}({x}, {y}) f64 = {g64:?}, NumPy {want}"));
         }
         if !matches!(g32, Scalar::F32(g) if same(f64::from(g), f64::from(want as f32))) {
-            failures.push(format!("{name}({x}, {y}) f32 = {g32:?}, NumPy {}", want as f32));
+            failures.push(format!(
+                "{name}({x}, {y}) f32 = {g32:?}, NumPy {}",
+                want as f32
+            ));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");

@@ -1,1 +1,318 @@
-//! placeholder
+//! The Rust API: threads, the cache, `eval_into`, binding errors, ndarray
+//! views and `View` checks.
+
+use arrjit::{
+    Arg, Array, Buffer, Config, DType, Data, Engine, ErrorKind, Expr, Mode, Scalar, Shape, View,
+};
+use ndarray::{s, Array2, ShapeBuilder};
+
+const fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+const _: () = assert_send_sync_clone::<Engine>();
+const _: () = assert_send_sync_clone::<Expr>();
+
+fn f64s(a: &Array) -> Vec<f64> {
+    a.to_f64_vec()
+}
+
+#[test]
+fn eight_threads_share_one_compilation() {
+    let engine = Engine::new();
+    let expr = engine.compile("2*a + 3*b**2 - sqrt(c)").unwrap();
+    let a: Vec<f64> = (0..10_000).map(|k| f64::from(k) * 0.25).collect();
+    let b: Vec<f64> = (0..10_000).map(|k| f64::from(k % 17) - 8.0).collect();
+    let c: Vec<f64> = (0..10_000).map(|k| f64::from(k % 101)).collect();
+    let expected = Engine::with_config(Config {
+        mode: Mode::Interpret,
+        ..Config::default()
+    })
+    .eval(
+        expr.source(),
+        &[("a", (&a).into()), ("b", (&b).into()), ("c", (&c).into())],
+    )
+    .unwrap();
+    const THREADS: u64 = 8;
+    const CALLS: u64 = 5;
+    let barrier = std::sync::Barrier::new(THREADS as usize);
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let expr = expr.clone();
+            let (a, b, c, expected, barrier) = (&a, &b, &c, &expected, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                for _ in 0..CALLS {
+                    let y = expr
+                        .eval(&[("a", a.into()), ("b", b.into()), ("c", c.into())])
+                        .unwrap();
+                    assert_eq!(crate::util::bitwise_diff(expected, &y), None);
+                }
+            });
+        }
+    });
+    let stats = engine.stats();
+    assert_eq!(stats.misses, 1, "{stats:?}");
+    assert_eq!(stats.hits, THREADS * CALLS - 1, "{stats:?}");
+    assert_eq!(stats.entries, 1, "{stats:?}");
+    assert!(stats.code_bytes > 0, "{stats:?}");
+}
+
+#[test]
+fn cache_capacity_evicts() {
+    let engine = Engine::with_config(Config {
+        cache_capacity: 2,
+        ..Config::default()
+    });
+    let x = vec![1.0, 2.0];
+    for src in ["x + 1", "x * 2", "x - 3", "x + 1"] {
+        engine.eval(src, &[("x", (&x).into())]).unwrap();
+        assert!(engine.stats().entries <= 2, "{:?}", engine.stats());
+    }
+    let stats = engine.stats();
+    assert_eq!(
+        stats.misses, 4,
+        "`x + 1` was evicted, so compiled twice: {stats:?}"
+    );
+    assert_eq!(stats.evictions, 2, "{stats:?}");
+    assert_eq!(stats.entries, 2, "{stats:?}");
+    engine.clear_cache();
+    assert_eq!(engine.stats().entries, 0);
+}
+
+/// One cache entry per signature: another dtype or rank compiles again.
+#[test]
+fn cache_key_includes_signature() {
+    let engine = Engine::new();
+    let expr = engine.compile("x * 2").unwrap();
+    let f = vec![1.0f64];
+    let g = vec![1.0f32];
+    expr.eval(&[("x", (&f).into())]).unwrap();
+    expr.eval(&[("x", (&g).into())]).unwrap();
+    expr.eval(&[("x", Scalar::F64(1.0).into())]).unwrap();
+    expr.eval(&[("x", (&f).into())]).unwrap();
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.misses, stats.hits, stats.entries),
+        (3, 1, 3),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn canonical_form_shares_the_cache_entry() {
+    let engine = Engine::new();
+    let e1 = engine.compile("a*b+c").unwrap();
+    let e2 = engine.compile("(a * b) + c   # comment").unwrap();
+    assert_eq!(e1.canonical(), e2.canonical());
+    assert_eq!(e1.canonical(), "((a * b) + c)");
+    let v = vec![1.0, 2.0];
+    let args = [("a", (&v).into()), ("b", (&v).into()), ("c", (&v).into())];
+    let r1 = e1.eval(&args).unwrap();
+    let r2 = e2.eval(&args).unwrap();
+    assert_eq!(r1, r2);
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.entries, stats.misses, stats.hits),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+}
+
+#[test]
+fn eval_into_checks_the_output() {
+    let engine = Engine::new();
+    let expr = engine.compile("x * 2 + 1").unwrap();
+    let x = vec![1.0, 2.0, 3.0];
+    let mut out = Array::zeros(DType::F64, Shape::vector(3));
+    expr.eval_into(&[("x", (&x).into())], &mut out).unwrap();
+    assert_eq!(f64s(&out), [3.0, 5.0, 7.0]);
+    // A second call reuses the same array.
+    let x2 = vec![0.5, 0.0, -1.0];
+    expr.eval_into(&[("x", (&x2).into())], &mut out).unwrap();
+    assert_eq!(f64s(&out), [2.0, 1.0, -1.0]);
+
+    let mut wrong_shape = Array::zeros(DType::F64, Shape::vector(4));
+    let err = expr
+        .eval_into(&[("x", (&x).into())], &mut wrong_shape)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    assert!(err.message().contains("shape (4,)"), "{err}");
+    let mut wrong_rank = Array::zeros(DType::F64, Shape::matrix(3, 1));
+    let err = expr
+        .eval_into(&[("x", (&x).into())], &mut wrong_rank)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    let mut wrong_dtype = Array::zeros(DType::F32, Shape::vector(3));
+    let err = expr
+        .eval_into(&[("x", (&x).into())], &mut wrong_dtype)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    assert!(err.message().contains("f32"), "{err}");
+    // Nothing was written into the refused arrays.
+    assert_eq!(wrong_shape, Array::zeros(DType::F64, Shape::vector(4)));
+
+    // Every mode writes into the given array the same way.
+    for mode in crate::util::MODES {
+        let e = Engine::with_config(Config {
+            mode,
+            ..Config::default()
+        });
+        let mut out = Array::zeros(DType::F64, Shape::vector(3));
+        e.compile("x * 2 + 1")
+            .unwrap()
+            .eval_into(&[("x", (&x).into())], &mut out)
+            .unwrap();
+        assert_eq!(f64s(&out), [3.0, 5.0, 7.0], "{mode:?}");
+    }
+}
+
+#[test]
+fn binding_errors() {
+    let engine = Engine::new();
+    let expr = engine.compile("a + b").unwrap();
+    assert_eq!(expr.inputs(), ["a", "b"]);
+    let v = vec![1.0];
+    let missing = expr.eval(&[("a", (&v).into())]).unwrap_err();
+    assert_eq!(missing.kind(), ErrorKind::Call);
+    assert!(missing.message().contains("`b`"), "{missing}");
+    assert_eq!(missing.span().map(|s| (s.start, s.end)), Some((4, 5)));
+    let extra = expr
+        .eval(&[("a", (&v).into()), ("b", (&v).into()), ("c", (&v).into())])
+        .unwrap_err();
+    assert_eq!(extra.kind(), ErrorKind::Call);
+    assert!(extra.message().contains("`c`"), "{extra}");
+    let twice = expr
+        .eval(&[("a", (&v).into()), ("b", (&v).into()), ("a", (&v).into())])
+        .unwrap_err();
+    assert_eq!(twice.kind(), ErrorKind::Call);
+    assert!(twice.message().contains("given twice"), "{twice}");
+}
+
+#[test]
+fn scalar_results_and_arguments() {
+    let engine = Engine::new();
+    let r = engine.eval("1 + 2", &[]).unwrap();
+    assert_eq!(r.shape(), Shape::SCALAR);
+    assert_eq!(r.as_scalar(), Some(Scalar::I64(3)));
+    let r = engine
+        .eval("x * y", &[("x", 2.5f64.into()), ("y", 4i32.into())])
+        .unwrap();
+    assert_eq!(r.as_scalar(), Some(Scalar::F64(10.0)));
+    let r = engine.eval("not b", &[("b", true.into())]).unwrap();
+    assert_eq!(r.as_scalar(), Some(Scalar::Bool(false)));
+}
+
+#[test]
+fn ndarray_views_are_zero_copy() {
+    let engine = Engine::new();
+    let expr = engine.compile("m * 10 + r").unwrap();
+    let row = vec![1.0, 2.0, 3.0];
+    let want = |m: &Array2<f64>| -> Vec<f64> {
+        m.outer_iter()
+            .flat_map(|r| {
+                r.iter()
+                    .zip(&row)
+                    .map(|(x, y)| x * 10.0 + y)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let c = Array2::from_shape_fn((2, 3), |(i, j)| (i * 3 + j) as f64);
+    let f = Array2::from_shape_fn((2, 3).f(), |(i, j)| (i * 3 + j) as f64);
+    assert!(f.as_slice().is_none() && f.as_slice_memory_order().is_some());
+    let reversed = c.slice(s![..;-1, ..]);
+    let reversed_both = c.slice(s![..;-1, ..;-1]);
+    for (what, view, expected) in [
+        ("C order", c.view(), want(&c)),
+        ("F order", f.view(), want(&f)),
+        ("reversed rows", reversed, want(&reversed.to_owned())),
+        (
+            "reversed both axes",
+            reversed_both,
+            want(&reversed_both.to_owned()),
+        ),
+    ] {
+        let memory = view
+            .to_slice_memory_order()
+            .expect("contiguous")
+            .as_ptr_range();
+        let arg = Arg::try_from(view).unwrap();
+        let Arg::Array(v) = arg else {
+            panic!("{what}: an array")
+        };
+        let Buffer::F64(buf) = v.buffer() else {
+            panic!("{what}: f64")
+        };
+        // The view borrows the ndarray's own memory: no copy was made.
+        assert_eq!(buf.as_ptr_range(), memory, "{what}");
+        assert_eq!(v.shape(), Shape::matrix(2, 3), "{what}");
+        let y = expr.eval(&[("m", arg), ("r", (&row).into())]).unwrap();
+        assert_eq!(y.shape(), Shape::matrix(2, 3), "{what}");
+        assert_eq!(f64s(&y), expected, "{what}");
+    }
+}
+
+#[test]
+fn non_contiguous_ndarray_view_is_refused() {
+    let c = Array2::from_shape_fn((4, 6), |(i, j)| (i * 6 + j) as f32);
+    let every_other = c.slice(s![.., ..;2]);
+    let err = Arg::try_from(every_other).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    assert!(err.message().contains("as_standard_layout"), "{err}");
+    // The advice works.
+    let copied = every_other.as_standard_layout();
+    let arg = Arg::try_from(copied.view()).unwrap();
+    let y = Engine::new().eval("x + 1", &[("x", arg)]).unwrap();
+    assert_eq!(y.shape(), Shape::matrix(4, 3));
+    assert_eq!(y.get(1), Scalar::F32(3.0));
+}
+
+#[test]
+fn views_are_checked_when_made() {
+    let buf = [0.0f64; 10];
+    let ok = View::strided(Buffer::F64(&buf), 9, &[2, 5], &[-5, -1]).unwrap();
+    assert_eq!(ok.get(&[1, 4]), Scalar::F64(0.0));
+    for (offset, dims, strides) in [
+        (0usize, vec![11usize], vec![1isize]),
+        (0, vec![2, 5], vec![5, 2]),
+        (5, vec![3], vec![-3]),
+        (10, vec![1], vec![1]),
+        (0, vec![4], vec![-1]),
+    ] {
+        let err = View::strided(Buffer::F64(&buf), offset, &dims, &strides).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::Call,
+            "{offset} {dims:?} {strides:?}: {err}"
+        );
+        assert!(err.message().contains("outside its buffer"), "{err}");
+    }
+    let err = View::strided(Buffer::F64(&buf), 0, &[2, 2], &[1]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    let err = View::contiguous(Buffer::F64(&buf), &[2, 5, 1]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape, "{err}");
+    let err = View::contiguous(Buffer::F64(&buf), &[3, 4]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    // An empty view may point anywhere.
+    View::strided(Buffer::F64(&buf), 100, &[0, 3], &[3, 1]).unwrap();
+}
+
+#[test]
+fn zero_stride_views_broadcast() {
+    let one = [7.0f64];
+    let v = View::strided(Buffer::F64(&one), 0, &[3, 2], &[0, 0]).unwrap();
+    let y = Engine::new()
+        .eval("x * 2", &[("x", Arg::Array(v))])
+        .unwrap();
+    assert_eq!(y.shape(), Shape::matrix(3, 2));
+    assert_eq!(f64s(&y), [14.0; 6]);
+}
+
+#[test]
+fn array_from_data() {
+    let a = Array::from_data(Data::I32(vec![1, 2, 3, 4]), Shape::matrix(2, 2)).unwrap();
+    let y = Engine::new()
+        .eval("a * a", &[("a", Arg::Array(a.view()))])
+        .unwrap();
+    assert_eq!(y.data(), &Data::I32(vec![1, 4, 9, 16]));
+    let err = Array::from_data(Data::I32(vec![1, 2, 3]), Shape::matrix(2, 2)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape);
+}

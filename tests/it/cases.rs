@@ -118,20 +118,23 @@ fn scalar(dtype: DType, v: &toml::Value) -> Result<Scalar, String> {
                 "-nan" => Ok(-f64::NAN),
                 "inf" | "+inf" => Ok(f64::INFINITY),
                 "-inf" => Ok(f64::NEG_INFINITY),
-                s if s.starts_with("0x") => {
-                    let bits = u64::from_str_radix(&s[2..], 16).map_err(|e| e.to_string())?;
-                    Ok(if dtype == DType::F32 {
-                        f64::from(f32::from_bits(bits as u32))
-                    } else {
-                        f64::from_bits(bits)
-                    })
-                }
+                s if s.starts_with("0x") => u64::from_str_radix(&s[2..], 16)
+                    .map(f64::from_bits)
+                    .map_err(|e| e.to_string()),
                 _ => Err(format!("bad float {s:?}")),
             },
             other => Err(format!("bad float {other}")),
         }
     };
     let int = |v: &V| v.as_integer().ok_or_else(|| format!("bad integer {v}"));
+    // A float's exact bits, signaling NaNs included (a round trip through
+    // the other float type would quiet them).
+    if let (DType::F32, V::String(s)) = (dtype, v) {
+        if let Some(hex) = s.strip_prefix("0x") {
+            let bits = u32::from_str_radix(hex, 16).map_err(|e| e.to_string())?;
+            return Ok(Scalar::F32(f32::from_bits(bits)));
+        }
+    }
     Ok(match dtype {
         DType::Bool => match v {
             V::Boolean(b) => Scalar::Bool(*b),
@@ -156,7 +159,9 @@ fn input(spec: &InputSpec) -> Result<Owned, String> {
         (DType::F32, &spec.f32),
         (DType::F64, &spec.f64),
     ];
-    let mut found = given.iter().filter_map(|(d, v)| v.as_ref().map(|v| (*d, v)));
+    let mut found = given
+        .iter()
+        .filter_map(|(d, v)| v.as_ref().map(|v| (*d, v)));
     let (dt, value) = found.next().ok_or("an input needs one dtype key")?;
     if found.next().is_some() {
         return Err("an input has two dtype keys".into());
@@ -204,7 +209,11 @@ fn run_case(case: &Case, engines: &[(Mode, arrjit::Engine)]) -> Result<Outcome, 
     let inputs: Vec<(String, Owned)> = case
         .inputs
         .iter()
-        .map(|(n, s)| input(s).map(|o| (n.clone(), o)).map_err(|e| format!("input `{n}`: {e}")))
+        .map(|(n, s)| {
+            input(s)
+                .map(|o| (n.clone(), o))
+                .map_err(|e| format!("input `{n}`: {e}"))
+        })
         .collect::<Result<_, _>>()?;
     let args = util::args(&inputs);
     let results: Vec<Result<Array, Error>> = engines
@@ -219,12 +228,19 @@ fn run_case(case: &Case, engines: &[(Mode, arrjit::Engine)]) -> Result<Outcome, 
         (Some(_), Some(_), _) => return Err("both `expect` and `error_kind`".into()),
         (None, None, _) => return Err("neither `expect` nor `error_kind`".into()),
         (Some(expect), None, Ok(got)) => {
-            let dt = dtype(case.expect_dtype.as_deref().ok_or("`expect` needs `expect_dtype`")?)?;
+            let dt = dtype(
+                case.expect_dtype
+                    .as_deref()
+                    .ok_or("`expect` needs `expect_dtype`")?,
+            )?;
             let want: Vec<Scalar> = expect
                 .iter()
                 .map(|v| scalar(dt, v))
                 .collect::<Result<_, _>>()?;
-            let shape = case.expect_shape.clone().unwrap_or_else(|| vec![want.len()]);
+            let shape = case
+                .expect_shape
+                .clone()
+                .unwrap_or_else(|| vec![want.len()]);
             if got.dtype() != dt || got.shape().dims() != shape.as_slice() {
                 problems.push(format!(
                     "interpreter gave {} {}, expected {dt} {shape:?}",
@@ -232,7 +248,11 @@ fn run_case(case: &Case, engines: &[(Mode, arrjit::Engine)]) -> Result<Outcome, 
                     got.shape()
                 ));
             } else if got.len() != want.len() {
-                problems.push(format!("{} expected values for {} elements", want.len(), got.len()));
+                problems.push(format!(
+                    "{} expected values for {} elements",
+                    want.len(),
+                    got.len()
+                ));
             } else {
                 for (k, &w) in want.iter().enumerate() {
                     let g = got.get(k);
@@ -254,7 +274,10 @@ fn run_case(case: &Case, engines: &[(Mode, arrjit::Engine)]) -> Result<Outcome, 
         }
         (None, Some(kind), Err(err)) => {
             if format!("{:?}", err.kind()) != *kind {
-                problems.push(format!("error kind {:?}, expected {kind}: {err}", err.kind()));
+                problems.push(format!(
+                    "error kind {:?}, expected {kind}: {err}",
+                    err.kind()
+                ));
             }
             if let Some(needle) = &case.error_contains {
                 if !err.to_string().contains(needle.as_str()) {
@@ -296,9 +319,8 @@ fn run_file(file: &str) {
     let (mut failures, mut known, mut fixed) = (Vec::new(), Vec::new(), Vec::new());
     for case in &cases {
         let id = format!("{file}.toml: {:?} (`{}`)", case.name, case.expr);
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            run_case(case, &engines)
-        }));
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_case(case, &engines)));
         let failure = match outcome {
             Err(_) => Some("PANICKED".to_string()),
             Ok(Err(bad)) => Some(format!("malformed case: {bad}")),
@@ -322,7 +344,9 @@ fn run_file(file: &str) {
         println!("  known bug: {k}");
     }
     for f in &fixed {
-        failures.push(format!("{f}\n      passes now: remove its `known_bug` marker"));
+        failures.push(format!(
+            "{f}\n      passes now: remove its `known_bug` marker"
+        ));
     }
     assert!(
         failures.is_empty(),
@@ -381,7 +405,11 @@ fn inventory() {
         let cases = load(file);
         let mut names = HashSet::new();
         for c in &cases {
-            assert!(names.insert(c.name.as_str()), "{file}.toml: duplicate name {:?}", c.name);
+            assert!(
+                names.insert(c.name.as_str()),
+                "{file}.toml: duplicate name {:?}",
+                c.name
+            );
         }
         total += cases.len();
     }

@@ -47,9 +47,68 @@ fn polynomial() {
     check(
         "2*a + 3*b**2 - sqrt(c)",
         &args,
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 a: f64[n]
+            in1 b: f64[n]
+            in2 c: f64[n]
+            v0: f64[n] = input in0
+            v1: f64 = const 2.0
+            v2: f64[n] = mul v1, v0
+            v3: f64[n] = input in1
+            v4: f64 = const 2.0
+            v5: f64[n] = pow v3, v4
+            v6: f64 = const 3.0
+            v7: f64[n] = mul v6, v5
+            v8: f64[n] = add v2, v7
+            v9: f64[n] = input in2
+            v10: f64[n] = sqrt v9
+            v11: f64[n] = sub v8, v10
+            return v11"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 input 1, shape of v3
+            b2: f64 input 2, shape of v9
+            b3: f64 output 0, shape of v11
+            loop 0 over shape of v11 (rank 1):
+              load    v0@b0 v3@b1 v9@b2
+              compute v2 v5 v7 v8 v10 v11
+              store   v11@b3
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 input 1, shape of v3
+            b2: f64 input 2, shape of v9
+            b3: f64 output 0, shape of v11
+            b4: f64 temporary, shape of v2
+            b5: f64 temporary, shape of v5
+            b6: f64 temporary, shape of v7
+            b7: f64 temporary, shape of v8
+            b8: f64 temporary, shape of v10
+            loop 0 over shape of v2 (rank 1):
+              load    v0@b0
+              compute v2
+              store   v2@b4
+            loop 1 over shape of v5 (rank 1):
+              load    v3@b1
+              compute v5
+              store   v5@b5
+            loop 2 over shape of v7 (rank 1):
+              load    v5@b5
+              compute v7
+              store   v7@b6
+            loop 3 over shape of v8 (rank 1):
+              load    v2@b4 v7@b6
+              compute v8
+              store   v8@b7
+            loop 4 over shape of v10 (rank 1):
+              load    v9@b2
+              compute v10
+              store   v10@b8
+            loop 5 over shape of v11 (rank 1):
+              load    v8@b7 v10@b8
+              compute v11
+              store   v11@b3
+            6 loop(s), 5 temporary buffer(s)"#]],
     );
 }
 
@@ -63,12 +122,11 @@ fn polynomial_fuses_into_one_loop() {
     assert_eq!(f.plan.loops.len(), 1, "{}", f.plan);
     assert_eq!(f.plan.num_temps(), 0, "{}", f.plan);
     let u = compiled(Mode::Unfused, src, &args);
-    let ops = u
-        .ir
-        .nodes
-        .iter()
-        .filter(|n| !matches!(n.op, Op::Input(_) | Op::Const(_)))
-        .count();
+    let ops =
+        u.ir.nodes
+            .iter()
+            .filter(|n| !matches!(n.op, Op::Input(_) | Op::Const(_)))
+            .count();
     assert_eq!(ops, 6, "{}", u.ir);
     assert_eq!(u.plan.loops.len(), ops, "{}", u.plan);
     assert_eq!(u.plan.num_temps(), ops - 1, "{}", u.plan);
@@ -83,9 +141,48 @@ fn where_branches() {
     check(
         "where(x > 0.5, x*10, x*0.5)",
         &[("x", v64(&A))],
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 x: f64[n]
+            v0: f64[n] = input in0
+            v1: f64 = const 0.5
+            v2: bool[n] = gt v0, v1
+            v3: f64 = const 10.0
+            v4: f64[n] = mul v0, v3
+            v5: f64 = const 0.5
+            v6: f64[n] = mul v0, v5
+            v7: f64[n] = where v2, v4, v6
+            return v7"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v7
+            loop 0 over shape of v7 (rank 1):
+              load    v0@b0
+              compute v2 v4 v6 v7
+              store   v7@b1
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v7
+            b2: bool temporary, shape of v2
+            b3: f64 temporary, shape of v4
+            b4: f64 temporary, shape of v6
+            loop 0 over shape of v2 (rank 1):
+              load    v0@b0
+              compute v2
+              store   v2@b2
+            loop 1 over shape of v4 (rank 1):
+              load    v0@b0
+              compute v4
+              store   v4@b3
+            loop 2 over shape of v6 (rank 1):
+              load    v0@b0
+              compute v6
+              store   v6@b4
+            loop 3 over shape of v7 (rank 1):
+              load    v2@b2 v4@b3 v6@b4
+              compute v7
+              store   v7@b1
+            4 loop(s), 3 temporary buffer(s)"#]],
     );
 }
 
@@ -94,9 +191,55 @@ fn select_chain() {
     check(
         "select([x < -1, x < 1], [0.0, x], x * 2)",
         &[("x", v64(&A))],
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 x: f64[n]
+            v0: f64[n] = input in0
+            v1: f64 = const -1.0
+            v2: bool[n] = lt v0, v1
+            v3: f64 = const 1.0
+            v4: bool[n] = lt v0, v3
+            v5: f64 = const 2.0
+            v6: f64[n] = mul v0, v5
+            v7: f64[n] = where v4, v0, v6
+            v8: f64 = const 0.0
+            v9: f64[n] = where v2, v8, v7
+            return v9"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v9
+            loop 0 over shape of v9 (rank 1):
+              load    v0@b0
+              compute v2 v4 v6 v7 v9
+              store   v9@b1
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v9
+            b2: bool temporary, shape of v2
+            b3: bool temporary, shape of v4
+            b4: f64 temporary, shape of v6
+            b5: f64 temporary, shape of v7
+            loop 0 over shape of v2 (rank 1):
+              load    v0@b0
+              compute v2
+              store   v2@b2
+            loop 1 over shape of v4 (rank 1):
+              load    v0@b0
+              compute v4
+              store   v4@b3
+            loop 2 over shape of v6 (rank 1):
+              load    v0@b0
+              compute v6
+              store   v6@b4
+            loop 3 over shape of v7 (rank 1):
+              load    v4@b3 v0@b0 v6@b4
+              compute v7
+              store   v7@b5
+            loop 4 over shape of v9 (rank 1):
+              load    v2@b2 v7@b5
+              compute v9
+              store   v9@b1
+            5 loop(s), 4 temporary buffer(s)"#]],
     );
 }
 
@@ -105,9 +248,35 @@ fn clip() {
     check(
         "clip(x, 0, 1)",
         &[("x", v64(&A))],
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 x: f64[n]
+            v0: f64[n] = input in0
+            v1: f64 = const 0.0
+            v2: f64 = const 1.0
+            v3: f64[n] = maximum v0, v1
+            v4: f64[n] = minimum v3, v2
+            return v4"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v4
+            loop 0 over shape of v4 (rank 1):
+              load    v0@b0
+              compute v3 v4
+              store   v4@b1
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v4
+            b2: f64 temporary, shape of v3
+            loop 0 over shape of v3 (rank 1):
+              load    v0@b0
+              compute v3
+              store   v3@b2
+            loop 1 over shape of v4 (rank 1):
+              load    v3@b2
+              compute v4
+              store   v4@b1
+            2 loop(s), 1 temporary buffer(s)"#]],
     );
 }
 
@@ -120,9 +289,57 @@ fn f32_weak_literals() {
             ("x", Arg::Array(View::vector(Buffer::F32(&x)))),
             ("i", Arg::Scalar(Scalar::I32(3))),
         ],
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 x: f32[n]
+            in1 i: i32
+            v0: f32[n] = input in0
+            v1: f32 = const 2.5
+            v2: f32[n] = mul v0, v1
+            v3: f32 = const 1.0
+            v4: f32[n] = add v2, v3
+            v5: i32 = input in1
+            v6: f64[n] = cast v4
+            v7: f64 = cast v5
+            v8: f64[n] = sub v6, v7
+            return v8"#]],
+        expect![[r#"
+            b0: f32 input 0, shape of v0
+            b1: i32 input 1, shape of v5
+            b2: f64 output 0, shape of v8
+            loop 0 over shape of v8 (rank 1):
+              load    v0@b0 v5@b1
+              compute v2 v4 v6 v7 v8
+              store   v8@b2
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f32 input 0, shape of v0
+            b1: i32 input 1, shape of v5
+            b2: f64 output 0, shape of v8
+            b3: f32 temporary, shape of v2
+            b4: f32 temporary, shape of v4
+            b5: f64 temporary, shape of v6
+            b6: f64 temporary, shape of v7
+            loop 0 over shape of v2 (rank 1):
+              load    v0@b0
+              compute v2
+              store   v2@b3
+            loop 1 over shape of v4 (rank 1):
+              load    v2@b3
+              compute v4
+              store   v4@b4
+            loop 2 over shape of v6 (rank 1):
+              load    v4@b4
+              compute v6
+              store   v6@b5
+            loop 3 over shape of v7 (rank 0):
+              load    v5@b1
+              compute v7
+              store   v7@b6
+            loop 4 over shape of v8 (rank 1):
+              load    v6@b5 v7@b6
+              compute v8
+              store   v8@b2
+            5 loop(s), 4 temporary buffer(s)"#]],
     );
 }
 
@@ -133,12 +350,44 @@ fn broadcast_column_and_row() {
     check(
         "a * b + 1",
         &[
-            ("a", Arg::Array(View::contiguous(Buffer::F64(&col), &[3, 1]).unwrap())),
+            (
+                "a",
+                Arg::Array(View::contiguous(Buffer::F64(&col), &[3, 1]).unwrap()),
+            ),
             ("b", v64(&row)),
         ],
-        expect![[r#""#]],
-        expect![[r#""#]],
-        expect![[r#""#]],
+        expect![[r#"
+            in0 a: f64[n, m]
+            in1 b: f64[n]
+            v0: f64[n, m] = input in0
+            v1: f64[n] = input in1
+            v2: f64[n, m] = mul v0, v1
+            v3: f64 = const 1.0
+            v4: f64[n, m] = add v2, v3
+            return v4"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 input 1, shape of v1
+            b2: f64 output 0, shape of v4
+            loop 0 over shape of v4 (rank 2):
+              load    v0@b0 v1@b1
+              compute v2 v4
+              store   v4@b2
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 input 1, shape of v1
+            b2: f64 output 0, shape of v4
+            b3: f64 temporary, shape of v2
+            loop 0 over shape of v2 (rank 2):
+              load    v0@b0 v1@b1
+              compute v2
+              store   v2@b3
+            loop 1 over shape of v4 (rank 2):
+              load    v2@b3
+              compute v4
+              store   v4@b2
+            2 loop(s), 1 temporary buffer(s)"#]],
     );
 }
 
@@ -148,7 +397,11 @@ fn diag(src: &str, args: &[(&str, Arg<'_>)]) -> String {
         .compile(src)
         .and_then(|e| e.eval(args))
         .expect_err(src);
-    format!("[{:?}]\n{}", err.kind(), diagnostic::render(&err, "<expr>", src, false))
+    format!(
+        "[{:?}]\n{}",
+        err.kind(),
+        diagnostic::render(&err, "<expr>", src, false)
+    )
 }
 
 #[test]
@@ -157,19 +410,147 @@ fn diagnostics() {
     let y = [1.0, 2.0];
     let i = [1i32, 2, 3];
     let xa = || ("x", v64(&x));
-    expect![[r#""#]].assert_eq(&diag("x $ 2", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("sqrt(x) * (x + ", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("0 < x < 1", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag(&format!("{}x{}", "(".repeat(300), ")".repeat(300)), &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("sqr(x) + 1", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("hypot(x)", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("sqrt(x, axis=0)", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("x & 1", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("i + 3000000000", &[("i", Arg::Array(View::vector(Buffer::I32(&i))))]));
-    expect![[r#""#]].assert_eq(&diag("x * 2 + y", &[xa(), ("y", v64(&y))]));
-    expect![[r#""#]].assert_eq(&diag("x - mean(x)", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("x + y", &[xa()]));
-    expect![[r#""#]].assert_eq(&diag("x + 1", &[xa(), ("z", v64(&y))]));
+    expect![[r#"
+        [Lex]
+        error: unexpected character `$`
+          --> <expr>:1:3
+          |
+        1 | x $ 2
+          |   ^
+
+    "#]]
+    .assert_eq(&diag("x $ 2", &[xa()]));
+    expect![[r#"
+        [Parse]
+        error: unexpected end of input
+          --> <expr>:1:16
+          |
+        1 | sqrt(x) * (x + 
+          |                ^
+          |
+          = note: expected an expression
+
+    "#]]
+    .assert_eq(&diag("sqrt(x) * (x + ", &[xa()]));
+    expect![[r#"
+        [Parse]
+        error: unexpected `<`
+          --> <expr>:1:7
+          |
+        1 | 0 < x < 1
+          |       ^
+          |
+          = note: comparisons cannot be chained; use `and`, as in `a < b and b < c`
+
+    "#]]
+    .assert_eq(&diag("0 < x < 1", &[xa()]));
+    expect![[r#"
+        [Limit]
+        error: expression nested too deeply (more than 256 levels)
+          --> <expr>:1:257
+          |
+        1 | ...(((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((...
+          |                                            ^
+          |
+          = note: simplify the expression, or name parts of it with `let` in a kernel
+
+    "#]]
+    .assert_eq(&diag(
+        &format!("{}x{}", "(".repeat(300), ")".repeat(300)),
+        &[xa()],
+    ));
+    expect![[r#"
+        [UnknownFunction]
+        error: unknown function `sqr`
+          --> <expr>:1:1
+          |
+        1 | sqr(x) + 1
+          | ^^^
+          |
+          = help: did you mean `sqrt`?
+
+    "#]]
+    .assert_eq(&diag("sqr(x) + 1", &[xa()]));
+    expect![[r#"
+        [Arity]
+        error: `hypot` takes 2 arguments, got 1
+          --> <expr>:1:1
+          |
+        1 | hypot(x)
+          | ^^^^^^^^
+
+    "#]]
+    .assert_eq(&diag("hypot(x)", &[xa()]));
+    expect![[r#"
+        [Arity]
+        error: `sqrt` has no keyword argument `axis`
+          --> <expr>:1:9
+          |
+        1 | sqrt(x, axis=0)
+          |         ^^^^
+
+    "#]]
+    .assert_eq(&diag("sqrt(x, axis=0)", &[xa()]));
+    expect![[r#"
+        [Type]
+        error: `&` is not defined for f64; it needs integers or bool
+          --> <expr>:1:1
+          |
+        1 | x & 1
+          | ^^^^^
+
+    "#]]
+    .assert_eq(&diag("x & 1", &[xa()]));
+    expect![[r#"
+        [Type]
+        error: integer literal 3000000000 is out of range for i32
+          --> <expr>:1:5
+          |
+        1 | i + 3000000000
+          |     ^^^^^^^^^^
+
+    "#]]
+    .assert_eq(&diag(
+        "i + 3000000000",
+        &[("i", Arg::Array(View::vector(Buffer::I32(&i))))],
+    ));
+    expect![[r#"
+        [Shape]
+        error: shapes (3,) and (2,) cannot be broadcast together
+          --> <expr>:1:1
+          |
+        1 | x * 2 + y
+          | ^^^^^^^^^
+
+    "#]]
+    .assert_eq(&diag("x * 2 + y", &[xa(), ("y", v64(&y))]));
+    expect![[r#"
+        [Unsupported]
+        error: `mean` is not supported yet: reductions, scans and windows come in a later version
+          --> <expr>:1:5
+          |
+        1 | x - mean(x)
+          |     ^^^^
+
+    "#]]
+    .assert_eq(&diag("x - mean(x)", &[xa()]));
+    expect![[r#"
+        [Call]
+        error: no value given for input `y`
+          --> <expr>:1:5
+          |
+        1 | x + y
+          |     ^
+
+    "#]]
+    .assert_eq(&diag("x + y", &[xa()]));
+    expect![[r#"
+        [Call]
+        error: `z` is not an input of this expression
+         = note: its inputs are: x
+
+    "#]]
+    .assert_eq(&diag("x + 1", &[xa(), ("z", v64(&y))]));
 }
 
 /// `UnknownName` comes from picking a kernel of a module by name.
@@ -177,8 +558,17 @@ fn diagnostics() {
 fn diagnostic_unknown_kernel() {
     let src = "kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {\n    y[0] = x[0]\n    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]\n}\n";
     let module = engine(Mode::Fused).compile_module(src).unwrap();
-    let err = module.kernel("ewm").expect_err("no such kernel");
-    expect![[r#""#]].assert_eq(&format!(
+    let Err(err) = module.kernel("ewm") else {
+        panic!("no kernel `ewm`")
+    };
+    expect![[r#"
+        [UnknownName]
+        error: no kernel named `ewm` in this source
+         = help: did you mean `ewma`?
+         = note: kernels: ewma
+
+    "#]]
+    .assert_eq(&format!(
         "[{:?}]\n{}",
         err.kind(),
         diagnostic::render(&err, "<module>", src, false)

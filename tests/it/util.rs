@@ -33,14 +33,6 @@ pub struct Layout {
     pub reverse: bool,
 }
 
-impl Layout {
-    pub const C: Layout = Layout {
-        fortran: false,
-        step: 1,
-        reverse: false,
-    };
-}
-
 /// An input owned by a test: its buffer, and how to view it.
 #[derive(Clone, Debug)]
 pub struct Owned {
@@ -81,7 +73,12 @@ impl Owned {
     /// (all of `dtype`), laid out as `layout` says.
     pub fn array(dtype: DType, dims: &[usize], values: &[Scalar], layout: Layout) -> Owned {
         let len: usize = dims.iter().product();
-        assert_eq!(len, values.len(), "{} values for shape {dims:?}", values.len());
+        assert_eq!(
+            len,
+            values.len(),
+            "{} values for shape {dims:?}",
+            values.len()
+        );
         let step = layout.step.max(1) as isize;
         // Packed strides in elements, then spread and maybe negated.
         let mut strides = vec![0isize; dims.len()];
@@ -139,8 +136,13 @@ impl Owned {
     }
 
     pub fn view(&self) -> View<'_> {
-        View::strided(self.data.as_buffer(), self.offset, &self.dims, &self.strides)
-            .expect("test views are in bounds")
+        View::strided(
+            self.data.as_buffer(),
+            self.offset,
+            &self.dims,
+            &self.strides,
+        )
+        .expect("test views are in bounds")
     }
 
     pub fn arg(&self) -> Arg<'_> {
@@ -171,7 +173,13 @@ pub fn bitwise_diff(want: &Array, got: &Array) -> Option<String> {
     }
     (0..want.len()).find_map(|k| {
         let (w, g) = (want.get(k), got.get(k));
-        (!w.bits_eq(g)).then(|| format!("element {k}: {w:?} vs {g:?} (bits {:#x} vs {:#x})", w.to_bits(), g.to_bits()))
+        (!w.bits_eq(g)).then(|| {
+            format!(
+                "element {k}: {w:?} vs {g:?} (bits {:#x} vs {:#x})",
+                w.to_bits(),
+                g.to_bits()
+            )
+        })
     })
 }
 
@@ -179,7 +187,7 @@ pub fn bitwise_diff(want: &Array, got: &Array) -> Option<String> {
 pub fn ordered64(x: f64) -> i64 {
     let b = x.to_bits() as i64;
     if b < 0 {
-        i64::MIN - b
+        -(b & i64::MAX) - 1
     } else {
         b
     }
@@ -188,7 +196,7 @@ pub fn ordered64(x: f64) -> i64 {
 pub fn ordered32(x: f32) -> i32 {
     let b = x.to_bits() as i32;
     if b < 0 {
-        i32::MIN - b
+        -(b & i32::MAX) - 1
     } else {
         b
     }
