@@ -464,7 +464,10 @@ impl Expr {
                 Ok(Input::from_arg(*arg))
             })
             .collect::<Result<Vec<_>>>()?;
-        if let Some((extra, _)) = args.iter().find(|(n, _)| !self.names.iter().any(|m| m == n)) {
+        if let Some((extra, _)) = args
+            .iter()
+            .find(|(n, _)| !self.names.iter().any(|m| m == n))
+        {
             return Err(Error::new(
                 ErrorKind::Call,
                 format!("`{extra}` is not an input of this expression"),
@@ -487,7 +490,9 @@ impl Expr {
         if let Some(s) = crate::error::did_you_mean(name, unused) {
             err = err.with_note(format!("did you mean `{s}`, which was given a value?"));
         } else if lower::function_names().any(|f| f == name) {
-            err = err.with_note(format!("`{name}` is a function: call it, as in `{name}(x)`"));
+            err = err.with_note(format!(
+                "`{name}` is a function: call it, as in `{name}(x)`"
+            ));
         }
         err
     }
@@ -565,7 +570,6 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
     let input_shapes: Vec<Shape> = views.iter().map(View::shape).collect();
     let shapes = compiled.ir.infer_shapes(&input_shapes)?;
     let ir = &compiled.ir;
-    let mut given = given;
     if let Some(out) = &given {
         let root = ir.outputs[0];
         let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
@@ -600,7 +604,8 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         }
         return Ok(results);
     };
-    let plan = &compiled.plan;
+    // The plan the code was compiled from (equal to `compiled.plan`).
+    let plan = code.plan();
     let mut temps: Vec<Data> = plan
         .buffers
         .iter()
@@ -643,7 +648,7 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         }
     }
     let mut temps_iter = temps.iter_mut();
-    let mut outs_iter = given.as_deref_mut().into_iter().chain(outputs.iter_mut());
+    let mut outs_iter = given.into_iter().chain(outputs.iter_mut());
     let mut bindings: Vec<Binding<'_>> = plan
         .buffers
         .iter()

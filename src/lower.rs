@@ -353,14 +353,9 @@ impl Lowerer<'_> {
                 };
                 Ok(self.constant(value, span))
             }
-            Val::WeakFloat(x) => {
-                let value = match dtype {
-                    DType::F32 => Scalar::F32(x as f32),
-                    DType::F64 => Scalar::F64(x),
-                    other => return Err(Error::internal(format!("float literal as {other}"))),
-                };
-                Ok(self.constant(value, span))
-            }
+            // A float literal meets an integer or bool dtype only in an
+            // explicit cast (`i32(3.7)`): convert as the cast does.
+            Val::WeakFloat(x) => Ok(self.constant(scalar::cast(Scalar::F64(x), dtype), span)),
         }
     }
 

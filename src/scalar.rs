@@ -157,18 +157,28 @@ macro_rules! float_ops {
             pub extern "C" fn arctanh(x: $t) -> $t {
                 super::atanh_f64(f64::from(x)) as $t
             }
+            /// `x`, with the quiet bit set if it is a NaN: the rounding
+            /// instructions compiled code uses (and NumPy's loops) quiet a
+            /// signalling NaN, while std's software fallbacks pass it through.
+            fn quieted(x: $t) -> $t {
+                if x.is_nan() {
+                    <$t>::from_bits(x.to_bits() | (1 << (<$t>::MANTISSA_DIGITS - 2)))
+                } else {
+                    x
+                }
+            }
             pub extern "C" fn floor(x: $t) -> $t {
-                x.floor()
+                quieted(x).floor()
             }
             pub extern "C" fn ceil(x: $t) -> $t {
-                x.ceil()
+                quieted(x).ceil()
             }
             pub extern "C" fn trunc(x: $t) -> $t {
-                x.trunc()
+                quieted(x).trunc()
             }
             /// Round half to even.
             pub extern "C" fn rint(x: $t) -> $t {
-                x.round_ties_even()
+                quieted(x).round_ties_even()
             }
 
             pub extern "C" fn add(a: $t, b: $t) -> $t {

@@ -241,17 +241,6 @@ fn cast(name: &'static str, e: E) -> E {
     E::Call(name, vec![e])
 }
 
-/// `name(e)` for `e` of type `t`. Casting a float literal to an integer or
-/// bool is an Internal error today (tests/cases/casts.toml, `known_bug`), so
-/// until that is fixed such a literal goes through `f64` first.
-fn cast_from(name: &'static str, e: E, t: T) -> E {
-    if t == T::WeakFloat && matches!(name, "i32" | "i64" | "bool") {
-        cast(name, cast("f64", e))
-    } else {
-        cast(name, e)
-    }
-}
-
 /// Rewrites `e` to be well typed for inputs of `dtypes`; returns its type.
 fn fix(e: E, dtypes: &[DType; 3]) -> (E, T) {
     match e {
@@ -262,14 +251,10 @@ fn fix(e: E, dtypes: &[DType; 3]) -> (E, T) {
         E::Un(op, x) => {
             let (x, t) = fix(*x, dtypes);
             match op {
-                "not" if !t.is_bool() => (
-                    E::Un(op, Box::new(cast_from("bool", x, t))),
-                    T::Strong(DType::Bool),
-                ),
-                "~" if t.is_float() => (
-                    E::Un(op, Box::new(cast_from("i64", x, t))),
-                    T::Strong(DType::I64),
-                ),
+                "not" if !t.is_bool() => {
+                    (E::Un(op, Box::new(cast("bool", x))), T::Strong(DType::Bool))
+                }
+                "~" if t.is_float() => (E::Un(op, Box::new(cast("i64", x))), T::Strong(DType::I64)),
                 "-" if t.is_bool() => (E::Un(op, Box::new(cast("i32", x))), T::Strong(DType::I32)),
                 _ => (E::Un(op, Box::new(x)), t),
             }
@@ -281,10 +266,10 @@ fn fix(e: E, dtypes: &[DType; 3]) -> (E, T) {
             match op {
                 "and" | "or" => {
                     if !ta.is_bool() {
-                        a = cast_from("bool", a, ta);
+                        a = cast("bool", a);
                     }
                     if !tb.is_bool() {
-                        b = cast_from("bool", b, tb);
+                        b = cast("bool", b);
                     }
                     (E::Bin(op, Box::new(a), Box::new(b)), T::Strong(DType::Bool))
                 }
@@ -293,10 +278,10 @@ fn fix(e: E, dtypes: &[DType; 3]) -> (E, T) {
                 }
                 "&" | "|" | "^" if t.is_float() => {
                     if ta.is_float() {
-                        a = cast_from("i64", a, ta);
+                        a = cast("i64", a);
                     }
                     if tb.is_float() {
-                        b = cast_from("i64", b, tb);
+                        b = cast("i64", b);
                     }
                     let t = promote(
                         if ta.is_float() {
@@ -346,7 +331,7 @@ fn fix(e: E, dtypes: &[DType; 3]) -> (E, T) {
                 "f64" => T::Strong(DType::F64),
                 "i32" | "i64" | "bool" => {
                     return (
-                        cast_from(f, args.remove(0), ts[0]),
+                        cast(f, args.remove(0)),
                         T::Strong(DType::from_name(f).unwrap()),
                     );
                 }
@@ -540,22 +525,9 @@ fn value(dtype: DType, seed: u64) -> Scalar {
     }
 }
 
-/// Signaling NaNs made quiet. The rounding family (`floor`, `ceil`,
-/// `trunc`, `rint`) passes a signaling NaN through in the interpreter but
-/// quiets it in compiled code: a known bug pinned by the `signaling nan`
-/// cases of tests/cases/functions.toml. Until it is fixed, random inputs
-/// carry only quiet NaNs so that this property can stay strictly bitwise.
-fn quiet(v: Scalar) -> Scalar {
-    match v {
-        Scalar::F64(x) if x.is_nan() => Scalar::F64(f64::from_bits(x.to_bits() | (1 << 51))),
-        Scalar::F32(x) if x.is_nan() => Scalar::F32(f32::from_bits(x.to_bits() | (1 << 22))),
-        other => other,
-    }
-}
-
 fn make_input(g: &InputGen, (n, m): (usize, usize)) -> Owned {
     let dims: Vec<usize> = match g.form {
-        0 => return Owned::scalar(quiet(value(g.dtype, g.seeds[0]))),
+        0 => return Owned::scalar(value(g.dtype, g.seeds[0])),
         1 => vec![],
         2 => vec![m],
         3 => vec![1],
@@ -565,7 +537,7 @@ fn make_input(g: &InputGen, (n, m): (usize, usize)) -> Owned {
     };
     let len: usize = dims.iter().product();
     let values: Vec<Scalar> = (0..len)
-        .map(|k| quiet(value(g.dtype, g.seeds[k % g.seeds.len()] ^ (k as u64 >> 4))))
+        .map(|k| value(g.dtype, g.seeds[k % g.seeds.len()] ^ (k as u64 >> 4)))
         .collect();
     Owned::array(g.dtype, &dims, &values, g.layout)
 }

@@ -253,8 +253,8 @@ fn clip() {
             v0: f64[n] = input in0
             v1: f64 = const 0.0
             v2: f64 = const 1.0
-            v3: f64[n] = maximum v0, v1
-            v4: f64[n] = minimum v3, v2
+            v3: f64[n] = maximum v1, v0
+            v4: f64[n] = minimum v2, v3
             return v4"#]],
         expect![[r#"
             b0: f64 input 0, shape of v0
