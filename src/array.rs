@@ -380,3 +380,293 @@ impl fmt::Debug for Array {
         f.write_str(")")
     }
 }
+
+/// A mutably borrowed slice of one of the five dtypes.
+#[derive(Debug)]
+pub enum BufferMut<'a> {
+    Bool(&'a mut [bool]),
+    I32(&'a mut [i32]),
+    I64(&'a mut [i64]),
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+}
+
+impl BufferMut<'_> {
+    pub fn dtype(&self) -> DType {
+        match self {
+            BufferMut::Bool(_) => DType::Bool,
+            BufferMut::I32(_) => DType::I32,
+            BufferMut::I64(_) => DType::I64,
+            BufferMut::F32(_) => DType::F32,
+            BufferMut::F64(_) => DType::F64,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            BufferMut::Bool(s) => s.len(),
+            BufferMut::I32(s) => s.len(),
+            BufferMut::I64(s) => s.len(),
+            BufferMut::F32(s) => s.len(),
+            BufferMut::F64(s) => s.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The same memory, read-only.
+    pub fn as_buffer(&self) -> Buffer<'_> {
+        match self {
+            BufferMut::Bool(s) => Buffer::Bool(s),
+            BufferMut::I32(s) => Buffer::I32(s),
+            BufferMut::I64(s) => Buffer::I64(s),
+            BufferMut::F32(s) => Buffer::F32(s),
+            BufferMut::F64(s) => Buffer::F64(s),
+        }
+    }
+
+    pub(crate) fn as_mut_ptr(&mut self) -> *mut u8 {
+        match self {
+            BufferMut::Bool(s) => s.as_mut_ptr().cast(),
+            BufferMut::I32(s) => s.as_mut_ptr().cast(),
+            BufferMut::I64(s) => s.as_mut_ptr().cast(),
+            BufferMut::F32(s) => s.as_mut_ptr().cast(),
+            BufferMut::F64(s) => s.as_mut_ptr().cast(),
+        }
+    }
+}
+
+/// A strided view a result is written into: the mutable counterpart of
+/// [`View`], checked the same way when it is made.
+#[derive(Debug)]
+pub struct ViewMut<'a> {
+    buf: BufferMut<'a>,
+    offset: usize,
+    shape: Shape,
+    strides: [isize; MAX_RANK],
+}
+
+impl<'a> ViewMut<'a> {
+    /// A row-major view of a whole slice with the given shape.
+    pub fn contiguous(buf: BufferMut<'a>, dims: &[usize]) -> Result<ViewMut<'a>> {
+        let (offset, shape, strides) = {
+            let v = View::contiguous(buf.as_buffer(), dims)?;
+            (v.offset, v.shape, v.strides)
+        };
+        Ok(ViewMut {
+            buf,
+            offset,
+            shape,
+            strides,
+        })
+    }
+
+    /// A general strided view; refused unless every reachable element lies
+    /// inside `buf`. Strides must not make two indices share an element
+    /// (a zero stride on an axis longer than 1, for instance), since the
+    /// result would depend on the order of the writes.
+    pub fn strided(
+        buf: BufferMut<'a>,
+        offset: usize,
+        dims: &[usize],
+        strides: &[isize],
+    ) -> Result<ViewMut<'a>> {
+        let (shape, st) = {
+            let v = View::strided(buf.as_buffer(), offset, dims, strides)?;
+            (v.shape, v.strides)
+        };
+        let overlapping = match shape.dims() {
+            [n] => *n > 1 && st[0] == 0,
+            [n, m] => {
+                let (a, b) = (st[0].unsigned_abs(), st[1].unsigned_abs());
+                // Unique addresses if each axis steps past the whole extent
+                // of the other (the usual C, Fortran and sliced layouts).
+                (*n > 1 && a == 0)
+                    || (*m > 1 && b == 0)
+                    || (*n > 1 && *m > 1 && a < b * *m && b < a * *n)
+            }
+            _ => false,
+        };
+        if overlapping {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!("an output view with strides {strides:?} writes some elements twice"),
+            ));
+        }
+        Ok(ViewMut {
+            buf,
+            offset,
+            shape,
+            strides: st,
+        })
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.buf.dtype()
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Strides in elements, one per axis.
+    pub fn strides(&self) -> &[isize] {
+        &self.strides[..self.shape.rank()]
+    }
+
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The same memory, read-only (for reading a result back, or for
+    /// reading an input that is overwritten in place).
+    pub fn view(&self) -> View<'_> {
+        View {
+            buf: self.buf.as_buffer(),
+            offset: self.offset,
+            shape: self.shape,
+            strides: self.strides,
+        }
+    }
+
+    /// A shorter-lived view of the same memory.
+    pub fn reborrow<'b>(this: &'b mut ViewMut<'_>) -> ViewMut<'b> {
+        let buf = match &mut this.buf {
+            BufferMut::Bool(s) => BufferMut::Bool(s),
+            BufferMut::I32(s) => BufferMut::I32(s),
+            BufferMut::I64(s) => BufferMut::I64(s),
+            BufferMut::F32(s) => BufferMut::F32(s),
+            BufferMut::F64(s) => BufferMut::F64(s),
+        };
+        ViewMut {
+            buf,
+            offset: this.offset,
+            shape: this.shape,
+            strides: this.strides,
+        }
+    }
+
+    /// Copies `src` (row-major, same dtype and shape) into the view.
+    pub fn assign(&mut self, src: &Array) {
+        assert!(
+            src.dtype() == self.dtype() && src.shape() == self.shape,
+            "ViewMut::assign: {} {} into {} {}",
+            src.dtype(),
+            src.shape(),
+            self.dtype(),
+            self.shape
+        );
+        let (n, m) = match self.shape.dims() {
+            [] => (1, 1),
+            [n] => (1, *n),
+            [n, m] => (*n, *m),
+            _ => unreachable!(),
+        };
+        let (s0, s1) = match self.shape.dims() {
+            [_, _] => (self.strides[0], self.strides[1]),
+            _ => (0, self.strides[0]),
+        };
+        let mut k = 0;
+        for i in 0..n {
+            for j in 0..m {
+                let at = (self.offset as isize + i as isize * s0 + j as isize * s1) as usize;
+                match (&mut self.buf, src.get(k)) {
+                    (BufferMut::Bool(b), Scalar::Bool(x)) => b[at] = x,
+                    (BufferMut::I32(b), Scalar::I32(x)) => b[at] = x,
+                    (BufferMut::I64(b), Scalar::I64(x)) => b[at] = x,
+                    (BufferMut::F32(b), Scalar::F32(x)) => b[at] = x,
+                    (BufferMut::F64(b), Scalar::F64(x)) => b[at] = x,
+                    _ => unreachable!("dtypes checked above"),
+                }
+                k += 1;
+            }
+        }
+    }
+
+    pub(crate) fn buffer_len(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn buffer_mut(&mut self) -> &mut BufferMut<'a> {
+        &mut self.buf
+    }
+}
+
+impl Data {
+    pub fn as_buffer_mut(&mut self) -> BufferMut<'_> {
+        match self {
+            Data::Bool(v) => BufferMut::Bool(v),
+            Data::I32(v) => BufferMut::I32(v),
+            Data::I64(v) => BufferMut::I64(v),
+            Data::F32(v) => BufferMut::F32(v),
+            Data::F64(v) => BufferMut::F64(v),
+        }
+    }
+}
+
+impl Array {
+    /// A mutable view of the whole array.
+    pub fn view_mut(&mut self) -> ViewMut<'_> {
+        let dims = self.shape;
+        ViewMut::contiguous(self.data.as_buffer_mut(), dims.dims()).expect("own shape is valid")
+    }
+}
+
+macro_rules! view_mut_from {
+    ($t:ty, $variant:ident) => {
+        impl<'a> From<&'a mut [$t]> for ViewMut<'a> {
+            fn from(s: &'a mut [$t]) -> ViewMut<'a> {
+                let n = s.len();
+                ViewMut {
+                    buf: BufferMut::$variant(s),
+                    offset: 0,
+                    shape: Shape::vector(n),
+                    strides: [1, 0],
+                }
+            }
+        }
+        impl<'a, D: ndarray::Dimension> TryFrom<ndarray::ArrayViewMut<'a, $t, D>> for ViewMut<'a> {
+            type Error = Error;
+            /// Zero-copy for any view contiguous in memory (C or Fortran
+            /// order, or with reversed axes).
+            fn try_from(a: ndarray::ArrayViewMut<'a, $t, D>) -> Result<ViewMut<'a>> {
+                let dims = a.shape().to_vec();
+                let strides = a.strides().to_vec();
+                let first = a.as_ptr() as usize;
+                let start = match a.as_slice_memory_order() {
+                    Some(s) => s.as_ptr() as usize,
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Call,
+                            "an ndarray output view must be contiguous in memory",
+                        ))
+                    }
+                };
+                let offset = (first - start) / std::mem::size_of::<$t>();
+                let slice = a
+                    .into_slice_memory_order()
+                    .expect("contiguous, checked above");
+                ViewMut::strided(BufferMut::$variant(slice), offset, &dims, &strides)
+            }
+        }
+        impl<'a> From<&'a mut Vec<$t>> for ViewMut<'a> {
+            fn from(v: &'a mut Vec<$t>) -> ViewMut<'a> {
+                ViewMut::from(v.as_mut_slice())
+            }
+        }
+    };
+}
+
+view_mut_from!(bool, Bool);
+view_mut_from!(i32, I32);
+view_mut_from!(i64, I64);
+view_mut_from!(f32, F32);
+view_mut_from!(f64, F64);
+
+impl<'a> From<&'a mut Array> for ViewMut<'a> {
+    fn from(a: &'a mut Array) -> ViewMut<'a> {
+        a.view_mut()
+    }
+}

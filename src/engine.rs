@@ -19,7 +19,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::array::{Array, Buffer, Data, View};
+use crate::array::{Array, Buffer, Data, View, ViewMut};
 use crate::ast;
 use crate::codegen::{self, CodegenOptions, OptLevel};
 use crate::error::{Error, ErrorKind, Result, Span};
@@ -424,33 +424,80 @@ impl Expr {
     /// Evaluates with inputs bound by name; returns a new array (rank 0 for
     /// a scalar result).
     pub fn eval(&self, args: &[(&str, Arg<'_>)]) -> Result<Array> {
-        let inputs = self.bind(args)?;
+        let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
         let mut outs = run(&compiled, &inputs, None)?;
         Ok(outs.remove(0))
     }
 
-    /// Evaluates into a caller-provided array, which must already have the
-    /// result's dtype and shape (no allocation on this path).
-    pub fn eval_into(&self, args: &[(&str, Arg<'_>)], out: &mut Array) -> Result<()> {
-        let inputs = self.bind(args)?;
+    /// Evaluates into a caller's array or view (`Array::view_mut`, a
+    /// `&mut [T]`, or an ndarray view via `ViewMut::try_from`), which must
+    /// have the result's dtype and shape; nothing is allocated for it.
+    pub fn eval_into<'a>(
+        &self,
+        args: &[(&str, Arg<'_>)],
+        out: impl Into<ViewMut<'a>>,
+    ) -> Result<()> {
+        let mut out = out.into();
+        let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
-        run(&compiled, &inputs, Some(out)).map(drop)
+        run(&compiled, &inputs, Some(&mut out)).map(drop)
+    }
+
+    /// Evaluates with input `name` read from `data` and the result written
+    /// back over it (`x = x * 2 + y` without a second buffer). Safe for
+    /// elementwise work because every element is read before it is written,
+    /// in the same iteration; refused unless the result has the dtype and
+    /// shape of `data`.
+    pub fn eval_in_place<'a>(
+        &self,
+        name: &str,
+        data: impl Into<ViewMut<'a>>,
+        args: &[(&str, Arg<'_>)],
+    ) -> Result<()> {
+        let mut data = data.into();
+        if !self.names.iter().any(|n| n == name) {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!("`{name}` is not an input of this expression"),
+            )
+            .with_note(format!("its inputs are: {}", self.names.join(", "))));
+        }
+        let inputs = self.bind(args, Some((name, &data)))?;
+        let compiled = self.compiled_for(&inputs)?;
+        run(&compiled, &inputs, Some(&mut data)).map(drop)
     }
 
     /// The compiled form for these inputs (compiling it if needed), for
     /// tools that show the IR, the plan or the code.
     pub fn compiled(&self, args: &[(&str, Arg<'_>)]) -> Result<Arc<Compiled>> {
-        let inputs = self.bind(args)?;
+        let inputs = self.bind(args, None)?;
         self.compiled_for(&inputs)
     }
 
     /// The input views in `names` order; scalars become rank-0 arrays.
-    fn bind<'a>(&self, args: &[(&str, Arg<'a>)]) -> Result<Vec<Input<'a>>> {
+    /// The inputs in `names` order; scalars become rank-0 arrays. With
+    /// `in_place`, that input is the output view, read before written.
+    fn bind<'a>(
+        &self,
+        args: &[(&str, Arg<'a>)],
+        in_place: Option<(&str, &ViewMut<'_>)>,
+    ) -> Result<Vec<Input<'a>>> {
         let inputs = self
             .names
             .iter()
             .map(|name| {
+                if let Some((target, view)) = in_place {
+                    if target == name {
+                        if args.iter().any(|(n, _)| n == name) {
+                            return Err(Error::new(
+                                ErrorKind::Call,
+                                format!("input `{name}` is given twice (it is updated in place)"),
+                            ));
+                        }
+                        return Ok(Input::InPlace(Layout::of(&view.view())));
+                    }
+                }
                 let mut found = args.iter().filter(|(n, _)| n == name);
                 let Some((_, arg)) = found.next() else {
                     return Err(self.missing_input(name, args));
@@ -531,10 +578,34 @@ fn first_use(expr: &ast::Expr, name: &str) -> Option<Span> {
     }
 }
 
-/// One bound input: a borrowed view, or a scalar held by value.
+/// One bound input: a borrowed view, a scalar held by value, or the
+/// output view itself (in-place evaluation).
 enum Input<'a> {
     View(View<'a>),
     Scalar(Data),
+    InPlace(Layout),
+}
+
+/// The dtype, shape and element strides of a view, without its memory.
+#[derive(Clone, Copy)]
+struct Layout {
+    dtype: DType,
+    shape: Shape,
+    strides: [isize; MAX_RANK],
+    contiguous: bool,
+}
+
+impl Layout {
+    fn of(v: &View<'_>) -> Layout {
+        let mut strides = [0isize; MAX_RANK];
+        strides[..v.shape().rank()].copy_from_slice(v.strides());
+        Layout {
+            dtype: v.dtype(),
+            shape: v.shape(),
+            strides,
+            contiguous: v.inner_contiguous(),
+        }
+    }
 }
 
 impl<'a> Input<'a> {
@@ -545,46 +616,67 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn view(&self) -> View<'_> {
+    /// The memory, unless it is the output's.
+    fn view(&self) -> Option<View<'_>> {
         match self {
-            Input::View(v) => *v,
-            Input::Scalar(d) => View::contiguous(d.as_buffer(), &[]).expect("rank 0"),
+            Input::View(v) => Some(*v),
+            Input::Scalar(d) => Some(View::contiguous(d.as_buffer(), &[]).expect("rank 0")),
+            Input::InPlace(_) => None,
+        }
+    }
+
+    fn layout(&self) -> Layout {
+        match self {
+            Input::InPlace(layout) => *layout,
+            other => Layout::of(&other.view().expect("not in place")),
         }
     }
 
     fn key(&self) -> InputKey {
-        let v = self.view();
+        let l = self.layout();
         InputKey {
-            dtype: v.dtype(),
-            rank: v.shape().rank() as u8,
-            contiguous: v.inner_contiguous(),
+            dtype: l.dtype,
+            rank: l.shape.rank() as u8,
+            contiguous: l.contiguous,
         }
     }
 }
 
-/// Runs a compiled program on bound inputs. Output 0 goes to `given` if
+/// Runs a compiled program on bound inputs. Output 0 goes to `target` if
 /// there is one (it must have the right dtype and shape), else to a new
 /// array; the new arrays are returned in output order.
-fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> Result<Vec<Array>> {
-    let views: Vec<View<'_>> = inputs.iter().map(Input::view).collect();
-    let input_shapes: Vec<Shape> = views.iter().map(View::shape).collect();
-    let shapes = compiled.ir.infer_shapes(&input_shapes)?;
+fn run(
+    compiled: &Compiled,
+    inputs: &[Input<'_>],
+    target: Option<&mut ViewMut<'_>>,
+) -> Result<Vec<Array>> {
     let ir = &compiled.ir;
-    if let Some(out) = &given {
+    let layouts: Vec<Layout> = inputs.iter().map(Input::layout).collect();
+    let input_shapes: Vec<Shape> = layouts.iter().map(|l| l.shape).collect();
+    let shapes = ir.infer_shapes(&input_shapes)?;
+    if let Some(out) = &target {
         let root = ir.outputs[0];
         let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
         if out.dtype() != dtype || out.shape() != shape {
+            let what = if inputs.iter().any(|i| matches!(i, Input::InPlace(_))) {
+                "the array updated in place"
+            } else {
+                "the output array"
+            };
             return Err(Error::new(
                 ErrorKind::Call,
                 format!(
-                    "the output array is {} of shape {}, the result is {dtype} of shape {shape}",
+                    "{what} is {} of shape {}, the result is {dtype} of shape {shape}",
                     out.dtype(),
                     out.shape()
                 ),
             ));
         }
     }
-    let skip = usize::from(given.is_some());
+    let Some(code) = &compiled.code else {
+        return interpret(ir, inputs, target);
+    };
+    let skip = usize::from(target.is_some());
     let mut outputs: Vec<Array> = Vec::with_capacity(ir.outputs.len());
     for &out in &ir.outputs[skip..] {
         let shape = shapes[out.index()];
@@ -596,14 +688,6 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         }
         outputs.push(Array::zeros(ir.node(out).dtype, shape));
     }
-    let Some(code) = &compiled.code else {
-        // Interpret mode.
-        let mut results = interp::eval(ir, &views)?;
-        if let Some(out) = given {
-            *out = results.remove(0);
-        }
-        return Ok(results);
-    };
     // The plan the code was compiled from (equal to `compiled.plan`).
     let plan = code.plan();
     let mut temps: Vec<Data> = plan
@@ -612,22 +696,23 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
         .filter(|b| b.kind == BufferKind::Temp)
         .map(|b| Data::zeros(b.dtype, shapes[b.value.index()].checked_len().unwrap_or(0)))
         .collect();
-    // Strides (bytes) of every slot along its loop's axes, and loop extents.
-    let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK], usize) {
+    let target_layout = target.as_ref().map(|t| Layout::of(&t.view()));
+    // Shape and element strides of each buffer.
+    let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK]) {
         let decl = &plan.buffers[b];
         match decl.kind {
-            BufferKind::Input(k) => {
-                let v = &views[k];
-                let mut st = [0isize; MAX_RANK];
-                st[..v.shape().rank()].copy_from_slice(v.strides());
-                (v.shape(), st, decl.dtype.size())
+            BufferKind::Input(k) => (layouts[k].shape, layouts[k].strides),
+            BufferKind::Output(0) if target_layout.is_some() => {
+                let l = target_layout.expect("checked");
+                (l.shape, l.strides)
             }
             BufferKind::Output(_) | BufferKind::Temp => {
                 let shape = shapes[decl.value.index()];
-                (shape, row_major(shape), decl.dtype.size())
+                (shape, row_major(shape))
             }
         }
     };
+    // Byte strides of every slot along its loop's axes, and loop extents.
     let mut dims = vec![0usize; 2 * plan.loops.len()];
     for (l, nest) in plan.loops.iter().enumerate() {
         let shape = shapes[nest.shape_of.index()];
@@ -636,24 +721,38 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
     let mut strides = vec![0isize; 2 * plan.num_slots()];
     for (l, access, _) in plan.accesses() {
         let iter = shapes[plan.loops[l].shape_of.index()];
-        let (shape, st, size) = buffer_layout(access.buffer.index());
+        let (shape, st) = buffer_layout(access.buffer.index());
+        let size = plan.buffers[access.buffer.index()].dtype.size() as isize;
         let (ri, rb) = (iter.rank(), shape.rank());
         for axis in 0..ri {
             // Align trailing axes; missing or length-1 axes broadcast.
             let stride = match (axis + rb).checked_sub(ri) {
-                Some(ba) if shape.dims()[ba] != 1 => st[ba] * size as isize,
+                Some(ba) if shape.dims()[ba] != 1 => st[ba] * size,
                 _ => 0,
             };
             strides[2 * access.slot + axis] = stride;
         }
     }
+    let output0 = plan
+        .buffers
+        .iter()
+        .position(|b| b.kind == BufferKind::Output(0))
+        .expect("a plan has output 0");
+    let mut target = target;
     let mut temps_iter = temps.iter_mut();
-    let mut outs_iter = given.into_iter().chain(outputs.iter_mut());
+    let mut outs_iter = outputs.iter_mut();
     let mut bindings: Vec<Binding<'_>> = plan
         .buffers
         .iter()
         .map(|b| match b.kind {
-            BufferKind::Input(k) => Binding::Input(views[k]),
+            BufferKind::Input(k) => match &inputs[k] {
+                Input::InPlace(_) => Binding::Alias(output0),
+                input => Binding::Input(input.view().expect("not in place")),
+            },
+            BufferKind::Output(0) if target.is_some() => {
+                let t = target.take().expect("checked");
+                Binding::OutputView(ViewMut::reborrow(t))
+            }
             BufferKind::Output(_) => {
                 Binding::Output(outs_iter.next().expect("one array per output").data_mut())
             }
@@ -663,6 +762,26 @@ fn run(compiled: &Compiled, inputs: &[Input<'_>], given: Option<&mut Array>) -> 
     jit::run(code, plan, &mut bindings, &strides, &dims)?;
     drop(bindings);
     Ok(outputs)
+}
+
+/// Interpret mode: evaluate, then copy output 0 into the target if any.
+fn interpret(
+    ir: &Ir,
+    inputs: &[Input<'_>],
+    target: Option<&mut ViewMut<'_>>,
+) -> Result<Vec<Array>> {
+    let mut results = {
+        let target_view = target.as_ref().map(|t| t.view());
+        let views: Vec<View<'_>> = inputs
+            .iter()
+            .map(|i| i.view().or(target_view).expect("in place has a target"))
+            .collect();
+        interp::eval(ir, &views)?
+    };
+    if let Some(t) = target {
+        t.assign(&results.remove(0));
+    }
+    Ok(results)
 }
 
 fn row_major(shape: Shape) -> [isize; MAX_RANK] {

@@ -37,7 +37,7 @@ use cranelift_codegen::Context;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleError};
 
-use crate::array::{Buffer, Data, View};
+use crate::array::{Buffer, Data, View, ViewMut};
 use crate::codegen::{CodegenOptions, OptLevel};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fuse::{BufferKind, Plan};
@@ -335,40 +335,53 @@ pub(crate) enum Binding<'a> {
     Input(View<'a>),
     /// Written (outputs and temporaries); element `[0, 0]` is the first.
     Output(&'a mut Data),
+    /// Written: a caller's strided view (element `[0, 0]` at its offset).
+    OutputView(ViewMut<'a>),
+    /// Read-only, in the memory of binding `k`, which must be an output:
+    /// an input overwritten in place. The engine allows it only where each
+    /// element is read before it is written, in the same iteration.
+    Alias(usize),
 }
 
 impl Binding<'_> {
-    fn dtype(&self) -> DType {
-        match self {
-            Binding::Input(v) => v.dtype(),
-            Binding::Output(d) => d.dtype(),
-        }
+    fn is_output(&self) -> bool {
+        matches!(self, Binding::Output(_) | Binding::OutputView(_))
     }
 
     /// Byte offset of element `[0, 0]` from the start of the allocation,
-    /// and the allocation's length in bytes.
-    fn extent(&self) -> (i128, i128) {
+    /// the allocation's length in bytes, and the dtype; `None` for an alias.
+    fn extent(&self) -> Option<(i128, i128, DType)> {
+        let bytes = |offset: usize, len: usize, dtype: DType| {
+            let size = dtype.size() as i128;
+            (offset as i128 * size, len as i128 * size, dtype)
+        };
         match self {
-            Binding::Input(v) => {
-                let size = v.dtype().size() as i128;
-                (v.offset() as i128 * size, v.buffer().len() as i128 * size)
-            }
-            Binding::Output(d) => (0, d.len() as i128 * d.dtype().size() as i128),
+            Binding::Input(v) => Some(bytes(v.offset(), v.buffer().len(), v.dtype())),
+            Binding::Output(d) => Some(bytes(0, d.len(), d.dtype())),
+            Binding::OutputView(v) => Some(bytes(v.offset(), v.buffer_len(), v.dtype())),
+            Binding::Alias(_) => None,
         }
     }
 
+    /// The address of element `[0, 0]`; null for an alias (resolved by
+    /// `run` from the binding it aliases).
     fn base_pointer(&mut self) -> *mut u8 {
+        // Wrapping arithmetic: an empty view may carry any offset, and its
+        // pointer is then never dereferenced (`run` checks every access
+        // that happens against the allocation).
         match self {
             Binding::Input(v) => {
                 let buf: Buffer<'_> = v.buffer();
-                // Wrapping arithmetic: an empty view may carry any offset,
-                // and its pointer is then never dereferenced (`run` checks
-                // every access that happens against the allocation).
                 buf.as_ptr()
                     .wrapping_add(v.offset().wrapping_mul(v.dtype().size()))
                     .cast_mut()
             }
             Binding::Output(d) => d.as_mut_ptr(),
+            Binding::OutputView(v) => {
+                let step = v.offset().wrapping_mul(v.dtype().size());
+                v.buffer_mut().as_mut_ptr().wrapping_add(step)
+            }
+            Binding::Alias(_) => std::ptr::null_mut(),
         }
     }
 }
@@ -409,13 +422,21 @@ pub(crate) fn run(
     for (p, binding) in pointers.iter_mut().zip(bindings.iter_mut()) {
         *p = binding.base_pointer();
     }
+    for k in 0..bindings.len() {
+        if let Binding::Alias(target) = bindings[k] {
+            pointers[k] = pointers[target];
+        }
+    }
     // SAFETY: `check` proved that the plan is the one the code was compiled
     // from, that `strides` and `dims` have the lengths the code reads, and
     // that every address the code loads from or stores to lies inside the
     // memory of the binding it belongs to, with stores only to `Output`
     // bindings, which are exclusively borrowed (`&mut Data`) for this call,
     // so nothing else reads or writes them meanwhile; inputs are shared
-    // borrows the kernel only reads. The entry has the `KernelFn` ABI, and
+    // borrows the kernel only reads. An `Alias` input reads memory of an
+    // output binding through a second raw pointer: machine code may alias
+    // freely, no Rust reference to that memory is used during the call,
+    // and its accesses were bounds-checked against the output's memory. The entry has the `KernelFn` ABI, and
     // the module owning the code outlives the call (borrowed via `code`).
     unsafe { (code.entry)(pointers.as_ptr(), strides.as_ptr(), dims.as_ptr()) };
     Ok(())
@@ -457,15 +478,28 @@ fn check(
     }
     let stored = &code.stored;
     for (k, (binding, decl)) in bindings.iter().zip(&plan.buffers).enumerate() {
-        if binding.dtype() != decl.dtype {
+        let resolved = match binding {
+            Binding::Alias(target) => match bindings.get(*target) {
+                Some(b) if b.is_output() && !stored[k] => b,
+                _ => {
+                    return Err(Error::internal(format!(
+                        "buffer {k} ({}) aliases binding {target}, which is not an output, \
+                         or is itself written",
+                        buffer_name(decl.kind)
+                    )))
+                }
+            },
+            b => b,
+        };
+        let (_, _, dtype) = resolved.extent().expect("aliases are resolved");
+        if dtype != decl.dtype {
             return Err(call_error(format!(
-                "buffer {k} ({}) is {}, the kernel expects {}",
+                "buffer {k} ({}) is {dtype}, the kernel expects {}",
                 buffer_name(decl.kind),
-                binding.dtype(),
                 decl.dtype
             )));
         }
-        let is_output = matches!(binding, Binding::Output(_));
+        let is_output = binding.is_output();
         if is_output != stored[k] {
             return Err(Error::internal(format!(
                 "buffer {k} ({}) is bound as {} but the kernel {}",
@@ -489,9 +523,12 @@ fn check(
         if extents.contains(&0) {
             continue;
         }
-        let binding = &bindings[access.buffer.index()];
+        let mut binding = &bindings[access.buffer.index()];
+        if let Binding::Alias(target) = binding {
+            binding = &bindings[*target];
+        }
         let size = plan.buffers[access.buffer.index()].dtype.size() as i128;
-        let (base, len) = binding.extent();
+        let (base, len, _) = binding.extent().expect("aliases are resolved");
         let (mut lo, mut hi) = (base, base);
         for (axis, &d) in extents.iter().enumerate() {
             let reach = (d as i128 - 1) * strides[2 * access.slot + axis] as i128;

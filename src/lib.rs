@@ -20,7 +20,7 @@ pub mod parse;
 pub mod scalar;
 pub mod types;
 
-pub use array::{Array, Buffer, Data, View};
+pub use array::{Array, Buffer, BufferMut, Data, View, ViewMut};
 pub use engine::{Arg, CacheStats, Config, Engine, Expr, Kernel, Mode, Module};
 pub use error::{Error, ErrorKind, Result, Span};
 pub use types::{DType, Scalar, Shape};

@@ -3,6 +3,7 @@
 
 use arrjit::{
     Arg, Array, Buffer, Config, DType, Data, Engine, ErrorKind, Expr, Mode, Scalar, Shape, View,
+    ViewMut,
 };
 use ndarray::{s, Array2, ShapeBuilder};
 
@@ -161,6 +162,124 @@ fn eval_into_checks_the_output() {
             .eval_into(&[("x", (&x).into())], &mut out)
             .unwrap();
         assert_eq!(f64s(&out), [3.0, 5.0, 7.0], "{mode:?}");
+    }
+}
+
+#[test]
+fn eval_into_host_slices_and_strided_views() {
+    let x = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    for mode in crate::util::MODES {
+        let engine = Engine::with_config(Config {
+            mode,
+            ..Config::default()
+        });
+        // A plain `&mut [f64]` of the host.
+        let mut out = vec![0.0; 6];
+        engine
+            .compile("x * 10")
+            .unwrap()
+            .eval_into(&[("x", (&x).into())], out.as_mut_slice())
+            .unwrap();
+        assert_eq!(out, [10.0, 20.0, 30.0, 40.0, 50.0, 60.0], "{mode:?}");
+
+        // A Fortran-order ndarray output, written through its strides.
+        let m = Array2::from_shape_vec((2, 3), x.clone()).unwrap();
+        let mut f = Array2::<f64>::zeros((2, 3).f());
+        let target = ViewMut::try_from(f.view_mut()).unwrap();
+        engine
+            .compile("m + 0.5")
+            .unwrap()
+            .eval_into(&[("m", Arg::try_from(m.view()).unwrap())], target)
+            .unwrap();
+        assert_eq!(f, m.mapv(|v| v + 0.5), "{mode:?}");
+
+        // Every other element of a buffer.
+        let mut buf = vec![-1.0; 6];
+        let target = ViewMut::strided(arrjit::BufferMut::F64(&mut buf), 1, &[3], &[2]).unwrap();
+        engine
+            .compile("x * 0")
+            .unwrap()
+            .eval_into(&[("x", Arg::from(&x[..3]))], target)
+            .unwrap();
+        assert_eq!(buf, [-1.0, 0.0, -1.0, 0.0, -1.0, 0.0], "{mode:?}");
+    }
+    // An output view that would write an element twice is refused.
+    let mut buf = vec![0.0; 4];
+    let err = ViewMut::strided(arrjit::BufferMut::F64(&mut buf), 0, &[2, 2], &[1, 1]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+    // One that reaches past its buffer too.
+    let err = ViewMut::strided(arrjit::BufferMut::F64(&mut buf), 0, &[3], &[2]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+}
+
+#[test]
+fn eval_in_place() {
+    for mode in crate::util::MODES {
+        let engine = Engine::with_config(Config {
+            mode,
+            ..Config::default()
+        });
+        let expr = engine.compile("x * 2 + y - x").unwrap();
+        let mut x = vec![1.0, 2.0, 3.0];
+        let y = vec![10.0, 20.0, 30.0];
+        expr.eval_in_place("x", x.as_mut_slice(), &[("y", (&y).into())])
+            .unwrap();
+        assert_eq!(x, [11.0, 22.0, 33.0], "{mode:?}");
+
+        // A matrix updated in place with a broadcast row.
+        let mut m = Array2::from_shape_vec((2, 3), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let row = vec![1.0, 0.0, -1.0];
+        engine
+            .compile("m * row")
+            .unwrap()
+            .eval_in_place(
+                "m",
+                ViewMut::try_from(m.view_mut()).unwrap(),
+                &[("row", (&row).into())],
+            )
+            .unwrap();
+        assert_eq!(
+            m.as_slice().unwrap(),
+            [1.0, 0.0, -3.0, 4.0, 0.0, -6.0],
+            "{mode:?}"
+        );
+
+        // The result must fit the array: here it would broadcast to (2, 3).
+        let mut v = vec![1.0, 2.0, 3.0];
+        let err = engine
+            .compile("v + m")
+            .unwrap()
+            .eval_in_place(
+                "v",
+                v.as_mut_slice(),
+                &[("m", Arg::try_from(m.view()).unwrap())],
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        assert!(err.message().contains("in place"), "{err}");
+        assert_eq!(v, [1.0, 2.0, 3.0], "nothing written");
+
+        // Neither a dtype change nor a name that is not an input.
+        let mut i = vec![1i64, 2];
+        let err = engine
+            .compile("i / 2")
+            .unwrap()
+            .eval_in_place("i", i.as_mut_slice(), &[])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        let err = expr
+            .eval_in_place("z", x.as_mut_slice(), &[("y", (&y).into())])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+        // The in-place input cannot also be passed by value.
+        let err = expr
+            .eval_in_place(
+                "x",
+                x.as_mut_slice(),
+                &[("x", (&y).into()), ("y", (&y).into())],
+            )
+            .unwrap_err();
+        assert!(err.message().contains("twice"), "{err}");
     }
 }
 
