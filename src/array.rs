@@ -182,6 +182,20 @@ impl<'a> View<'a> {
         self.buf.get(k as usize)
     }
 
+    /// The strides as stored (zero past the rank).
+    pub(crate) fn strides_array(&self) -> [isize; MAX_RANK] {
+        self.strides
+    }
+
+    /// The first element as a rank-0 view.
+    pub(crate) fn scalar(self) -> View<'a> {
+        View {
+            shape: Shape::SCALAR,
+            strides: [0; MAX_RANK],
+            ..self
+        }
+    }
+
     /// True if the last axis has unit stride or at most one element.
     pub fn inner_contiguous(&self) -> bool {
         match self.shape.rank() {

@@ -16,7 +16,10 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+
+use smallvec::SmallVec;
 use std::time::{Duration, Instant};
 
 use crate::array::{Array, Buffer, Data, View, ViewMut};
@@ -111,11 +114,17 @@ pub struct InputKey {
     pub contiguous: bool,
 }
 
+/// The signature part of a cache key.
+type InputKeys = SmallVec<[InputKey; 4]>;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct CacheKey {
     source: Arc<str>,
-    inputs: Vec<InputKey>,
+    inputs: InputKeys,
 }
+
+/// Small per-call tables, on the stack for programs of usual size.
+type Small<T> = SmallVec<[T; 8]>;
 
 type Slot = Arc<OnceLock<Result<Arc<Compiled>>>>;
 
@@ -127,6 +136,8 @@ struct Cache {
 struct Inner {
     config: Config,
     cache: Mutex<Cache>,
+    /// Hits served by an `Expr`'s own last-used kernel, without the lock.
+    local_hits: AtomicU64,
 }
 
 /// A compiler and its cache; clone it freely and share it between threads.
@@ -163,6 +174,7 @@ impl Engine {
                     map: lru::LruCache::new(capacity),
                     stats: CacheStats::default(),
                 }),
+                local_hits: AtomicU64::new(0),
             }),
         }
     }
@@ -183,6 +195,7 @@ impl Engine {
             source: Arc::from(src),
             ast: Arc::new(ast),
             names,
+            last: Mutex::new(None),
         })
     }
 
@@ -216,6 +229,7 @@ impl Engine {
     pub fn stats(&self) -> CacheStats {
         let cache = self.lock();
         let mut stats = cache.stats;
+        stats.hits += self.inner.local_hits.load(Ordering::Relaxed);
         stats.entries = cache.map.len();
         stats.code_bytes = cache
             .map
@@ -384,13 +398,29 @@ arg_from!(f32, F32);
 arg_from!(f64, F64);
 
 /// A parsed expression, ready to be called with inputs bound by name.
-#[derive(Clone)]
 pub struct Expr {
     engine: Engine,
     source: Arc<str>,
     canonical: Arc<str>,
     ast: Arc<ast::Expr>,
     names: Vec<String>,
+    /// The kernel of the last call and its signature: a call with the same
+    /// signature skips the engine's lock and hashing. It keeps that one
+    /// kernel alive while this `Expr` lives, even if the cache evicts it.
+    last: Mutex<Option<(InputKeys, Arc<Compiled>)>>,
+}
+
+impl Clone for Expr {
+    fn clone(&self) -> Expr {
+        Expr {
+            engine: self.engine.clone(),
+            source: self.source.clone(),
+            canonical: self.canonical.clone(),
+            ast: self.ast.clone(),
+            names: self.names.clone(),
+            last: Mutex::new(None),
+        }
+    }
 }
 
 impl std::fmt::Debug for Expr {
@@ -482,35 +512,33 @@ impl Expr {
         &self,
         args: &[(&str, Arg<'a>)],
         in_place: Option<(&str, &ViewMut<'_>)>,
-    ) -> Result<Vec<Input<'a>>> {
-        let inputs = self
-            .names
-            .iter()
-            .map(|name| {
-                if let Some((target, view)) = in_place {
-                    if target == name {
-                        if args.iter().any(|(n, _)| n == name) {
-                            return Err(Error::new(
-                                ErrorKind::Call,
-                                format!("input `{name}` is given twice (it is updated in place)"),
-                            ));
-                        }
-                        return Ok(Input::InPlace(Layout::of(&view.view())));
+    ) -> Result<Small<Input<'a>>> {
+        let mut inputs = Small::new();
+        for name in &self.names {
+            if let Some((target, view)) = in_place {
+                if target == name {
+                    if args.iter().any(|(n, _)| n == name) {
+                        return Err(Error::new(
+                            ErrorKind::Call,
+                            format!("input `{name}` is given twice (it is updated in place)"),
+                        ));
                     }
+                    inputs.push(Input::in_place(view));
+                    continue;
                 }
-                let mut found = args.iter().filter(|(n, _)| n == name);
-                let Some((_, arg)) = found.next() else {
-                    return Err(self.missing_input(name, args));
-                };
-                if found.next().is_some() {
-                    return Err(Error::new(
-                        ErrorKind::Call,
-                        format!("input `{name}` is given twice"),
-                    ));
-                }
-                Ok(Input::from_arg(*arg))
-            })
-            .collect::<Result<Vec<_>>>()?;
+            }
+            let mut found = args.iter().filter(|(n, _)| n == name);
+            let Some((_, arg)) = found.next() else {
+                return Err(self.missing_input(name, args));
+            };
+            if found.next().is_some() {
+                return Err(Error::new(
+                    ErrorKind::Call,
+                    format!("input `{name}` is given twice"),
+                ));
+            }
+            inputs.push(Input::from_arg(*arg));
+        }
         if let Some((extra, _)) = args
             .iter()
             .find(|(n, _)| !self.names.iter().any(|m| m == n))
@@ -545,23 +573,30 @@ impl Expr {
     }
 
     fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
+        let keys: InputKeys = inputs.iter().map(Input::key).collect();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, compiled)) = &*last {
+            if *k == keys {
+                self.engine.inner.local_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(compiled.clone());
+            }
+        }
         let key = CacheKey {
             source: self.canonical.clone(),
-            inputs: inputs.iter().map(Input::key).collect(),
+            inputs: keys.clone(),
         };
-        self.engine.get_or_compile(key, || {
-            let types: Vec<InputType> = inputs
+        let compiled = self.engine.get_or_compile(key, || {
+            let types: Vec<InputType> = keys
                 .iter()
-                .map(|input| {
-                    let k = input.key();
-                    InputType {
-                        dtype: k.dtype,
-                        rank: k.rank,
-                    }
+                .map(|k| InputType {
+                    dtype: k.dtype,
+                    rank: k.rank,
                 })
                 .collect();
             lower::lower_expr(&self.ast, &self.names, &types)
-        })
+        })?;
+        *last = Some((keys, compiled.clone()));
+        Ok(compiled)
     }
 }
 
@@ -578,12 +613,41 @@ fn first_use(expr: &ast::Expr, name: &str) -> Option<Span> {
     }
 }
 
-/// One bound input: a borrowed view, a scalar held by value, or the
-/// output view itself (in-place evaluation).
-enum Input<'a> {
+/// One bound input, with its layout worked out once.
+struct Input<'a> {
+    memory: Memory<'a>,
+    layout: Layout,
+}
+
+/// Where an input's elements are.
+enum Memory<'a> {
     View(View<'a>),
-    Scalar(Data),
-    InPlace(Layout),
+    /// A scalar argument, held by value (no allocation per call).
+    Scalar(ScalarCell),
+    /// The output view itself (in-place evaluation).
+    InPlace,
+}
+
+/// One value of a dtype, as a one-element slice can borrow it.
+enum ScalarCell {
+    Bool([bool; 1]),
+    I32([i32; 1]),
+    I64([i64; 1]),
+    F32([f32; 1]),
+    F64([f64; 1]),
+}
+
+impl ScalarCell {
+    fn view(&self) -> View<'_> {
+        View::vector(match self {
+            ScalarCell::Bool(v) => Buffer::Bool(v),
+            ScalarCell::I32(v) => Buffer::I32(v),
+            ScalarCell::I64(v) => Buffer::I64(v),
+            ScalarCell::F32(v) => Buffer::F32(v),
+            ScalarCell::F64(v) => Buffer::F64(v),
+        })
+        .scalar()
+    }
 }
 
 /// The dtype, shape and element strides of a view, without its memory.
@@ -597,12 +661,10 @@ struct Layout {
 
 impl Layout {
     fn of(v: &View<'_>) -> Layout {
-        let mut strides = [0isize; MAX_RANK];
-        strides[..v.shape().rank()].copy_from_slice(v.strides());
         Layout {
             dtype: v.dtype(),
             shape: v.shape(),
-            strides,
+            strides: v.strides_array(),
             contiguous: v.inner_contiguous(),
         }
     }
@@ -611,33 +673,52 @@ impl Layout {
 impl<'a> Input<'a> {
     fn from_arg(arg: Arg<'a>) -> Input<'a> {
         match arg {
-            Arg::Array(v) => Input::View(v),
-            Arg::Scalar(s) => Input::Scalar(Array::scalar(s).into_data()),
+            Arg::Array(v) => Input {
+                memory: Memory::View(v),
+                layout: Layout::of(&v),
+            },
+            Arg::Scalar(s) => {
+                let cell = match s {
+                    Scalar::Bool(v) => ScalarCell::Bool([v]),
+                    Scalar::I32(v) => ScalarCell::I32([v]),
+                    Scalar::I64(v) => ScalarCell::I64([v]),
+                    Scalar::F32(v) => ScalarCell::F32([v]),
+                    Scalar::F64(v) => ScalarCell::F64([v]),
+                };
+                let layout = Layout::of(&cell.view());
+                Input {
+                    memory: Memory::Scalar(cell),
+                    layout,
+                }
+            }
+        }
+    }
+
+    fn in_place(target: &ViewMut<'_>) -> Input<'a> {
+        Input {
+            memory: Memory::InPlace,
+            layout: Layout::of(&target.view()),
         }
     }
 
     /// The memory, unless it is the output's.
     fn view(&self) -> Option<View<'_>> {
-        match self {
-            Input::View(v) => Some(*v),
-            Input::Scalar(d) => Some(View::contiguous(d.as_buffer(), &[]).expect("rank 0")),
-            Input::InPlace(_) => None,
+        match &self.memory {
+            Memory::View(v) => Some(*v),
+            Memory::Scalar(cell) => Some(cell.view()),
+            Memory::InPlace => None,
         }
     }
 
     fn layout(&self) -> Layout {
-        match self {
-            Input::InPlace(layout) => *layout,
-            other => Layout::of(&other.view().expect("not in place")),
-        }
+        self.layout
     }
 
     fn key(&self) -> InputKey {
-        let l = self.layout();
         InputKey {
-            dtype: l.dtype,
-            rank: l.shape.rank() as u8,
-            contiguous: l.contiguous,
+            dtype: self.layout.dtype,
+            rank: self.layout.shape.rank() as u8,
+            contiguous: self.layout.contiguous,
         }
     }
 }
@@ -651,14 +732,15 @@ fn run(
     target: Option<&mut ViewMut<'_>>,
 ) -> Result<Vec<Array>> {
     let ir = &compiled.ir;
-    let layouts: Vec<Layout> = inputs.iter().map(Input::layout).collect();
-    let input_shapes: Vec<Shape> = layouts.iter().map(|l| l.shape).collect();
-    let shapes = ir.infer_shapes(&input_shapes)?;
+    let layouts: Small<Layout> = inputs.iter().map(Input::layout).collect();
+    let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
+    let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
+    ir.infer_shapes_into(&input_shapes, &mut shapes)?;
     if let Some(out) = &target {
         let root = ir.outputs[0];
         let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
         if out.dtype() != dtype || out.shape() != shape {
-            let what = if inputs.iter().any(|i| matches!(i, Input::InPlace(_))) {
+            let what = if inputs.iter().any(|i| matches!(i.memory, Memory::InPlace)) {
                 "the array updated in place"
             } else {
                 "the output array"
@@ -690,7 +772,7 @@ fn run(
     }
     // The plan the code was compiled from (equal to `compiled.plan`).
     let plan = code.plan();
-    let mut temps: Vec<Data> = plan
+    let mut temps: Small<Data> = plan
         .buffers
         .iter()
         .filter(|b| b.kind == BufferKind::Temp)
@@ -713,12 +795,12 @@ fn run(
         }
     };
     // Byte strides of every slot along its loop's axes, and loop extents.
-    let mut dims = vec![0usize; 2 * plan.loops.len()];
+    let mut dims: SmallVec<[usize; 8]> = SmallVec::from_elem(0, 2 * plan.loops.len());
     for (l, nest) in plan.loops.iter().enumerate() {
         let shape = shapes[nest.shape_of.index()];
         dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims());
     }
-    let mut strides = vec![0isize; 2 * plan.num_slots()];
+    let mut strides: SmallVec<[isize; 16]> = SmallVec::from_elem(0, 2 * plan.num_slots());
     for (l, access, _) in plan.accesses() {
         let iter = shapes[plan.loops[l].shape_of.index()];
         let (shape, st) = buffer_layout(access.buffer.index());
@@ -741,13 +823,12 @@ fn run(
     let mut target = target;
     let mut temps_iter = temps.iter_mut();
     let mut outs_iter = outputs.iter_mut();
-    let mut bindings: Vec<Binding<'_>> = plan
-        .buffers
-        .iter()
-        .map(|b| match b.kind {
-            BufferKind::Input(k) => match &inputs[k] {
-                Input::InPlace(_) => Binding::Alias(output0),
-                input => Binding::Input(input.view().expect("not in place")),
+    let mut bindings: Small<Binding<'_>> = Small::with_capacity(plan.buffers.len());
+    for b in &plan.buffers {
+        bindings.push(match b.kind {
+            BufferKind::Input(k) => match inputs[k].view() {
+                None => Binding::Alias(output0),
+                Some(view) => Binding::Input(view),
             },
             BufferKind::Output(0) if target.is_some() => {
                 let t = target.take().expect("checked");
@@ -757,8 +838,8 @@ fn run(
                 Binding::Output(outs_iter.next().expect("one array per output").data_mut())
             }
             BufferKind::Temp => Binding::Output(temps_iter.next().expect("one per temporary")),
-        })
-        .collect();
+        });
+    }
     jit::run(code, plan, &mut bindings, &strides, &dims)?;
     drop(bindings);
     Ok(outputs)

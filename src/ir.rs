@@ -282,14 +282,38 @@ pub enum Op {
 }
 
 impl Op {
-    /// The operands, in order.
-    pub fn operands(&self) -> Vec<ValueId> {
-        match *self {
-            Op::Input(_) | Op::Const(_) => Vec::new(),
-            Op::Unary(_, a) | Op::Cast(a) => vec![a],
-            Op::Binary(_, a, b) => vec![a, b],
-            Op::Where(c, a, b) => vec![c, a, b],
-        }
+    /// The operands, in order (no allocation: shapes are inferred on every
+    /// call).
+    pub fn operands(&self) -> Operands {
+        let (ids, len) = match *self {
+            Op::Input(_) | Op::Const(_) => ([ValueId(0); 3], 0),
+            Op::Unary(_, a) | Op::Cast(a) => ([a, a, a], 1),
+            Op::Binary(_, a, b) => ([a, b, b], 2),
+            Op::Where(c, a, b) => ([c, a, b], 3),
+        };
+        Operands { ids, len }
+    }
+}
+
+/// The operands of an [`Op`], as a slice.
+#[derive(Clone, Copy, Debug)]
+pub struct Operands {
+    ids: [ValueId; 3],
+    len: u8,
+}
+
+impl std::ops::Deref for Operands {
+    type Target = [ValueId];
+    fn deref(&self) -> &[ValueId] {
+        &self.ids[..usize::from(self.len)]
+    }
+}
+
+impl IntoIterator for Operands {
+    type Item = ValueId;
+    type IntoIter = std::iter::Take<std::array::IntoIter<ValueId, 3>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.ids.into_iter().take(usize::from(self.len))
     }
 }
 
@@ -329,7 +353,19 @@ impl Ir {
     /// NumPy broadcasting checked at each operation. The error names the
     /// operation's source and both shapes.
     pub fn infer_shapes(&self, inputs: &[Shape]) -> Result<Vec<Shape>> {
-        let mut shapes: Vec<Shape> = Vec::with_capacity(self.nodes.len());
+        let mut shapes = smallvec::SmallVec::new();
+        self.infer_shapes_into(inputs, &mut shapes)?;
+        Ok(shapes.into_vec())
+    }
+
+    /// [`Ir::infer_shapes`] into a caller's buffer (cleared first), so the
+    /// call path need not allocate.
+    pub fn infer_shapes_into(
+        &self,
+        inputs: &[Shape],
+        shapes: &mut smallvec::SmallVec<[Shape; 16]>,
+    ) -> Result<()> {
+        shapes.clear();
         for node in &self.nodes {
             let shape = match &node.op {
                 Op::Input(k) => *inputs
@@ -360,7 +396,7 @@ impl Ir {
             }
             shapes.push(shape);
         }
-        Ok(shapes)
+        Ok(())
     }
 
     /// Checks the invariants in the module documentation.
