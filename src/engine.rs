@@ -768,7 +768,9 @@ fn run(
                 format!("result shape {shape} is too large"),
             ));
         }
-        outputs.push(Array::zeros(ir.node(out).dtype, shape));
+        let mut array = Array::zeros(ir.node(out).dtype, shape);
+        jit::advise_huge_pages(array.data_mut());
+        outputs.push(array);
     }
     // The plan the code was compiled from (equal to `compiled.plan`).
     let plan = code.plan();
@@ -776,7 +778,11 @@ fn run(
         .buffers
         .iter()
         .filter(|b| b.kind == BufferKind::Temp)
-        .map(|b| Data::zeros(b.dtype, shapes[b.value.index()].checked_len().unwrap_or(0)))
+        .map(|b| {
+            let mut data = Data::zeros(b.dtype, shapes[b.value.index()].checked_len().unwrap_or(0));
+            jit::advise_huge_pages(&mut data);
+            data
+        })
         .collect();
     let target_layout = target.as_ref().map(|t| Layout::of(&t.view()));
     // Shape and element strides of each buffer.

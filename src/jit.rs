@@ -442,6 +442,42 @@ pub(crate) fn run(
     Ok(())
 }
 
+/// Results at least this large are backed by transparent huge pages
+/// (NumPy's threshold too).
+const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
+
+/// Asks the kernel to back a large, freshly allocated and not yet touched
+/// result with transparent huge pages, so that writing it takes one page
+/// fault per 2 MiB instead of one per 4 KiB (on an 80 MB result, the faults
+/// otherwise cost more than the kernel's own work). Advice only: contents
+/// and validity of the memory do not change, and failure is ignored.
+pub(crate) fn advise_huge_pages(data: &mut Data) {
+    let bytes = data.len() * data.dtype().size();
+    if bytes < HUGE_PAGE_THRESHOLD {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    {
+        const HUGE: usize = 2 << 20;
+        let start = data.as_mut_ptr() as usize;
+        let first = start.next_multiple_of(HUGE);
+        let last = (start + bytes) / HUGE * HUGE;
+        if last > first {
+            // SAFETY: `first..last` lies inside the allocation `data` owns
+            // (rounded inwards to 2 MiB boundaries). MADV_HUGEPAGE changes
+            // how the kernel backs those pages, never their contents or
+            // whether they are mapped, so no Rust reference is affected.
+            unsafe {
+                libc::madvise(
+                    first as *mut libc::c_void,
+                    last - first,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+}
+
 fn call_error(message: String) -> Error {
     Error::new(ErrorKind::Call, message)
 }

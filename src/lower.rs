@@ -553,6 +553,15 @@ impl Lowerer<'_> {
             _ => {}
         }
         let ia = self.convert(a, dtype, sa)?;
+        // `x ** 2` is `x * x`, as NumPy computes it: one correctly rounded
+        // multiplication, where a call of `pow` costs tens of cycles.
+        if op == BinaryOp::Pow && matches!(b, Val::WeakInt(2)) {
+            return Ok(Val::Strong(self.push_op(
+                Op::Binary(BinaryOp::Mul, ia, ia),
+                dtype,
+                span,
+            )));
+        }
         let ib = self.convert(b, dtype, sb)?;
         let result = if op.is_comparison() {
             DType::Bool

@@ -55,59 +55,58 @@ fn polynomial() {
             v1: f64 = const 2.0
             v2: f64[n] = mul v1, v0
             v3: f64[n] = input in1
-            v4: f64 = const 2.0
-            v5: f64[n] = pow v3, v4
-            v6: f64 = const 3.0
-            v7: f64[n] = mul v6, v5
-            v8: f64[n] = add v2, v7
-            v9: f64[n] = input in2
-            v10: f64[n] = sqrt v9
-            v11: f64[n] = sub v8, v10
-            return v11"#]],
+            v4: f64[n] = mul v3, v3
+            v5: f64 = const 3.0
+            v6: f64[n] = mul v5, v4
+            v7: f64[n] = add v2, v6
+            v8: f64[n] = input in2
+            v9: f64[n] = sqrt v8
+            v10: f64[n] = sub v7, v9
+            return v10"#]],
         expect![[r#"
             b0: f64 input 0, shape of v0
             b1: f64 input 1, shape of v3
-            b2: f64 input 2, shape of v9
-            b3: f64 output 0, shape of v11
-            loop 0 over shape of v11 (rank 1):
-              load    v0@b0 v3@b1 v9@b2
-              compute v2 v5 v7 v8 v10 v11
-              store   v11@b3
+            b2: f64 input 2, shape of v8
+            b3: f64 output 0, shape of v10
+            loop 0 over shape of v10 (rank 1):
+              load    v0@b0 v3@b1 v8@b2
+              compute v2 v4 v6 v7 v9 v10
+              store   v10@b3
             1 loop(s), 0 temporary buffer(s)"#]],
         expect![[r#"
             b0: f64 input 0, shape of v0
             b1: f64 input 1, shape of v3
-            b2: f64 input 2, shape of v9
-            b3: f64 output 0, shape of v11
+            b2: f64 input 2, shape of v8
+            b3: f64 output 0, shape of v10
             b4: f64 temporary, shape of v2
-            b5: f64 temporary, shape of v5
-            b6: f64 temporary, shape of v7
-            b7: f64 temporary, shape of v8
-            b8: f64 temporary, shape of v10
+            b5: f64 temporary, shape of v4
+            b6: f64 temporary, shape of v6
+            b7: f64 temporary, shape of v7
+            b8: f64 temporary, shape of v9
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
               store   v2@b4
-            loop 1 over shape of v5 (rank 1):
+            loop 1 over shape of v4 (rank 1):
               load    v3@b1
-              compute v5
-              store   v5@b5
-            loop 2 over shape of v7 (rank 1):
-              load    v5@b5
+              compute v4
+              store   v4@b5
+            loop 2 over shape of v6 (rank 1):
+              load    v4@b5
+              compute v6
+              store   v6@b6
+            loop 3 over shape of v7 (rank 1):
+              load    v2@b4 v6@b6
               compute v7
-              store   v7@b6
-            loop 3 over shape of v8 (rank 1):
-              load    v2@b4 v7@b6
-              compute v8
-              store   v8@b7
-            loop 4 over shape of v10 (rank 1):
-              load    v9@b2
+              store   v7@b7
+            loop 4 over shape of v9 (rank 1):
+              load    v8@b2
+              compute v9
+              store   v9@b8
+            loop 5 over shape of v10 (rank 1):
+              load    v7@b7 v9@b8
               compute v10
-              store   v10@b8
-            loop 5 over shape of v11 (rank 1):
-              load    v8@b7 v10@b8
-              compute v11
-              store   v11@b3
+              store   v10@b3
             6 loop(s), 5 temporary buffer(s)"#]],
     );
 }
