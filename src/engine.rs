@@ -28,7 +28,7 @@ use crate::codegen::{self, CodegenOptions, OptLevel};
 use crate::error::{Error, ErrorKind, Result, Span};
 use crate::fuse::{self, BufferKind, Plan};
 use crate::interp;
-use crate::ir::Ir;
+use crate::ir::{Ir, LaneKind, LaneOp, Op};
 use crate::jit::{self, Binding, CompiledCode};
 use crate::lower::{self, InputType};
 use crate::parse;
@@ -495,6 +495,13 @@ impl Expr {
         }
         let inputs = self.bind(args, Some((name, &data)))?;
         let compiled = self.compiled_for(&inputs)?;
+        if compiled.ir.has_lanes() {
+            return Err(Error::new(
+                ErrorKind::Call,
+                "in-place evaluation needs an elementwise expression (this one has \
+                 reductions, scans or windows, which read elements after writing others)",
+            ));
+        }
         run(&compiled, &inputs, Some(&mut data)).map(drop)
     }
 
@@ -736,6 +743,9 @@ fn run(
     let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
     let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
     ir.infer_shapes_into(&input_shapes, &mut shapes)?;
+    if ir.has_lanes() {
+        check_lane_params(ir, inputs)?;
+    }
     if let Some(out) = &target {
         let root = ir.outputs[0];
         let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
@@ -804,13 +814,32 @@ fn run(
     let mut dims: SmallVec<[usize; 8]> = SmallVec::from_elem(0, 2 * plan.loops.len());
     for (l, nest) in plan.loops.iter().enumerate() {
         let shape = shapes[nest.shape_of.index()];
-        dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims());
+        match &nest.lane {
+            Some(lane) => {
+                let (lanes, len) = lane_extents(&lane.op, shape);
+                dims[2 * l] = lanes;
+                dims[2 * l + 1] = len;
+            }
+            None => dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims()),
+        }
     }
     let mut strides: SmallVec<[isize; 16]> = SmallVec::from_elem(0, 2 * plan.num_slots());
     for (l, access, _) in plan.accesses() {
-        let iter = shapes[plan.loops[l].shape_of.index()];
+        let nest = &plan.loops[l];
         let (shape, st) = buffer_layout(access.buffer.index());
         let size = plan.buffers[access.buffer.index()].dtype.size() as isize;
+        if let Some(lane) = &nest.lane {
+            // [between lanes, between elements] of the operand or result;
+            // the parameter (a rank-0 input) keeps zeros.
+            if access.slot != nest.loads.get(1).map_or(usize::MAX, |a| a.slot) {
+                let is_result = access.slot == nest.stores[0].slot;
+                let [a, b] = lane_strides(&lane.op, shape, st, is_result);
+                strides[2 * access.slot] = a * size;
+                strides[2 * access.slot + 1] = b * size;
+            }
+            continue;
+        }
+        let iter = shapes[nest.shape_of.index()];
         let (ri, rb) = (iter.rank(), shape.rank());
         for axis in 0..ri {
             // Align trailing axes; missing or length-1 axes broadcast.
@@ -871,6 +900,94 @@ fn interpret(
     Ok(results)
 }
 
+/// Window lengths and `alpha`s given as scalar inputs, checked before
+/// anything runs (literal ones were checked when lowering).
+fn check_lane_params(ir: &Ir, inputs: &[Input<'_>]) -> Result<()> {
+    for node in &ir.nodes {
+        let Op::Lane {
+            op, param: Some(p), ..
+        } = node.op
+        else {
+            continue;
+        };
+        let param = ir.node(p);
+        let Op::Input(k) = param.op else { continue };
+        let Some(value) = inputs[k].view().map(|v| v.get(&[])) else {
+            continue;
+        };
+        let name = op.name();
+        match op.kind {
+            LaneKind::Rolling(_) => {
+                let w = match value {
+                    Scalar::I32(w) => i64::from(w),
+                    Scalar::I64(w) => w,
+                    _ => continue,
+                };
+                if w < 1 {
+                    return Err(Error::at(
+                        ErrorKind::Call,
+                        param.span,
+                        format!("the window length of `{name}` must be at least 1, got {w}"),
+                    ));
+                }
+            }
+            LaneKind::Ewm => {
+                let a = value.as_f64();
+                if !(a > 0.0 && a <= 1.0) {
+                    return Err(Error::at(
+                        ErrorKind::Call,
+                        param.span,
+                        format!("`alpha` of `{name}` must be in (0, 1], got {a}"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The number of lanes and the lane length of a lane operation on an
+/// operand of `shape`.
+fn lane_extents(op: &LaneOp, shape: Shape) -> (usize, usize) {
+    match (op.axis, shape.dims()) {
+        (None, _) => (1, shape.checked_len().unwrap_or(0)),
+        (Some(_), [n]) => (1, *n),
+        (Some(a), [n, m]) => {
+            if a == 0 {
+                (*m, *n)
+            } else {
+                (*n, *m)
+            }
+        }
+        (Some(_), _) => (1, 1),
+    }
+}
+
+/// Element strides `[between lanes, between elements]` of a lane
+/// operation's operand (`is_result` false) or result, from the buffer's
+/// shape and element strides `st`.
+fn lane_strides(op: &LaneOp, shape: Shape, st: [isize; MAX_RANK], is_result: bool) -> [isize; 2] {
+    let reduce = matches!(op.kind, LaneKind::Reduce(_));
+    match (op.axis, shape.rank()) {
+        // A reduction's result holds one element per lane.
+        _ if is_result && reduce => match (op.axis, shape.rank(), op.keepdims) {
+            (Some(_), 1, false) => [st[0], 0],
+            (Some(a), 2, true) => [st[1 - usize::from(a)], 0],
+            _ => [0, 0],
+        },
+        (_, 0) => [0, 0],
+        (_, 1) => [0, st[0]],
+        // All elements of a row-major buffer (a matrix input is copied
+        // into one first): one lane.
+        (None, _) => [0, st[1]],
+        (Some(a), _) => {
+            let a = usize::from(a);
+            [st[1 - a], st[a]]
+        }
+    }
+}
+
 fn row_major(shape: Shape) -> [isize; MAX_RANK] {
     match shape.dims() {
         [_, m] => [*m as isize, 1],
@@ -910,21 +1027,26 @@ impl Module {
             }
             return Err(err.with_note(format!("kernels: {}", self.kernel_names().join(", "))));
         };
+        let ast = &self.module.kernels[k];
         Ok(Kernel {
             engine: self.engine.clone(),
             module: self.module.clone(),
             index: k,
+            canonical: Arc::from(format!("{ast}")),
+            params: ast.params.iter().map(|p| p.name.name.clone()).collect(),
         })
     }
 }
 
-/// One kernel of a module.
+/// One kernel of a module: call it with its parameters bound by name.
 #[derive(Clone)]
 pub struct Kernel {
-    #[allow(dead_code)]
     engine: Engine,
     module: Arc<ast::Module>,
     index: usize,
+    /// The kernel's canonical text, its cache key.
+    canonical: Arc<str>,
+    params: Vec<String>,
 }
 
 impl Kernel {
@@ -937,11 +1059,7 @@ impl Kernel {
     }
 
     pub fn params(&self) -> Vec<&str> {
-        self.ast()
-            .params
-            .iter()
-            .map(|p| p.name.name.as_str())
-            .collect()
+        self.params.iter().map(String::as_str).collect()
     }
 
     pub fn outputs(&self) -> Vec<&str> {
@@ -952,16 +1070,123 @@ impl Kernel {
             .collect()
     }
 
-    /// Calls the kernel. Kernel bodies (element rules, recurrences, `let`)
-    /// are compiled by a later version; today this reports that clearly.
-    pub fn call(&self, _args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
-        Err(Error::at(
-            ErrorKind::Unsupported,
-            self.ast().name.span,
+    /// Calls the kernel; returns its outputs in declaration order, by name.
+    pub fn call(&self, args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
+        let kernel = self.ast();
+        let mut inputs: Small<Input<'_>> = Small::new();
+        for param in &kernel.params {
+            let name = param.name.name.as_str();
+            let mut found = args.iter().filter(|(n, _)| *n == name);
+            let Some((_, arg)) = found.next() else {
+                return Err(Error::at(
+                    ErrorKind::Call,
+                    param.name.span,
+                    format!(
+                        "no value given for parameter `{name}` of kernel `{}`",
+                        self.name()
+                    ),
+                ));
+            };
+            if found.next().is_some() {
+                return Err(Error::new(
+                    ErrorKind::Call,
+                    format!("parameter `{name}` is given twice"),
+                ));
+            }
+            inputs.push(Input::from_arg(scalar_for_param(*arg, param)));
+        }
+        if let Some((extra, _)) = args
+            .iter()
+            .find(|(n, _)| !self.params.iter().any(|p| p == n))
+        {
+            let mut err = Error::new(
+                ErrorKind::Call,
+                format!("`{extra}` is not a parameter of kernel `{}`", self.name()),
+            );
+            if let Some(s) = crate::error::did_you_mean(extra, self.params()) {
+                err = err.with_note(format!("did you mean `{s}`?"));
+            }
+            return Err(err.with_note(format!("its parameters are: {}", self.params.join(", "))));
+        }
+        // Named dimensions agree across parameters (`x: f64[n], y: f64[n]`).
+        let mut dims: HashMap<&str, (usize, Span)> = HashMap::new();
+        for (param, input) in kernel.params.iter().zip(&inputs) {
+            for (dim, &extent) in param.ty.dims.iter().zip(input.layout.shape.dims()) {
+                check_dim(&mut dims, dim, extent, &param.name.name)?;
+            }
+        }
+        let keys: InputKeys = inputs.iter().map(Input::key).collect();
+        let key = CacheKey {
+            source: self.canonical.clone(),
+            inputs: keys.clone(),
+        };
+        let compiled = self.engine.get_or_compile(key, || {
+            let types: Vec<InputType> = keys
+                .iter()
+                .map(|k| InputType {
+                    dtype: k.dtype,
+                    rank: k.rank,
+                })
+                .collect();
+            lower::lower_kernel(kernel, &types)
+        })?;
+        let outputs = run(&compiled, &inputs, None)?;
+        // Output extents against the named dimensions.
+        for (decl, array) in kernel.outputs.iter().zip(&outputs) {
+            for (dim, &extent) in decl.ty.dims.iter().zip(array.shape().dims()) {
+                check_dim(&mut dims, dim, extent, &decl.name.name)?;
+            }
+        }
+        Ok(kernel
+            .outputs
+            .iter()
+            .map(|o| o.name.name.clone())
+            .zip(outputs)
+            .collect())
+    }
+}
+
+/// A scalar argument converted to a typed scalar parameter's dtype when
+/// nothing is lost in kind (an integer or bool for a float parameter, a
+/// bool for an integer one, i32 for i64), as a literal would be; anything
+/// else is left for the type check to refuse.
+fn scalar_for_param<'a>(arg: Arg<'a>, param: &ast::Param) -> Arg<'a> {
+    let (Arg::Scalar(s), Some(d), true) = (arg, param.ty.dtype, param.ty.dims.is_empty()) else {
+        return arg;
+    };
+    let from = s.dtype();
+    let widens = from == d
+        || (d.is_float() && !from.is_float())
+        || (d.is_int() && from == DType::Bool)
+        || (from == DType::I32 && d == DType::I64)
+        || (from == DType::F32 && d == DType::F64);
+    if widens {
+        Arg::Scalar(crate::scalar::cast(s, d))
+    } else {
+        arg
+    }
+}
+
+/// Records (or checks) the extent of a named dimension.
+fn check_dim<'k>(
+    dims: &mut HashMap<&'k str, (usize, Span)>,
+    dim: &'k ast::Ident,
+    extent: usize,
+    owner: &str,
+) -> Result<()> {
+    match dims.get(dim.name.as_str()) {
+        Some(&(known, _)) if known != extent => Err(Error::at(
+            ErrorKind::Shape,
+            dim.span,
             format!(
-                "kernel `{}` parsed, but kernels are not compiled yet in this version",
-                self.name()
+                "dimension `{}` is {known} elsewhere, but {extent} for `{owner}`",
+                dim.name
             ),
-        ))
+        )),
+        Some(_) => Ok(()),
+        None => {
+            dims.insert(&dim.name, (extent, dim.span));
+            Ok(())
+        }
     }
 }

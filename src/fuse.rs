@@ -24,8 +24,8 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::ir::{Ir, Op, ValueId};
-use crate::types::DType;
+use crate::ir::{Ir, LaneOp, Op, ValueId};
+use crate::types::{DType, Scalar};
 
 /// Index into [`Plan::buffers`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,7 +64,24 @@ pub struct Access {
     pub slot: usize,
 }
 
-/// A loop nest over the shape of one value (rank 0, 1 or 2).
+/// A lane operation run as a loop over lanes that calls the rustc-compiled
+/// routine of `crate::algo` once per lane.
+///
+/// Its loop has two extents, `[lanes, lane length]`; its first load reads
+/// the operand (strides `[between lanes, between elements]`), a second load
+/// (if any) the rank-0 parameter input, and its one store writes
+/// [`crate::algo::lane_out_len`] elements per lane.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneStep {
+    pub op: LaneOp,
+    /// The lane operation's value (the result).
+    pub value: ValueId,
+    /// A constant parameter (window length or alpha), if not loaded.
+    pub param: Option<Scalar>,
+}
+
+/// A loop nest over the shape of one value (rank 0, 1 or 2), or over the
+/// lanes of a lane operation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoopNest {
     /// The iteration space is this value's shape.
@@ -77,6 +94,8 @@ pub struct LoopNest {
     pub compute: Vec<ValueId>,
     /// Values written at the end of each iteration.
     pub stores: Vec<Access>,
+    /// Set for a lane loop (then `compute` is just the lane value).
+    pub lane: Option<LaneStep>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -200,7 +219,79 @@ impl<'a> Builder<'a> {
             loads,
             compute,
             stores,
+            lane: None,
         });
+    }
+
+    /// Adds the lane loop of lane value `v`, reading its operand from
+    /// `src` and writing to `dst`.
+    fn add_lane_loop(&mut self, v: ValueId, src: BufferId, dst: BufferId) {
+        let Op::Lane { op, arg, param } = self.ir.node(v).op else {
+            unreachable!("add_lane_loop of a lane value")
+        };
+        let l = self.plan.loops.len();
+        let mut loads = vec![self.access(l, arg, src)];
+        let mut constant = None;
+        if let Some(p) = param {
+            match self.ir.node(p).op {
+                Op::Const(c) => constant = Some(c),
+                _ => {
+                    let buffer = self.holder[&p];
+                    loads.push(self.access(l, p, buffer));
+                }
+            }
+        }
+        let stores = vec![self.access(l, v, dst)];
+        self.plan.loops.push(LoopNest {
+            shape_of: arg,
+            rank: 2,
+            loads,
+            compute: vec![v],
+            stores,
+            lane: Some(LaneStep {
+                op,
+                value: v,
+                param: constant,
+            }),
+        });
+    }
+
+    /// The buffer a lane operation reads its operand from: the operand's
+    /// own, unless the lane runs over all elements of a matrix input (which
+    /// may be strided), which is first copied row-major into a temporary.
+    fn lane_source(&mut self, v: ValueId) -> BufferId {
+        let Op::Lane { op, arg, .. } = self.ir.node(v).op else {
+            unreachable!("lane_source of a lane value")
+        };
+        let node = self.ir.node(arg);
+        let holder = self.holder[&arg];
+        let is_input = matches!(self.plan.buffers[holder.index()].kind, BufferKind::Input(_));
+        if op.axis.is_none() && node.rank == 2 && is_input {
+            let t = self.add_buffer(BufferKind::Temp, arg, node.dtype);
+            self.add_loop(arg, Vec::new(), &[arg], &[(arg, t)]);
+            t
+        } else {
+            holder
+        }
+    }
+
+    /// The buffer value `v` is stored in: its output buffer(s), or a new
+    /// temporary.
+    fn destination(&mut self, v: ValueId) -> Vec<(ValueId, BufferId)> {
+        let outs: Vec<(ValueId, BufferId)> = self
+            .ir
+            .outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, &o)| o == v)
+            .map(|(k, _)| (v, self.output_buffer(k)))
+            .collect();
+        if outs.is_empty() {
+            let t = self.add_buffer(BufferKind::Temp, v, self.ir.node(v).dtype);
+            vec![(v, t)]
+        } else {
+            outs
+        }
     }
 
     fn output_buffer(&self, k: usize) -> BufferId {
@@ -227,54 +318,86 @@ fn computed_values(ir: &Ir, roots: &[ValueId]) -> Vec<ValueId> {
         .collect()
 }
 
-/// One loop per output shape: everything fused, nothing materialised but
-/// the outputs.
+/// Elementwise work fused into as few loops as possible: one loop per
+/// value that must exist in memory (an output, a lane operation's operand),
+/// computing everything between it and the values already in memory. Lane
+/// operations (reductions, scans, windows) run as lane loops between them.
 pub fn plan_fused(ir: &Ir) -> Plan {
     let mut b = Builder::new(ir);
-    // Outputs with the same shape-defining value share a loop; elementwise
-    // programs have one output per expression, so one loop in practice.
-    let mut groups: Vec<(ValueId, Vec<usize>)> = Vec::new();
-    for (k, &out) in ir.outputs.iter().enumerate() {
-        match groups.iter_mut().find(|(v, _)| *v == out) {
-            Some((_, ks)) => ks.push(k),
-            None => groups.push((out, vec![k])),
+    // The values that live in buffers: outputs, lane results, lane operands.
+    let mut materialised = vec![false; ir.nodes.len()];
+    for &o in &ir.outputs {
+        materialised[o.index()] = true;
+    }
+    for v in ir.ids() {
+        if let Op::Lane { arg, .. } = ir.node(v).op {
+            materialised[v.index()] = true;
+            materialised[arg.index()] = true;
         }
     }
-    for (root, ks) in groups {
-        let compute = computed_values(ir, &[root]);
-        let stores: Vec<(ValueId, BufferId)> =
-            ks.iter().map(|&k| (root, b.output_buffer(k))).collect();
-        let extra = if compute.is_empty() {
-            vec![root]
+    for v in computed_values(ir, &ir.outputs) {
+        if !materialised[v.index()] {
+            continue;
+        }
+        let stores = b.destination(v);
+        if let Op::Lane { .. } = ir.node(v).op {
+            let src = b.lane_source(v);
+            b.add_lane_loop(v, src, stores[0].1);
         } else {
-            Vec::new()
-        };
-        b.add_loop(root, compute, &extra, &stores);
+            let compute = cone(ir, v, &b.holder);
+            b.add_loop(v, compute, &[], &stores);
+        }
+        for &(_, buf) in &stores {
+            b.holder.entry(v).or_insert(buf);
+        }
+        b.holder.insert(v, stores[0].1);
+    }
+    // Outputs that are inputs or constants are copied or filled.
+    for (k, &out) in ir.outputs.iter().enumerate() {
+        if matches!(ir.node(out).op, Op::Input(_) | Op::Const(_)) {
+            let buf = b.output_buffer(k);
+            b.add_loop(out, Vec::new(), &[out], &[(out, buf)]);
+        }
     }
     b.plan
+}
+
+/// The values a loop producing `root` computes: everything `root` depends
+/// on down to values already in buffers (loaded) and constants (inline),
+/// in dependency order.
+fn cone(ir: &Ir, root: ValueId, held: &HashMap<ValueId, BufferId>) -> Vec<ValueId> {
+    let mut live = vec![false; root.index() + 1];
+    live[root.index()] = true;
+    for v in (0..=root.0).rev().map(ValueId) {
+        if !live[v.index()] || (v != root && held.contains_key(&v)) {
+            continue;
+        }
+        for o in ir.node(v).op.operands() {
+            live[o.index()] = true;
+        }
+    }
+    (0..=root.0)
+        .map(ValueId)
+        .filter(|&v| {
+            live[v.index()]
+                && (v == root || !held.contains_key(&v))
+                && !matches!(ir.node(v).op, Op::Input(_) | Op::Const(_))
+        })
+        .collect()
 }
 
 /// One loop per operation, each result materialised (NumPy's evaluation).
 pub fn plan_unfused(ir: &Ir) -> Plan {
     let mut b = Builder::new(ir);
-    let outputs_of = |v: ValueId| -> Vec<usize> {
-        ir.outputs
-            .iter()
-            .enumerate()
-            .filter(|(_, &o)| o == v)
-            .map(|(k, _)| k)
-            .collect()
-    };
     for v in computed_values(ir, &ir.outputs) {
-        let outs = outputs_of(v);
-        let mut stores: Vec<(ValueId, BufferId)> =
-            outs.iter().map(|&k| (v, b.output_buffer(k))).collect();
-        if stores.is_empty() {
-            let t = b.add_buffer(BufferKind::Temp, v, ir.node(v).dtype);
-            stores.push((v, t));
+        let stores = b.destination(v);
+        if let Op::Lane { .. } = ir.node(v).op {
+            let src = b.lane_source(v);
+            b.add_lane_loop(v, src, stores[0].1);
+        } else {
+            b.add_loop(v, vec![v], &[], &stores);
         }
         b.holder.insert(v, stores[0].1);
-        b.add_loop(v, vec![v], &[], &stores);
     }
     // Outputs that are inputs or constants are copied or filled.
     for (k, &out) in ir.outputs.iter().enumerate() {
@@ -297,6 +420,29 @@ impl fmt::Display for Plan {
             writeln!(f, "b{k}: {} {kind}, shape of {}", buf.dtype, buf.value)?;
         }
         for (l, nest) in self.loops.iter().enumerate() {
+            if let Some(lane) = &nest.lane {
+                let axis = match lane.op.axis {
+                    Some(a) => format!("axis {a}"),
+                    None => "all elements".to_string(),
+                };
+                writeln!(
+                    f,
+                    "loop {l}: lanes of {} along {axis}: {} {} -> {}",
+                    nest.shape_of,
+                    lane.op.name(),
+                    nest.loads
+                        .iter()
+                        .map(|a| format!("{}@b{}", a.value, a.buffer.0))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    nest.stores
+                        .iter()
+                        .map(|a| format!("{}@b{}", a.value, a.buffer.0))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                )?;
+                continue;
+            }
             writeln!(
                 f,
                 "loop {l} over shape of {} (rank {}):",

@@ -7,13 +7,17 @@
 //! [`scalar::try_unary`], [`scalar::try_binary`] and [`scalar::cast`] (the
 //! same definitions the JIT calls or is tested against). Operands are read
 //! with NumPy broadcasting: axes are aligned at the end, and an operand axis
-//! of extent 1 is read at index 0. No fusion, no strides tricks, no unsafe.
+//! of extent 1 is read at index 0. Lane operations (reductions, scans,
+//! windows) are computed a lane at a time by [`algo::run_lane`], the single
+//! definition of their semantics, on strided views of the operand's
+//! row-major data. No fusion, no unsafe.
 
+use crate::algo;
 use crate::array::{Array, Data, View};
 use crate::error::{Error, ErrorKind, Result};
-use crate::ir::{Ir, Op};
+use crate::ir::{Ir, LaneOp, Op};
 use crate::scalar;
-use crate::types::{Scalar, Shape, MAX_RANK};
+use crate::types::{DType, Scalar, Shape, MAX_RANK};
 
 /// Evaluates `ir` on `inputs` (one view per declared input, in order) and
 /// returns the arrays of `ir.outputs`, in order (rank-0 results are rank-0
@@ -38,6 +42,17 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
                 format!("an array of shape {shape} overflows the address space"),
             )
         })?;
+        if let Op::Lane { op, arg, param } = &node.op {
+            let param = match param {
+                Some(p) => Some(values[p.index()].as_scalar().ok_or_else(|| {
+                    Error::internal(format!("{}: the parameter is not a scalar", op.name()))
+                })?),
+                None => None,
+            };
+            let result = eval_lane(op, &values[arg.index()], param, node.dtype, shape, len)?;
+            values.push(result);
+            continue;
+        }
         let mut data = Data::zeros(node.dtype, len);
         // Reads operand `id` at the element of this node at `index`.
         let read =
@@ -66,6 +81,7 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
                     })?
                 }
                 Op::Cast(a) => scalar::cast(read(a, index), node.dtype),
+                Op::Lane { .. } => return Err(Error::internal("lane op in the element loop")),
                 Op::Where(c, a, b) => match read(c, index) {
                     Scalar::Bool(true) => read(a, index),
                     Scalar::Bool(false) => read(b, index),
@@ -94,6 +110,91 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
         .iter()
         .map(|id| values[id.index()].clone())
         .collect())
+}
+
+/// Evaluates a lane operation of `arg` into a new array of `shape` (`len`
+/// elements): with `axis` None the whole array, in row-major order, is one
+/// lane; with `axis = k` there is one lane per index of the other axes. Each
+/// lane is a strided view into `arg`'s row-major data and into the result's,
+/// handed to [`algo::run_lane`].
+fn eval_lane(
+    op: &LaneOp,
+    arg: &Array,
+    param: Option<Scalar>,
+    dtype: DType,
+    shape: Shape,
+    len: usize,
+) -> Result<Array> {
+    let mut data = Data::zeros(dtype, len);
+    let arg_shape = arg.shape();
+    let dims = arg_shape.dims();
+    // (source start, source stride, result start, result stride) per lane.
+    let mut lanes: Vec<(usize, isize, usize, isize)> = Vec::new();
+    let lane_len = match op.axis {
+        None => {
+            lanes.push((0, 1, 0, 1));
+            arg.len()
+        }
+        Some(axis) => {
+            let axis = usize::from(axis);
+            let n = *dims
+                .get(axis)
+                .ok_or_else(|| Error::internal("lane axis out of range"))?;
+            // The result with the lane axis kept (its row-major layout is
+            // the same whether or not a reduced axis of extent 1 is kept).
+            let mut kept = dims.to_vec();
+            kept[axis] = algo::lane_out_len(op, n);
+            let (src_strides, dst_strides) = (row_major(dims)?, row_major(&kept)?);
+            let others: Vec<usize> = (0..dims.len()).filter(|&a| a != axis).collect();
+            let count: usize = others.iter().map(|&a| dims[a]).product();
+            for o in 0..count {
+                // Row-major unravel of `o` over the other axes.
+                let (mut rest, mut src, mut dst) = (o, 0isize, 0isize);
+                for &a in others.iter().rev() {
+                    let i = (rest % dims[a]) as isize;
+                    rest /= dims[a];
+                    src += i * src_strides[a];
+                    dst += i * dst_strides[a];
+                }
+                lanes.push((
+                    src as usize,
+                    src_strides[axis],
+                    dst as usize,
+                    dst_strides[axis],
+                ));
+            }
+            n
+        }
+    };
+    let out_len = algo::lane_out_len(op, lane_len);
+    if out_len.checked_mul(lanes.len()) != Some(len) {
+        return Err(Error::internal(format!(
+            "{}: {} lanes of {out_len} results do not fill shape {shape}",
+            op.name(),
+            lanes.len()
+        )));
+    }
+    for (src_start, src_stride, dst_start, dst_stride) in lanes {
+        let outside = || Error::internal(format!("{}: lane outside its array", op.name()));
+        let src =
+            algo::LaneIn::from_buffer(arg.data().as_buffer(), src_start, src_stride, lane_len)
+                .ok_or_else(outside)?;
+        let dst = algo::LaneOut::from_buffer(data.as_buffer_mut(), dst_start, dst_stride, out_len)
+            .ok_or_else(outside)?;
+        algo::run_lane(op, src, dst, param)?;
+    }
+    Array::from_data(data, shape)
+}
+
+/// Row-major strides (in elements) of `dims`.
+fn row_major(dims: &[usize]) -> Result<Vec<isize>> {
+    let mut strides = vec![0isize; dims.len()];
+    let mut step = 1usize;
+    for (s, &d) in strides.iter_mut().zip(dims).rev() {
+        *s = isize::try_from(step).map_err(|_| Error::internal("array too large"))?;
+        step = step.saturating_mul(d);
+    }
+    Ok(strides)
 }
 
 /// Checks the number, dtypes and ranks of the inputs against the IR's
@@ -171,7 +272,9 @@ mod tests {
     use super::*;
     use crate::array::Buffer;
     use crate::error::Span;
-    use crate::ir::{BinaryOp, InputDecl, Node, UnaryOp, ValueId};
+    use crate::ir::{
+        BinaryOp, InputDecl, LaneKind, Node, ReduceOp, ScanOp, UnaryOp, ValueId, WindowOp,
+    };
     use crate::types::DType;
 
     fn input(ir: &mut Ir, name: &str, dtype: DType, rank: u8) -> ValueId {
@@ -440,6 +543,246 @@ mod tests {
         ir.outputs = vec![d];
         let xv = [1i64];
         let err = eval(&ir, &[View::vector(Buffer::I64(&xv))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Internal);
+    }
+
+    fn lane(
+        ir: &mut Ir,
+        kind: LaneKind,
+        axis: Option<u8>,
+        keepdims: bool,
+        arg: ValueId,
+        param: Option<ValueId>,
+        dtype: DType,
+    ) -> ValueId {
+        let op = LaneOp {
+            kind,
+            axis,
+            keepdims,
+            ddof: 0,
+        };
+        let rank = op.result_rank(ir.node(arg).rank);
+        ir.push(Node {
+            op: Op::Lane { op, arg, param },
+            dtype,
+            rank,
+            span: sp(),
+        })
+    }
+
+    /// Evaluates `build(ir, x)` on the [2, 3] matrix [[1, 2, 3], [4, 5, 6]]
+    /// given as a transposed (strided) view.
+    fn on_matrix(build: impl Fn(&mut Ir, ValueId) -> Vec<ValueId>) -> Vec<Array> {
+        let mut ir = Ir::default();
+        let x = input(&mut ir, "x", DType::F64, 2);
+        ir.outputs = build(&mut ir, x);
+        ir.validate().unwrap();
+        let storage = [1.0, 4.0, 2.0, 5.0, 3.0, 6.0];
+        let view = View::strided(Buffer::F64(&storage), 0, &[2, 3], &[1, 2]).unwrap();
+        eval(&ir, &[view]).unwrap()
+    }
+
+    #[test]
+    fn reductions_over_axes() {
+        let sum = LaneKind::Reduce(ReduceOp::Sum);
+        let res = on_matrix(|ir, x| {
+            vec![
+                lane(ir, sum, None, false, x, None, DType::F64),
+                lane(ir, sum, None, true, x, None, DType::F64),
+                lane(ir, sum, Some(0), false, x, None, DType::F64),
+                lane(ir, sum, Some(0), true, x, None, DType::F64),
+                lane(ir, sum, Some(1), false, x, None, DType::F64),
+                lane(ir, sum, Some(1), true, x, None, DType::F64),
+            ]
+        });
+        assert_eq!(res[0].shape(), Shape::SCALAR);
+        assert_eq!(res[0].as_scalar(), Some(Scalar::F64(21.0)));
+        assert_eq!(res[1].shape(), Shape::matrix(1, 1));
+        assert_eq!(f64_data(&res[1]), [21.0]);
+        assert_eq!(res[2].shape(), Shape::vector(3));
+        assert_eq!(f64_data(&res[2]), [5.0, 7.0, 9.0]);
+        assert_eq!(res[3].shape(), Shape::matrix(1, 3));
+        assert_eq!(f64_data(&res[3]), [5.0, 7.0, 9.0]);
+        assert_eq!(res[4].shape(), Shape::vector(2));
+        assert_eq!(f64_data(&res[4]), [6.0, 15.0]);
+        assert_eq!(res[5].shape(), Shape::matrix(2, 1));
+        assert_eq!(f64_data(&res[5]), [6.0, 15.0]);
+
+        // argmax over all axes is a row-major index; along axes, i64 per lane.
+        let am = LaneKind::Reduce(ReduceOp::ArgMax);
+        let res = on_matrix(|ir, x| {
+            vec![
+                lane(ir, am, None, false, x, None, DType::I64),
+                lane(ir, am, Some(0), false, x, None, DType::I64),
+                lane(ir, am, Some(1), true, x, None, DType::I64),
+            ]
+        });
+        assert_eq!(res[0].as_scalar(), Some(Scalar::I64(5)));
+        assert_eq!(res[1].data(), &Data::I64(vec![1, 1, 1]));
+        assert_eq!(res[2].data(), &Data::I64(vec![2, 2]));
+        assert_eq!(res[2].shape(), Shape::matrix(2, 1));
+    }
+
+    #[test]
+    fn scans_diffs_and_windows_along_axes() {
+        let res = on_matrix(|ir, x| {
+            let w = node(ir, Op::Const(Scalar::I64(2)), DType::I64, sp());
+            vec![
+                lane(
+                    ir,
+                    LaneKind::Scan(ScanOp::Cumsum),
+                    Some(0),
+                    false,
+                    x,
+                    None,
+                    DType::F64,
+                ),
+                lane(
+                    ir,
+                    LaneKind::Scan(ScanOp::Cumsum),
+                    Some(1),
+                    false,
+                    x,
+                    None,
+                    DType::F64,
+                ),
+                lane(ir, LaneKind::Diff(1), Some(1), false, x, None, DType::F64),
+                lane(ir, LaneKind::Diff(1), Some(0), false, x, None, DType::F64),
+                lane(ir, LaneKind::Diff(3), Some(0), false, x, None, DType::F64),
+                lane(
+                    ir,
+                    LaneKind::Rolling(WindowOp::Sum),
+                    Some(1),
+                    false,
+                    x,
+                    Some(w),
+                    DType::F64,
+                ),
+                lane(
+                    ir,
+                    LaneKind::Shift {
+                        k: 1,
+                        fill: Scalar::F64(-1.0),
+                    },
+                    Some(0),
+                    false,
+                    x,
+                    None,
+                    DType::F64,
+                ),
+            ]
+        });
+        assert_eq!(f64_data(&res[0]), [1.0, 2.0, 3.0, 5.0, 7.0, 9.0]);
+        assert_eq!(f64_data(&res[1]), [1.0, 3.0, 6.0, 4.0, 9.0, 15.0]);
+        assert_eq!(res[2].shape(), Shape::matrix(2, 2));
+        assert_eq!(f64_data(&res[2]), [1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(res[3].shape(), Shape::matrix(1, 3));
+        assert_eq!(f64_data(&res[3]), [3.0, 3.0, 3.0]);
+        assert_eq!(res[4].shape(), Shape::matrix(0, 3));
+        let r = f64_data(&res[5]);
+        assert!(r[0].is_nan() && r[3].is_nan());
+        assert_eq!([r[1], r[2], r[4], r[5]], [3.0, 5.0, 9.0, 11.0]);
+        assert_eq!(f64_data(&res[6]), [-1.0, -1.0, -1.0, 1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn lane_ops_on_vectors_scalars_and_inputs_as_parameters() {
+        // ewm_mean(x, alpha) with alpha an input; mean of a scalar; sum of
+        // an empty vector; min of an empty vector is a shape error.
+        let mut ir = Ir::default();
+        let x = input(&mut ir, "x", DType::F64, 1);
+        let alpha = input(&mut ir, "alpha", DType::F64, 0);
+        let e = lane(
+            &mut ir,
+            LaneKind::Ewm,
+            Some(0),
+            false,
+            x,
+            Some(alpha),
+            DType::F64,
+        );
+        let m = lane(
+            &mut ir,
+            LaneKind::Reduce(ReduceOp::Mean),
+            None,
+            false,
+            alpha,
+            None,
+            DType::F64,
+        );
+        let s = lane(
+            &mut ir,
+            LaneKind::Reduce(ReduceOp::Sum),
+            None,
+            false,
+            x,
+            None,
+            DType::F64,
+        );
+        ir.outputs = vec![e, m, s];
+        let xv = [2.0, 4.0, 8.0];
+        let av = [0.5];
+        let res = eval(
+            &ir,
+            &[
+                View::vector(Buffer::F64(&xv)),
+                View::contiguous(Buffer::F64(&av), &[]).unwrap(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(f64_data(&res[0]), [2.0, 3.0, 5.5]);
+        assert_eq!(res[1].as_scalar(), Some(Scalar::F64(0.5)));
+        assert_eq!(res[2].as_scalar(), Some(Scalar::F64(14.0)));
+        let empty: [f64; 0] = [];
+        let res = eval(
+            &ir,
+            &[
+                View::vector(Buffer::F64(&empty)),
+                View::contiguous(Buffer::F64(&av), &[]).unwrap(),
+            ],
+        )
+        .unwrap();
+        assert!(res[0].is_empty());
+        assert_eq!(res[2].as_scalar(), Some(Scalar::F64(0.0)));
+
+        let mut ir = Ir::default();
+        let x = input(&mut ir, "x", DType::I32, 1);
+        let mn = lane(
+            &mut ir,
+            LaneKind::Reduce(ReduceOp::Min),
+            None,
+            false,
+            x,
+            None,
+            DType::I32,
+        );
+        ir.outputs = vec![mn];
+        let xi = [3i32, -7, 5];
+        let res = eval(&ir, &[View::vector(Buffer::I32(&xi))]).unwrap();
+        assert_eq!(res[0].as_scalar(), Some(Scalar::I32(-7)));
+        let ei: [i32; 0] = [];
+        let err = eval(&ir, &[View::vector(Buffer::I32(&ei))]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Shape);
+        assert!(err.message().contains("min"));
+    }
+
+    #[test]
+    fn lane_op_of_the_wrong_dtype_is_an_internal_error() {
+        // cumsum of bool never comes out of lowering (it casts to i64).
+        let mut ir = Ir::default();
+        let x = input(&mut ir, "x", DType::Bool, 1);
+        let c = lane(
+            &mut ir,
+            LaneKind::Scan(ScanOp::Cumsum),
+            Some(0),
+            false,
+            x,
+            None,
+            DType::Bool,
+        );
+        ir.outputs = vec![c];
+        let xv = [true, false];
+        let err = eval(&ir, &[View::vector(Buffer::Bool(&xv))]).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal);
     }
 }

@@ -255,6 +255,194 @@ impl BinaryOp {
     }
 }
 
+/// Reductions: many elements of a lane to one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Mean,
+    Min,
+    Max,
+    /// Variance with `ddof` (the lane op's field).
+    Var,
+    Std,
+    Any,
+    All,
+    /// Index of the first minimum (the first NaN if any), as `i64`.
+    ArgMin,
+    ArgMax,
+    /// Number of non-zero (true) elements, as `i64`.
+    CountNonzero,
+    NanSum,
+    NanMean,
+    NanMin,
+    NanMax,
+    NanVar,
+    NanStd,
+}
+
+/// Running accumulations: one result per element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ScanOp {
+    Cumsum,
+    Cumprod,
+    Cummax,
+    Cummin,
+}
+
+/// Rolling-window statistics over the last `w` elements (NaN until the
+/// first full window).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WindowOp {
+    Sum,
+    Mean,
+    Var,
+    Std,
+    Min,
+    Max,
+}
+
+/// What a lane operation computes along its axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LaneKind {
+    Reduce(ReduceOp),
+    Scan(ScanOp),
+    /// `n`-th difference: the lane gets `n` elements shorter.
+    Diff(u32),
+    /// `y[i] = x[i - k]`, with `fill` where `i - k` is outside the lane.
+    Shift {
+        k: i64,
+        fill: Scalar,
+    },
+    /// Rolling statistic; the window length is the op's `param`.
+    Rolling(WindowOp),
+    /// Exponentially weighted mean; `alpha` is the op's `param`.
+    Ewm,
+}
+
+/// An operation along one axis of its operand, computed lane by lane
+/// (reductions, scans, differences, shifts, windows).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LaneOp {
+    pub kind: LaneKind,
+    /// The axis the lanes run along; `None` (reductions only): all elements
+    /// in row-major order form one lane.
+    pub axis: Option<u8>,
+    /// Reductions: keep the reduced axes with extent 1.
+    pub keepdims: bool,
+    /// `var`/`std` and rolling `var`/`std`: delta degrees of freedom.
+    pub ddof: u32,
+}
+
+impl ReduceOp {
+    pub fn name(self) -> &'static str {
+        use ReduceOp::*;
+        match self {
+            Sum => "sum",
+            Prod => "prod",
+            Mean => "mean",
+            Min => "min",
+            Max => "max",
+            Var => "var",
+            Std => "std",
+            Any => "any",
+            All => "all",
+            ArgMin => "argmin",
+            ArgMax => "argmax",
+            CountNonzero => "count_nonzero",
+            NanSum => "nansum",
+            NanMean => "nanmean",
+            NanMin => "nanmin",
+            NanMax => "nanmax",
+            NanVar => "nanvar",
+            NanStd => "nanstd",
+        }
+    }
+
+    /// Reductions with no identity: an empty lane is an error.
+    pub fn needs_elements(self) -> bool {
+        use ReduceOp::*;
+        matches!(self, Min | Max | ArgMin | ArgMax | NanMin | NanMax)
+    }
+}
+
+impl ScanOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanOp::Cumsum => "cumsum",
+            ScanOp::Cumprod => "cumprod",
+            ScanOp::Cummax => "cummax",
+            ScanOp::Cummin => "cummin",
+        }
+    }
+}
+
+impl WindowOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            WindowOp::Sum => "rolling_sum",
+            WindowOp::Mean => "rolling_mean",
+            WindowOp::Var => "rolling_var",
+            WindowOp::Std => "rolling_std",
+            WindowOp::Min => "rolling_min",
+            WindowOp::Max => "rolling_max",
+        }
+    }
+}
+
+impl LaneOp {
+    pub fn name(&self) -> String {
+        match self.kind {
+            LaneKind::Reduce(op) => op.name().to_string(),
+            LaneKind::Scan(op) => op.name().to_string(),
+            LaneKind::Diff(_) => "diff".to_string(),
+            LaneKind::Shift { .. } => "shift".to_string(),
+            LaneKind::Rolling(op) => op.name().to_string(),
+            LaneKind::Ewm => "ewm_mean".to_string(),
+        }
+    }
+
+    /// The shape of the result for an operand of shape `arg`.
+    pub fn result_shape(&self, arg: Shape) -> Shape {
+        let dims = arg.dims();
+        match (self.kind, self.axis) {
+            (LaneKind::Reduce(_), None) => {
+                if self.keepdims {
+                    Shape::new(&vec![1; dims.len()]).expect("same rank")
+                } else {
+                    Shape::SCALAR
+                }
+            }
+            (LaneKind::Reduce(_), Some(axis)) => {
+                let axis = usize::from(axis);
+                let mut out: Vec<usize> = dims.to_vec();
+                if self.keepdims {
+                    out[axis] = 1;
+                } else {
+                    out.remove(axis);
+                }
+                Shape::new(&out).expect("rank shrinks")
+            }
+            (LaneKind::Diff(n), Some(axis)) => {
+                let mut out = dims.to_vec();
+                let axis = usize::from(axis);
+                out[axis] = out[axis].saturating_sub(n as usize);
+                Shape::new(&out).expect("same rank")
+            }
+            _ => arg,
+        }
+    }
+
+    /// The rank of the result for an operand of rank `rank`.
+    pub fn result_rank(&self, rank: u8) -> u8 {
+        match (self.kind, self.axis, self.keepdims) {
+            (LaneKind::Reduce(_), None, false) => 0,
+            (LaneKind::Reduce(_), Some(_), false) => rank - 1,
+            _ => rank,
+        }
+    }
+}
+
 /// One value of the graph.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
@@ -279,6 +467,14 @@ pub enum Op {
     Cast(ValueId),
     /// `where(cond, a, b)`.
     Where(ValueId, ValueId, ValueId),
+    /// A lane operation of `arg`; `param` is the rank-0 window length of a
+    /// rolling op or the `alpha` of `ewm_mean` (a constant or a scalar
+    /// input, so its value is known before any code runs).
+    Lane {
+        op: LaneOp,
+        arg: ValueId,
+        param: Option<ValueId>,
+    },
 }
 
 impl Op {
@@ -290,6 +486,14 @@ impl Op {
             Op::Unary(_, a) | Op::Cast(a) => ([a, a, a], 1),
             Op::Binary(_, a, b) => ([a, b, b], 2),
             Op::Where(c, a, b) => ([c, a, b], 3),
+            Op::Lane {
+                arg, param: None, ..
+            } => ([arg, arg, arg], 1),
+            Op::Lane {
+                arg,
+                param: Some(p),
+                ..
+            } => ([arg, p, p], 2),
         };
         Operands { ids, len }
     }
@@ -334,6 +538,11 @@ pub struct Ir {
 }
 
 impl Ir {
+    /// Whether any value is a lane operation (reduction, scan, window).
+    pub fn has_lanes(&self) -> bool {
+        self.nodes.iter().any(|n| matches!(n.op, Op::Lane { .. }))
+    }
+
     pub fn node(&self, id: ValueId) -> &Node {
         &self.nodes[id.index()]
     }
@@ -372,6 +581,27 @@ impl Ir {
                     .get(*k)
                     .ok_or_else(|| Error::internal(format!("input {k} has no shape")))?,
                 Op::Const(_) => Shape::SCALAR,
+                Op::Lane { op, arg, .. } => {
+                    let arg_shape = shapes[arg.index()];
+                    if let LaneKind::Reduce(r) = op.kind {
+                        let lane = match op.axis {
+                            None => arg_shape.checked_len().unwrap_or(usize::MAX),
+                            Some(axis) => arg_shape.dims()[usize::from(axis)],
+                        };
+                        let lanes = op.result_shape(arg_shape).checked_len().unwrap_or(0);
+                        if r.needs_elements() && lane == 0 && (op.axis.is_none() || lanes > 0) {
+                            return Err(Error::at(
+                                ErrorKind::Shape,
+                                node.span,
+                                format!(
+                                    "`{}` of an empty array (shape {arg_shape}) has no value",
+                                    r.name()
+                                ),
+                            ));
+                        }
+                    }
+                    op.result_shape(arg_shape)
+                }
                 op => {
                     let operands = op.operands();
                     let mut shape = shapes[operands[0].index()];
@@ -453,6 +683,26 @@ impl Ir {
                     }
                 }
                 Op::Cast(_) => {}
+                Op::Lane { op, arg, param } => {
+                    if let Some(p) = param {
+                        let pn = &self.nodes[p.index()];
+                        if pn.rank != 0 || !matches!(pn.op, Op::Input(_) | Op::Const(_)) {
+                            return bad(k, "a lane parameter must be a rank-0 input or constant");
+                        }
+                    }
+                    let arg_rank = self.nodes[arg.index()].rank;
+                    if let Some(axis) = op.axis {
+                        if axis >= arg_rank {
+                            return bad(k, "lane axis out of range");
+                        }
+                    } else if !matches!(op.kind, LaneKind::Reduce(_)) && arg_rank > 1 {
+                        return bad(k, "only reductions run over all axes");
+                    }
+                    if node.rank != op.result_rank(arg_rank) {
+                        return bad(k, "rank of a lane op");
+                    }
+                    continue;
+                }
                 Op::Where(c, a, b) => {
                     if dt(*c) != DType::Bool || dt(*a) != node.dtype || dt(*b) != node.dtype {
                         return bad(k, "where operand dtypes");
@@ -491,6 +741,27 @@ impl fmt::Display for Ir {
                 Op::Binary(op, a, b) => write!(f, "{} {a}, {b}", op.name())?,
                 Op::Cast(a) => write!(f, "cast {a}")?,
                 Op::Where(c, a, b) => write!(f, "where {c}, {a}, {b}")?,
+                Op::Lane { op, arg, param } => {
+                    write!(f, "{} {arg}", op.name())?;
+                    if let Some(p) = param {
+                        write!(f, ", {p}")?;
+                    }
+                    match op.axis {
+                        Some(axis) => write!(f, " axis={axis}")?,
+                        None => write!(f, " all")?,
+                    }
+                    if op.keepdims {
+                        write!(f, " keepdims")?;
+                    }
+                    match op.kind {
+                        LaneKind::Diff(n) => write!(f, " n={n}")?,
+                        LaneKind::Shift { k, fill } => write!(f, " k={k} fill={fill}")?,
+                        _ => {}
+                    }
+                    if op.ddof != 0 {
+                        write!(f, " ddof={}", op.ddof)?;
+                    }
+                }
             }
             writeln!(f)?;
         }

@@ -58,6 +58,34 @@ pub(crate) enum HostFn {
     F32F32(extern "C" fn(f32, f32) -> f32),
     I64I64(extern "C" fn(i64, i64) -> i64),
     I32I32(extern "C" fn(i32, i32) -> i32),
+    /// The lane-routine shim ([`lanes_shim`]).
+    Lanes(LanesFn),
+}
+
+/// The type of [`lanes_shim`].
+pub(crate) type LanesFn = unsafe extern "C" fn(
+    *const LaneRoutine,
+    *const u8,
+    isize,
+    isize,
+    usize,
+    usize,
+    *mut u8,
+    isize,
+    isize,
+    u64,
+);
+
+/// What a lane loop runs, owned by its [`CompiledCode`]; compiled code
+/// refers to it by address.
+#[derive(Clone, Debug)]
+pub(crate) struct LaneRoutine {
+    pub op: crate::ir::LaneOp,
+    pub src: DType,
+    pub dst: DType,
+    /// How the `param` argument is encoded: `Some(true)` f64 bits (alpha),
+    /// `Some(false)` an i64 (window length), `None` unused.
+    pub param_float: Option<bool>,
 }
 
 impl HostFn {
@@ -69,6 +97,7 @@ impl HostFn {
             HostFn::F32F32(f) => f as *const u8,
             HostFn::I64I64(f) => f as *const u8,
             HostFn::I32I32(f) => f as *const u8,
+            HostFn::Lanes(f) => f as *const u8,
         }
     }
 
@@ -81,6 +110,7 @@ impl HostFn {
             HostFn::F32F32(_) => (&[types::F32, types::F32], types::F32),
             HostFn::I64I64(_) => (&[types::I64, types::I64], types::I64),
             HostFn::I32I32(_) => (&[types::I32, types::I32], types::I32),
+            HostFn::Lanes(_) => (&[types::I64; 10], types::INVALID),
         }
     }
 
@@ -88,7 +118,9 @@ impl HostFn {
         let mut sig = module.make_signature();
         let (params, ret) = self.types();
         sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
-        sig.returns.push(AbiParam::new(ret));
+        if ret != types::INVALID {
+            sig.returns.push(AbiParam::new(ret));
+        }
         sig
     }
 }
@@ -221,11 +253,17 @@ impl KernelModule {
 
     /// Compiles `ctx.func` (which must have [`KernelModule::entry_signature`])
     /// as the kernel for `plan`, makes it executable, and wraps it.
+    // Boxed routines: code refers to each by address, which must not change
+    // as they move from codegen into the kernel.
+    #[allow(clippy::vec_box)]
     pub(crate) fn finish(
         mut self,
         ctx: &mut Context,
         plan: &Plan,
         clif: Option<String>,
+        // Boxed: code refers to each routine by address, which must not
+        // change as the routines move from codegen into the kernel.
+        lanes: Vec<Box<LaneRoutine>>,
     ) -> Result<CompiledCode> {
         let module = self.module.get_mut();
         let define = module.define_function(self.entry, ctx);
@@ -257,6 +295,7 @@ impl KernelModule {
             clif,
             plan: plan.clone(),
             stored,
+            _lanes: lanes,
             _module: OwnedModule(self.module.0.take()),
         })
     }
@@ -282,6 +321,10 @@ pub struct CompiledCode {
     plan: Plan,
     /// Whether the plan stores to each buffer.
     stored: Vec<bool>,
+    /// The lane routines the code refers to by address (boxed, so the
+    /// addresses stay put while the `CompiledCode` moves).
+    #[allow(clippy::vec_box)]
+    _lanes: Vec<Box<LaneRoutine>>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -439,7 +482,161 @@ pub(crate) fn run(
     // and its accesses were bounds-checked against the output's memory. The entry has the `KernelFn` ABI, and
     // the module owning the code outlives the call (borrowed via `code`).
     unsafe { (code.entry)(pointers.as_ptr(), strides.as_ptr(), dims.as_ptr()) };
-    Ok(())
+    match LANE_FAILURE.with(|f| f.borrow_mut().take()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+thread_local! {
+    /// The failure of a lane routine during the current kernel call, if
+    /// any (a routine cannot unwind into machine code, so it reports here
+    /// and `run` turns it into an error after the kernel returns).
+    static LANE_FAILURE: std::cell::RefCell<Option<Error>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The lowest element offset (relative to element 0, in elements) and the
+/// number of elements of the span a lane of `len` elements with `stride`
+/// covers.
+fn lane_span(len: usize, stride_elems: isize) -> (isize, usize) {
+    if len == 0 {
+        return (0, 0);
+    }
+    let reach = (len as isize - 1) * stride_elems;
+    (reach.min(0), reach.unsigned_abs() + 1)
+}
+
+/// Called by compiled lane loops: runs `routine` on `lanes` lanes of `len`
+/// elements (`src` advanced by `s_lane` bytes per lane and `s_elem` per
+/// element; `dst` likewise with its own output length).
+///
+/// # Safety
+/// `jit::run` has checked, for this loop of the plan, that every element
+/// of every source lane lies inside the source binding and every element of
+/// every destination lane inside the (exclusively borrowed) destination
+/// binding, and that the source and destination are different memory.
+#[allow(clippy::too_many_arguments)]
+unsafe extern "C" fn lanes_shim(
+    routine: *const LaneRoutine,
+    src: *const u8,
+    s_lane: isize,
+    s_elem: isize,
+    lanes: usize,
+    len: usize,
+    dst: *mut u8,
+    d_lane: isize,
+    d_elem: isize,
+    param: u64,
+) {
+    // SAFETY: `routine` points into the `CompiledCode` whose kernel is
+    // running (it owns the box and outlives the call).
+    let routine = unsafe { &*routine };
+    let out_len = crate::algo::lane_out_len(&routine.op, len);
+    let param = routine.param_float.map(|float| {
+        if float {
+            crate::types::Scalar::F64(f64::from_bits(param))
+        } else {
+            crate::types::Scalar::I64(param as i64)
+        }
+    });
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        for lane in 0..lanes {
+            let s = src.wrapping_offset(lane as isize * s_lane);
+            let d = dst.wrapping_offset(lane as isize * d_lane);
+            // SAFETY: the caller's contract (checked by `run`) covers both
+            // lanes; they are in different bindings, so the shared and the
+            // exclusive slice do not overlap.
+            let (input, output) = unsafe {
+                (
+                    lane_in(routine.src, s, s_elem, len),
+                    lane_out(routine.dst, d, d_elem, out_len),
+                )
+            };
+            crate::algo::run_lane(&routine.op, input?, output?, param)?;
+        }
+        Ok(())
+    }));
+    let failure = match result {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => e,
+        Err(_) => Error::internal(format!("lane routine `{}` panicked", routine.op.name())),
+    };
+    LANE_FAILURE.with(|f| *f.borrow_mut() = Some(failure));
+}
+
+macro_rules! lane_views {
+    ($($variant:ident: $t:ty),*) => {
+        /// A read-only lane view of `len` elements at `base` (byte stride).
+        ///
+        /// # Safety
+        /// Every element of the lane lies in memory valid for reads of
+        /// `dtype` values, not written during the returned borrow.
+        unsafe fn lane_in<'a>(
+            dtype: DType,
+            base: *const u8,
+            stride: isize,
+            len: usize,
+        ) -> Result<crate::algo::LaneIn<'a>> {
+            let size = dtype.size() as isize;
+            if stride % size != 0 {
+                return Err(Error::internal("lane stride is not a whole number of elements"));
+            }
+            let (lo, count) = lane_span(len, stride / size);
+            let first = base.wrapping_offset(lo * size);
+            let start = (-lo) as usize;
+            match dtype {
+                $(DType::$variant => {
+                    // SAFETY: by the contract, `count` elements from `first`
+                    // are valid `$t` values (bool buffers hold only 0 and 1).
+                    let data = unsafe {
+                        std::slice::from_raw_parts(first.cast::<$t>(), count)
+                    };
+                    crate::algo::Strided::new(data, start, stride / size, len)
+                        .map(crate::algo::LaneIn::$variant)
+                        .ok_or_else(|| Error::internal("lane outside its span"))
+                })*
+            }
+        }
+
+        /// A mutable lane view of `len` elements at `base` (byte stride).
+        ///
+        /// # Safety
+        /// Every element of the lane lies in memory valid for writes of
+        /// `dtype` values, not otherwise accessed during the borrow.
+        unsafe fn lane_out<'a>(
+            dtype: DType,
+            base: *mut u8,
+            stride: isize,
+            len: usize,
+        ) -> Result<crate::algo::LaneOut<'a>> {
+            let size = dtype.size() as isize;
+            if stride % size != 0 {
+                return Err(Error::internal("lane stride is not a whole number of elements"));
+            }
+            let (lo, count) = lane_span(len, stride / size);
+            let first = base.wrapping_offset(lo * size);
+            let start = (-lo) as usize;
+            match dtype {
+                $(DType::$variant => {
+                    // SAFETY: by the contract, `count` elements from `first`
+                    // are exclusively ours for the call.
+                    let data = unsafe {
+                        std::slice::from_raw_parts_mut(first.cast::<$t>(), count)
+                    };
+                    crate::algo::StridedMut::new(data, start, stride / size, len)
+                        .map(crate::algo::LaneOut::$variant)
+                        .ok_or_else(|| Error::internal("lane outside its span"))
+                })*
+            }
+        }
+    };
+}
+
+lane_views!(Bool: bool, I32: i32, I64: i64, F32: f32, F64: f64);
+
+/// The lane shim as a host function for code generation.
+pub(crate) fn lanes_host_fn() -> HostFn {
+    HostFn::Lanes(lanes_shim)
 }
 
 /// Results at least this large are backed by transparent huge pages
@@ -549,13 +746,34 @@ fn check(
             )));
         }
     }
-    for (l, access, _) in plan.accesses() {
+    for (l, access, is_store) in plan.accesses() {
         let nest = &plan.loops[l];
         let rank = usize::from(nest.rank);
         if rank > 2 || access.slot >= plan.num_slots() {
             return Err(Error::internal("malformed plan"));
         }
-        let extents = &dims[2 * l..2 * l + rank];
+        let mut extents = [0usize; 2];
+        extents[..rank].copy_from_slice(&dims[2 * l..2 * l + rank]);
+        let mut extents = &extents[..rank];
+        let lane_extents;
+        if let Some(lane) = &nest.lane {
+            // A lane loop: the operand is read over [lanes, len], the result
+            // written over [lanes, out_len]; a parameter is one element.
+            if access.slot != nest.loads[0].slot {
+                lane_extents = if is_store {
+                    [
+                        dims[2 * l],
+                        crate::algo::lane_out_len(&lane.op, dims[2 * l + 1]),
+                    ]
+                } else {
+                    [1, 1]
+                };
+                extents = &lane_extents;
+            }
+            if is_store && bindings_share_memory(bindings, nest) {
+                return Err(Error::internal("a lane loop reads and writes one buffer"));
+            }
+        }
         if extents.contains(&0) {
             continue;
         }
@@ -584,6 +802,18 @@ fn check(
         }
     }
     Ok(())
+}
+
+/// Whether a lane loop's operand and result are bound to the same memory
+/// (an alias of the output, in-place evaluation), which the lane shim's
+/// shared and exclusive slices must never be.
+fn bindings_share_memory(bindings: &[Binding<'_>], nest: &crate::fuse::LoopNest) -> bool {
+    let (src, dst) = (nest.loads[0].buffer.index(), nest.stores[0].buffer.index());
+    let resolve = |k: usize| match bindings[k] {
+        Binding::Alias(target) => target,
+        _ => k,
+    };
+    resolve(src) == resolve(dst)
 }
 
 fn buffer_name(kind: BufferKind) -> String {

@@ -1,6 +1,7 @@
 //! arrjit: a JIT compiler for array expressions.
 #![deny(unsafe_code)]
 
+pub mod algo;
 pub mod array;
 pub mod ast;
 pub mod codegen;

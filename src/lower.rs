@@ -13,9 +13,14 @@
 //! ranks is found here (or in the parser) and carries a span. The IR that
 //! comes out satisfies `Ir::validate`; a failure after this point is a bug.
 
+use std::collections::HashMap;
+
 use crate::ast::{self, Arg, ExprKind};
 use crate::error::{did_you_mean, Error, ErrorKind, Result, Span};
-use crate::ir::{BinaryOp, InputDecl, Ir, Node, Op, UnaryOp, ValueId};
+use crate::ir::{
+    BinaryOp, InputDecl, Ir, LaneKind, LaneOp, Node, Op, ReduceOp, ScanOp, UnaryOp, ValueId,
+    WindowOp,
+};
 use crate::scalar;
 use crate::types::{DType, Scalar, TypeClass, MAX_RANK};
 
@@ -40,6 +45,8 @@ struct Lowerer<'a> {
     names: &'a [String],
     /// The node of each input, created on first use.
     input_nodes: Vec<Option<ValueId>>,
+    /// `let` bindings and outputs defined so far (kernel mode).
+    env: HashMap<String, Val>,
 }
 
 /// Lowers an expression whose free names are `names` (in order), with the
@@ -52,6 +59,7 @@ pub fn lower_expr(expr: &ast::Expr, names: &[String], types: &[InputType]) -> Re
         ir: Ir::default(),
         names,
         input_nodes: vec![None; names.len()],
+        env: HashMap::new(),
     };
     lw.ir.inputs = names
         .iter()
@@ -67,6 +75,211 @@ pub fn lower_expr(expr: &ast::Expr, names: &[String], types: &[InputType]) -> Re
     lw.ir.outputs.push(out);
     debug_assert_eq!(lw.ir.validate(), Ok(()));
     Ok(lw.ir)
+}
+
+/// Lowers a kernel for the given parameter types (in parameter order): one
+/// output per declared output, in order.
+///
+/// Checked here: declared dtypes and ranks of parameters against the call
+/// (an untyped `x: [n]` takes any float dtype), every output defined exactly
+/// once, an output's value against its declared dtype (a weak literal
+/// adapts; a strong value of another dtype is an error) and rank, names
+/// used before they are defined. Element rules (`y[i] = ...`) are the
+/// recurrences of a later version and are refused with their span.
+pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
+    let names: Vec<String> = kernel.params.iter().map(|p| p.name.name.clone()).collect();
+    if names.len() != types.len() {
+        return Err(Error::internal("lower_kernel: one type per parameter"));
+    }
+    for (param, t) in kernel.params.iter().zip(types) {
+        check_param_type(kernel, param, *t)?;
+    }
+    let mut lw = Lowerer {
+        ir: Ir::default(),
+        names: &names,
+        input_nodes: vec![None; names.len()],
+        env: HashMap::new(),
+    };
+    lw.ir.inputs = names
+        .iter()
+        .zip(types)
+        .map(|(name, t)| InputDecl {
+            name: name.clone(),
+            dtype: t.dtype,
+            rank: t.rank,
+        })
+        .collect();
+    let mut defined: HashMap<&str, ValueId> = HashMap::new();
+    for stmt in &kernel.body {
+        match stmt {
+            ast::Stmt::Let { name, value, .. } => {
+                if names.contains(&name.name)
+                    || kernel.outputs.iter().any(|o| o.name.name == name.name)
+                {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        name.span,
+                        format!(
+                            "`let {}` shadows a parameter or output of the kernel",
+                            name.name
+                        ),
+                    ));
+                }
+                let v = lw.expr(value)?;
+                lw.env.insert(name.name.clone(), v);
+            }
+            ast::Stmt::Assign {
+                target,
+                index: Some(index),
+                ..
+            } => {
+                if !kernel.outputs.iter().any(|o| o.name.name == target.name) {
+                    return Err(Error::at(
+                        ErrorKind::UnknownName,
+                        target.span,
+                        format!(
+                            "`{}` is not an output of kernel `{}`",
+                            target.name, kernel.name.name
+                        ),
+                    ));
+                }
+                return Err(Error::at(
+                    ErrorKind::Unsupported,
+                    target.span.to(index.span()),
+                    format!(
+                        "element rules like `{}[{index}] = ...` (recurrences) are not compiled yet",
+                        target.name
+                    ),
+                ));
+            }
+            ast::Stmt::Assign {
+                target,
+                index: None,
+                value,
+                span,
+            } => {
+                let Some(decl) = kernel.outputs.iter().find(|o| o.name.name == target.name) else {
+                    let mut err = Error::at(
+                        ErrorKind::UnknownName,
+                        target.span,
+                        format!(
+                            "`{}` is not an output of kernel `{}`",
+                            target.name, kernel.name.name
+                        ),
+                    );
+                    if names.contains(&target.name) {
+                        err = err.with_note("parameters are read-only; declare an output instead");
+                    } else {
+                        err = err.with_note(format!(
+                            "use `let {} = ...` for an intermediate",
+                            target.name
+                        ));
+                    }
+                    return Err(err);
+                };
+                if defined.contains_key(target.name.as_str()) {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        *span,
+                        format!("output `{}` is defined twice", target.name),
+                    ));
+                }
+                let v = lw.expr(value)?;
+                let id = lw.output_value(v, decl, value.span)?;
+                lw.env.insert(target.name.clone(), Val::Strong(id));
+                defined.insert(&target.name, id);
+            }
+        }
+    }
+    for out in &kernel.outputs {
+        let Some(&id) = defined.get(out.name.name.as_str()) else {
+            return Err(Error::at(
+                ErrorKind::Type,
+                out.name.span,
+                format!("output `{}` is never defined", out.name.name),
+            ));
+        };
+        lw.ir.outputs.push(id);
+    }
+    debug_assert_eq!(lw.ir.validate(), Ok(()));
+    Ok(lw.ir)
+}
+
+/// A parameter's declared type against the type it is called with.
+fn check_param_type(kernel: &ast::Kernel, param: &ast::Param, t: InputType) -> Result<()> {
+    let err = |msg: String| {
+        Err(
+            Error::at(ErrorKind::Call, param.ty.span, msg).with_note(format!(
+                "in kernel `{}`, parameter `{}: {}`",
+                kernel.name.name, param.name.name, param.ty
+            )),
+        )
+    };
+    match param.ty.dtype {
+        Some(d) if d != t.dtype => {
+            return err(format!(
+                "`{}` is declared {d}, but the call passes {}",
+                param.name.name, t.dtype
+            ))
+        }
+        None if !t.dtype.is_float() => {
+            return err(format!(
+                "`{}` takes any float dtype, but the call passes {}",
+                param.name.name, t.dtype
+            ))
+        }
+        _ => {}
+    }
+    if param.ty.dims.len() != usize::from(t.rank) {
+        return err(format!(
+            "`{}` is declared with rank {}, but the call passes rank {}",
+            param.name.name,
+            param.ty.dims.len(),
+            t.rank
+        ));
+    }
+    Ok(())
+}
+
+impl Lowerer<'_> {
+    /// The value of an output, checked against its declaration.
+    fn output_value(&mut self, v: Val, decl: &ast::Param, span: Span) -> Result<ValueId> {
+        let rank = match v {
+            Val::Strong(id) => self.ir.node(id).rank,
+            _ => 0,
+        };
+        let dtype = match (decl.ty.dtype, v) {
+            (Some(d), _) => d,
+            (None, Val::Strong(id)) => self.ir.node(id).dtype,
+            (None, _) => TypeClass::promote(self.class(v), TypeClass::WeakFloat).concrete(),
+        };
+        if let Val::Strong(id) = v {
+            let have = self.ir.node(id).dtype;
+            if have != dtype {
+                return Err(Error::at(
+                    ErrorKind::Type,
+                    span,
+                    format!(
+                        "output `{}` is declared {dtype}, but this value is {have}",
+                        decl.name.name
+                    ),
+                )
+                .with_note(format!("convert it explicitly, e.g. `{dtype}(...)`")));
+            }
+        }
+        let declared_rank = decl.ty.dims.len();
+        if usize::from(rank) != declared_rank {
+            return Err(Error::at(
+                ErrorKind::Shape,
+                span,
+                format!(
+                    "output `{}` is declared with rank {declared_rank}, but this value has rank {rank}",
+                    decl.name.name
+                ),
+            ));
+        }
+        self.convert(v, dtype, span)
+    }
 }
 
 /// The free names of an expression (inputs), in order of first appearance.
@@ -108,8 +321,8 @@ enum Func {
     Where,
     Select,
     Clip,
-    /// Defined by the language, compiled by a later version.
-    Later(&'static str),
+    /// Reductions, scans, differences, shifts, windows: lane operations.
+    Lane(LaneFunc),
 }
 
 const UNARY_FUNCS: &[(&str, UnaryOp)] = &[
@@ -160,39 +373,49 @@ const BINARY_FUNCS: &[(&str, BinaryOp)] = &[
     ("arctan2", BinaryOp::Arctan2),
 ];
 
-/// Functions of the language that later versions compile.
-const LATER_FUNCS: &[&str] = &[
-    "sum",
-    "prod",
-    "mean",
-    "min",
-    "max",
-    "var",
-    "std",
-    "any",
-    "all",
-    "argmin",
-    "argmax",
-    "count_nonzero",
-    "nansum",
-    "nanmean",
-    "nanmin",
-    "nanmax",
-    "nanvar",
-    "nanstd",
-    "cumsum",
-    "cumprod",
-    "cummax",
-    "cummin",
-    "diff",
-    "shift",
-    "rolling_sum",
-    "rolling_mean",
-    "rolling_var",
-    "rolling_std",
-    "rolling_min",
-    "rolling_max",
-    "ewm_mean",
+/// The lane functions (reductions, scans, windows), by name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum LaneFunc {
+    Reduce(ReduceOp),
+    Scan(ScanOp),
+    Diff,
+    Shift,
+    Rolling(WindowOp),
+    Ewm,
+}
+
+const LANE_FUNCS: &[(&str, LaneFunc)] = &[
+    ("sum", LaneFunc::Reduce(ReduceOp::Sum)),
+    ("prod", LaneFunc::Reduce(ReduceOp::Prod)),
+    ("mean", LaneFunc::Reduce(ReduceOp::Mean)),
+    ("min", LaneFunc::Reduce(ReduceOp::Min)),
+    ("max", LaneFunc::Reduce(ReduceOp::Max)),
+    ("var", LaneFunc::Reduce(ReduceOp::Var)),
+    ("std", LaneFunc::Reduce(ReduceOp::Std)),
+    ("any", LaneFunc::Reduce(ReduceOp::Any)),
+    ("all", LaneFunc::Reduce(ReduceOp::All)),
+    ("argmin", LaneFunc::Reduce(ReduceOp::ArgMin)),
+    ("argmax", LaneFunc::Reduce(ReduceOp::ArgMax)),
+    ("count_nonzero", LaneFunc::Reduce(ReduceOp::CountNonzero)),
+    ("nansum", LaneFunc::Reduce(ReduceOp::NanSum)),
+    ("nanmean", LaneFunc::Reduce(ReduceOp::NanMean)),
+    ("nanmin", LaneFunc::Reduce(ReduceOp::NanMin)),
+    ("nanmax", LaneFunc::Reduce(ReduceOp::NanMax)),
+    ("nanvar", LaneFunc::Reduce(ReduceOp::NanVar)),
+    ("nanstd", LaneFunc::Reduce(ReduceOp::NanStd)),
+    ("cumsum", LaneFunc::Scan(ScanOp::Cumsum)),
+    ("cumprod", LaneFunc::Scan(ScanOp::Cumprod)),
+    ("cummax", LaneFunc::Scan(ScanOp::Cummax)),
+    ("cummin", LaneFunc::Scan(ScanOp::Cummin)),
+    ("diff", LaneFunc::Diff),
+    ("shift", LaneFunc::Shift),
+    ("rolling_sum", LaneFunc::Rolling(WindowOp::Sum)),
+    ("rolling_mean", LaneFunc::Rolling(WindowOp::Mean)),
+    ("rolling_var", LaneFunc::Rolling(WindowOp::Var)),
+    ("rolling_std", LaneFunc::Rolling(WindowOp::Std)),
+    ("rolling_min", LaneFunc::Rolling(WindowOp::Min)),
+    ("rolling_max", LaneFunc::Rolling(WindowOp::Max)),
+    ("ewm_mean", LaneFunc::Ewm),
 ];
 
 fn lookup_func(name: &str) -> Option<Func> {
@@ -209,10 +432,10 @@ fn lookup_func(name: &str) -> Option<Func> {
         "where" => Some(Func::Where),
         "select" => Some(Func::Select),
         "clip" => Some(Func::Clip),
-        _ => LATER_FUNCS
+        _ => LANE_FUNCS
             .iter()
-            .find(|n| **n == name)
-            .map(|n| Func::Later(n)),
+            .find(|(n, _)| *n == name)
+            .map(|&(_, f)| Func::Lane(f)),
     }
 }
 
@@ -224,7 +447,7 @@ pub fn function_names() -> impl Iterator<Item = &'static str> {
         .chain(BINARY_FUNCS.iter().map(|(n, _)| *n))
         .chain(DType::ALL.iter().map(|d| d.name()))
         .chain(["where", "select", "clip"])
-        .chain(LATER_FUNCS.iter().copied())
+        .chain(LANE_FUNCS.iter().map(|(n, _)| *n))
 }
 
 impl Lowerer<'_> {
@@ -261,12 +484,24 @@ impl Lowerer<'_> {
     }
 
     fn name(&mut self, id: &ast::Ident) -> Result<Val> {
+        if let Some(v) = self.env.get(&id.name) {
+            return Ok(*v);
+        }
         let Some(k) = self.names.iter().position(|n| *n == id.name) else {
-            return Err(Error::at(
+            let mut err = Error::at(
                 ErrorKind::UnknownName,
                 id.span,
                 format!("unknown name `{}`", id.name),
-            ));
+            );
+            let known = self
+                .names
+                .iter()
+                .map(String::as_str)
+                .chain(self.env.keys().map(String::as_str));
+            if let Some(s) = did_you_mean(&id.name, known) {
+                err = err.with_note(format!("did you mean `{s}`?"));
+            }
+            return Err(err);
         };
         if let Some(v) = self.input_nodes[k] {
             return Ok(Val::Strong(v));
@@ -589,12 +824,8 @@ impl Lowerer<'_> {
             }
             return Err(err);
         };
-        if let Func::Later(name) = f {
-            return Err(Error::at(
-                ErrorKind::Unsupported,
-                func.span,
-                format!("`{name}` is not supported yet: reductions, scans and windows come in a later version"),
-            ));
+        if let Func::Lane(lf) = f {
+            return self.lane_call(lf, func, args, span);
         }
         // Keyword arguments: only `select(..., default=)` takes one.
         let mut positional: Vec<&ast::Expr> = Vec::new();
@@ -694,7 +925,7 @@ impl Lowerer<'_> {
                 let m = self.binary_op(BinaryOp::Maximum, (lo, slo), (x, sx), span, "clip")?;
                 self.binary_op(BinaryOp::Minimum, (hi, shi), (m, span), span, "clip")
             }
-            Func::Later(_) => unreachable!("handled above"),
+            Func::Lane(_) => unreachable!("handled above"),
         }
     }
 
@@ -817,6 +1048,319 @@ impl Lowerer<'_> {
             acc = self.push_op(Op::Where(c, iv, acc), dtype, span);
         }
         Ok(Val::Strong(acc))
+    }
+}
+
+/// Keyword arguments of a lane function, parsed.
+struct LaneArgs<'e> {
+    positional: Vec<&'e ast::Expr>,
+    axis: Option<(i64, Span)>,
+    keepdims: bool,
+    ddof: u32,
+    n: Option<(i64, Span)>,
+    fill: Option<&'e ast::Expr>,
+}
+
+/// An integer literal (possibly negated), or `None`.
+fn int_literal(e: &ast::Expr) -> Option<i64> {
+    match &e.kind {
+        ExprKind::Int(v) => Some(*v),
+        ExprKind::Unary(ast::UnaryOp::Neg, x) => match x.kind {
+            ExprKind::Int(v) => v.checked_neg(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+impl Lowerer<'_> {
+    fn lane_args<'e>(
+        &self,
+        lf: LaneFunc,
+        func: &ast::Ident,
+        args: &'e [Arg],
+    ) -> Result<LaneArgs<'e>> {
+        let name = func.name.as_str();
+        let mut out = LaneArgs {
+            positional: Vec::new(),
+            axis: None,
+            keepdims: false,
+            ddof: 0,
+            n: None,
+            fill: None,
+        };
+        let takes_ddof = matches!(
+            lf,
+            LaneFunc::Reduce(ReduceOp::Var | ReduceOp::Std | ReduceOp::NanVar | ReduceOp::NanStd)
+                | LaneFunc::Rolling(WindowOp::Var | WindowOp::Std)
+        );
+        let mut seen: Vec<&str> = Vec::new();
+        for arg in args {
+            let Some(kw) = &arg.name else {
+                if !seen.is_empty() {
+                    return Err(Error::at(
+                        ErrorKind::Arity,
+                        arg.value.span,
+                        "positional argument after a keyword argument",
+                    ));
+                }
+                out.positional.push(&arg.value);
+                continue;
+            };
+            if seen.contains(&kw.name.as_str()) {
+                return Err(Error::at(
+                    ErrorKind::Arity,
+                    kw.span,
+                    format!("keyword argument `{}` given twice", kw.name),
+                ));
+            }
+            seen.push(&kw.name);
+            let v = &arg.value;
+            let int = |what: &str| -> Result<i64> {
+                int_literal(v).ok_or_else(|| {
+                    Error::at(
+                        ErrorKind::Type,
+                        v.span,
+                        format!("`{what}=` takes an integer literal"),
+                    )
+                })
+            };
+            match kw.name.as_str() {
+                "axis" => out.axis = Some((int("axis")?, v.span)),
+                "keepdims" if matches!(lf, LaneFunc::Reduce(_)) => match v.kind {
+                    ExprKind::Bool(b) => out.keepdims = b,
+                    _ => {
+                        return Err(Error::at(
+                            ErrorKind::Type,
+                            v.span,
+                            "`keepdims=` takes `true` or `false`",
+                        ))
+                    }
+                },
+                "ddof" if takes_ddof => {
+                    let d = int("ddof")?;
+                    out.ddof = u32::try_from(d).map_err(|_| {
+                        Error::at(ErrorKind::Type, v.span, "`ddof=` must be 0 or more")
+                    })?;
+                }
+                "n" if lf == LaneFunc::Diff => out.n = Some((int("n")?, v.span)),
+                "fill" if lf == LaneFunc::Shift => out.fill = Some(v),
+                _ => {
+                    return Err(Error::at(
+                        ErrorKind::Arity,
+                        kw.span,
+                        format!("`{name}` has no keyword argument `{}`", kw.name),
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A reduction, scan, difference, shift, window or EWM.
+    fn lane_call(
+        &mut self,
+        lf: LaneFunc,
+        func: &ast::Ident,
+        args: &[Arg],
+        span: Span,
+    ) -> Result<Val> {
+        let name = func.name.as_str();
+        let la = self.lane_args(lf, func, args)?;
+        let wanted = match lf {
+            LaneFunc::Reduce(_) | LaneFunc::Scan(_) | LaneFunc::Diff => 1,
+            LaneFunc::Shift | LaneFunc::Rolling(_) | LaneFunc::Ewm => 2,
+        };
+        if la.positional.len() != wanted {
+            let what = match lf {
+                LaneFunc::Shift => "an array and a shift `k`",
+                LaneFunc::Rolling(_) => "an array and a window length",
+                LaneFunc::Ewm => "an array and `alpha`",
+                _ => "one array",
+            };
+            return Err(Error::at(
+                ErrorKind::Arity,
+                span,
+                format!(
+                    "`{name}` takes {what}, got {} positional argument(s)",
+                    la.positional.len()
+                ),
+            ));
+        }
+        let x_expr = la.positional[0];
+        let x = self.expr(x_expr)?;
+        let x = self.strong(x, x_expr.span);
+        let (dtype, rank) = (self.ir.node(x).dtype, self.ir.node(x).rank);
+        // The axis: reductions default to all axes; lane functions of a
+        // vector run along it; a matrix needs `axis=` (diff: -1, as NumPy).
+        let axis = match la.axis {
+            Some((a, aspan)) => {
+                let r = i64::from(rank);
+                if rank == 0 || a < -r || a >= r {
+                    return Err(Error::at(
+                        ErrorKind::Shape,
+                        aspan,
+                        format!("axis {a} is out of range for an array of rank {rank}"),
+                    ));
+                }
+                Some(a.rem_euclid(r) as u8)
+            }
+            None => match (lf, rank) {
+                (LaneFunc::Reduce(_), _) => None,
+                (_, 0) => {
+                    return Err(Error::at(
+                        ErrorKind::Shape,
+                        x_expr.span,
+                        format!("`{name}` needs an array, not a scalar"),
+                    ))
+                }
+                (_, 1) => Some(0),
+                (LaneFunc::Diff, _) => Some(rank - 1),
+                _ => {
+                    return Err(Error::at(
+                        ErrorKind::Shape,
+                        span,
+                        format!("`{name}` of a matrix needs `axis=0` or `axis=1`"),
+                    ))
+                }
+            },
+        };
+        let float = dtype.float_of();
+        let wide = if dtype.is_float() { dtype } else { DType::I64 };
+        // Operand dtype and result dtype.
+        let (operand, result) = match lf {
+            LaneFunc::Reduce(op) => match op {
+                ReduceOp::Sum | ReduceOp::Prod | ReduceOp::NanSum => (wide, wide),
+                ReduceOp::Mean
+                | ReduceOp::Var
+                | ReduceOp::Std
+                | ReduceOp::NanMean
+                | ReduceOp::NanVar
+                | ReduceOp::NanStd => (float, float),
+                ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax => {
+                    (dtype, dtype)
+                }
+                ReduceOp::Any | ReduceOp::All => (DType::Bool, DType::Bool),
+                ReduceOp::ArgMin | ReduceOp::ArgMax => (dtype, DType::I64),
+                ReduceOp::CountNonzero => (DType::Bool, DType::I64),
+            },
+            LaneFunc::Scan(ScanOp::Cumsum | ScanOp::Cumprod) => (wide, wide),
+            LaneFunc::Scan(_) | LaneFunc::Diff | LaneFunc::Shift => (dtype, dtype),
+            LaneFunc::Rolling(_) | LaneFunc::Ewm => (float, float),
+        };
+        let kind = match lf {
+            LaneFunc::Reduce(op) => LaneKind::Reduce(op),
+            LaneFunc::Scan(op) => LaneKind::Scan(op),
+            LaneFunc::Diff => {
+                let n = match la.n {
+                    None => 1,
+                    Some((n, nspan)) => u32::try_from(n)
+                        .map_err(|_| Error::at(ErrorKind::Type, nspan, "`n=` must be 0 or more"))?,
+                };
+                LaneKind::Diff(n)
+            }
+            LaneFunc::Shift => {
+                let kexpr = la.positional[1];
+                let k = int_literal(kexpr).ok_or_else(|| {
+                    Error::at(
+                        ErrorKind::Type,
+                        kexpr.span,
+                        "`shift` takes an integer literal `k`",
+                    )
+                })?;
+                let fill = match la.fill {
+                    Some(f) => {
+                        let v = self.expr(f)?;
+                        let c = self.convert(v, dtype, f.span)?;
+                        match self.ir.node(c).op {
+                            Op::Const(c) => c,
+                            _ => {
+                                return Err(Error::at(
+                                    ErrorKind::Type,
+                                    f.span,
+                                    "`fill=` takes a literal",
+                                ))
+                            }
+                        }
+                    }
+                    None if dtype == DType::F32 => Scalar::F32(f32::NAN),
+                    None if dtype == DType::F64 => Scalar::F64(f64::NAN),
+                    None => {
+                        return Err(Error::at(
+                            ErrorKind::Type,
+                            span,
+                            format!("`shift` of a {dtype} array needs `fill=` (NaN is a float)"),
+                        ))
+                    }
+                };
+                LaneKind::Shift { k, fill }
+            }
+            LaneFunc::Rolling(op) => LaneKind::Rolling(op),
+            LaneFunc::Ewm => LaneKind::Ewm,
+        };
+        let param = match lf {
+            LaneFunc::Rolling(_) => Some(self.lane_param(la.positional[1], true, name)?),
+            LaneFunc::Ewm => Some(self.lane_param(la.positional[1], false, name)?),
+            _ => None,
+        };
+        let arg = self.convert(Val::Strong(x), operand, x_expr.span)?;
+        let op = LaneOp {
+            kind,
+            axis,
+            keepdims: la.keepdims,
+            ddof: la.ddof,
+        };
+        let node = Node {
+            op: Op::Lane { op, arg, param },
+            dtype: result,
+            rank: op.result_rank(rank),
+            span,
+        };
+        Ok(Val::Strong(self.ir.push(node)))
+    }
+
+    /// The window length (`integer`) or `alpha` of a lane function: a
+    /// literal or a scalar input, so its value is known before code runs.
+    fn lane_param(&mut self, e: &ast::Expr, integer: bool, name: &str) -> Result<ValueId> {
+        let what = if integer { "window length" } else { "alpha" };
+        let v = self.expr(e)?;
+        let bad = |msg: String| Err(Error::at(ErrorKind::Type, e.span, msg));
+        match v {
+            Val::WeakInt(w) if integer => {
+                if w < 1 {
+                    return bad(format!(
+                        "the {what} of `{name}` must be at least 1, got {w}"
+                    ));
+                }
+                Ok(self.constant(Scalar::I64(w), e.span))
+            }
+            Val::WeakInt(_) | Val::WeakFloat(_) if !integer => {
+                let a = match v {
+                    Val::WeakInt(a) => a as f64,
+                    Val::WeakFloat(a) => a,
+                    Val::Strong(_) => unreachable!(),
+                };
+                if !(a > 0.0 && a <= 1.0) {
+                    return bad(format!("`alpha` of `{name}` must be in (0, 1], got {a}"));
+                }
+                Ok(self.constant(Scalar::F64(a), e.span))
+            }
+            Val::Strong(id)
+                if matches!(self.ir.node(id).op, Op::Input(_))
+                    && self.ir.node(id).rank == 0
+                    && (if integer {
+                        self.ir.node(id).dtype.is_int()
+                    } else {
+                        self.ir.node(id).dtype != DType::Bool
+                    }) =>
+            {
+                Ok(id)
+            }
+            _ => bad(format!(
+                "the {what} of `{name}` must be {} literal or a scalar input",
+                if integer { "an integer" } else { "a" }
+            )),
+        }
     }
 }
 

@@ -42,8 +42,8 @@ use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::error::{Error, Result};
 use crate::fuse::{Access, BufferKind, LoopNest, Plan};
-use crate::ir::{BinaryOp, Ir, Op, UnaryOp, ValueId};
-use crate::jit::{CompiledCode, HostFn, KernelModule};
+use crate::ir::{BinaryOp, Ir, LaneKind, Op, UnaryOp, ValueId};
+use crate::jit::{self, CompiledCode, HostFn, KernelModule, LaneRoutine};
 use crate::scalar;
 use crate::types::{DType, Scalar};
 
@@ -102,8 +102,9 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
             Ok(pair) => pair,
             Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
         };
-        let result = compile_with(ir, plan, opts, &mut module, &imports, ctx, fctx)
-            .and_then(|clif| module.finish(ctx, plan, clif));
+        let lanes = lane_routines(ir, plan);
+        let result = compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx)
+            .and_then(|clif| module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect()));
         if result.is_err() {
             // A failed translation may leave the builder context dirty.
             *fctx = FunctionBuilderContext::new();
@@ -113,13 +114,39 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
     })
 }
 
+/// The routine of each lane loop (`None` for elementwise loops), boxed so
+/// the code can refer to it by a stable address.
+fn lane_routines(ir: &Ir, plan: &Plan) -> Vec<Option<Box<LaneRoutine>>> {
+    plan.loops
+        .iter()
+        .map(|nest| {
+            let lane = nest.lane.as_ref()?;
+            let src = ir.node(nest.loads[0].value).dtype;
+            let dst = ir.node(lane.value).dtype;
+            let param_float = match lane.op.kind {
+                LaneKind::Rolling(_) => Some(false),
+                LaneKind::Ewm => Some(true),
+                _ => None,
+            };
+            Some(Box::new(LaneRoutine {
+                op: lane.op,
+                src,
+                dst,
+                param_float,
+            }))
+        })
+        .collect()
+}
+
 /// Builds the function into `ctx`; returns its CLIF text if asked for.
+#[allow(clippy::too_many_arguments)]
 fn compile_with(
     ir: &Ir,
     plan: &Plan,
     opts: &CodegenOptions,
     module: &mut KernelModule,
     imports: &[(String, HostFn)],
+    lanes: &[Option<Box<LaneRoutine>>],
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Option<String>> {
@@ -150,7 +177,10 @@ fn compile_with(
         values: vec![None; ir.nodes.len()],
     };
     for (l, nest) in plan.loops.iter().enumerate() {
-        t.translate_loop(l, nest)?;
+        match &lanes[l] {
+            Some(routine) => t.translate_lane_loop(l, nest, routine)?,
+            None => t.translate_loop(l, nest)?,
+        }
     }
     t.b.ins().return_(&[]);
     t.b.seal_all_blocks();
@@ -237,6 +267,9 @@ fn callee(ir: &Ir, node: ValueId) -> Option<(String, HostFn)> {
     Some((format!("arrjit_{name}_{dtype}"), f))
 }
 
+/// The symbol of the lane-routine shim.
+const LANES_SYMBOL: &str = "arrjit_lanes";
+
 /// Unary operations compiled inline (for every dtype they are defined on);
 /// the rest are float functions called out of line.
 fn is_inline_unary(op: UnaryOp) -> bool {
@@ -273,7 +306,13 @@ fn is_inline_binary(op: BinaryOp, dtype: DType) -> bool {
 /// The host functions a plan calls, each once, in order of first use.
 fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
     let mut list: Vec<(String, HostFn)> = Vec::new();
+    if plan.loops.iter().any(|nest| nest.lane.is_some()) {
+        list.push((LANES_SYMBOL.to_string(), jit::lanes_host_fn()));
+    }
     for nest in &plan.loops {
+        if nest.lane.is_some() {
+            continue;
+        }
         for &v in &nest.compute {
             if let Some((name, f)) = callee(ir, v) {
                 if list.iter().all(|(n, _)| *n != name) {
@@ -363,6 +402,89 @@ impl Translator<'_, '_> {
             1 => self.translate_loop_1d(nest, &slots, dims[0]),
             _ => self.translate_loop_2d(nest, &slots, dims[0], dims[1]),
         }
+    }
+
+    /// A lane loop: one call of the lane shim with the whole frame of the
+    /// loop (the shim loops over the lanes in Rust).
+    fn translate_lane_loop(
+        &mut self,
+        l: usize,
+        nest: &LoopNest,
+        routine: &LaneRoutine,
+    ) -> Result<()> {
+        let lane = nest
+            .lane
+            .as_ref()
+            .ok_or_else(|| internal(format!("loop {l} is not a lane loop")))?;
+        let (src, dst) = (nest.loads[0], nest.stores[0]);
+        let lanes = self.frame_load(self.dims, 2 * l);
+        let len = self.frame_load(self.dims, 2 * l + 1);
+        let src_base = self.frame_load(self.buffers, src.buffer.index());
+        let s_lane = self.frame_load(self.strides, 2 * src.slot);
+        let s_elem = self.frame_load(self.strides, 2 * src.slot + 1);
+        let dst_base = self.frame_load(self.buffers, dst.buffer.index());
+        let d_lane = self.frame_load(self.strides, 2 * dst.slot);
+        let d_elem = self.frame_load(self.strides, 2 * dst.slot + 1);
+        // The parameter as the shim takes it: f64 bits or an i64.
+        let param = match (lane.param, nest.loads.get(1), routine.param_float) {
+            (_, _, None) => self.b.ins().iconst(types::I64, 0),
+            (Some(c), _, Some(float)) => {
+                let bits = if float {
+                    c.as_f64().to_bits() as i64
+                } else {
+                    match c {
+                        Scalar::I64(v) => v,
+                        Scalar::I32(v) => i64::from(v),
+                        other => other.as_f64() as i64,
+                    }
+                };
+                self.b.ins().iconst(types::I64, bits)
+            }
+            (None, Some(access), Some(float)) => {
+                let dtype = self.ir.node(access.value).dtype;
+                let p = self.frame_load(self.buffers, access.buffer.index());
+                let v = self.b.ins().load(clif_type(dtype), self.mem, p, 0);
+                let widened = if float {
+                    self.translate_cast(dtype, DType::F64, v)
+                } else {
+                    self.translate_cast(dtype, DType::I64, v)
+                };
+                if float {
+                    self.b
+                        .ins()
+                        .bitcast(types::I64, MemFlagsData::new(), widened)
+                } else {
+                    widened
+                }
+            }
+            (None, None, Some(_)) => {
+                return Err(internal(format!("lane loop {l} has no parameter")));
+            }
+        };
+        let routine_addr = self
+            .b
+            .ins()
+            .iconst(self.ptr, routine as *const LaneRoutine as usize as i64);
+        let f = *self
+            .callees
+            .get(LANES_SYMBOL)
+            .ok_or_else(|| internal("the lane shim was not imported"))?;
+        self.b.ins().call(
+            f,
+            &[
+                routine_addr,
+                src_base,
+                s_lane,
+                s_elem,
+                lanes,
+                len,
+                dst_base,
+                d_lane,
+                d_elem,
+                param,
+            ],
+        );
+        Ok(())
     }
 
     /// `if n != 0 { i = 0; do { body; advance; i += 1 } while i != n }`
@@ -565,6 +687,9 @@ impl Translator<'_, '_> {
                 let (c, x, y) = (self.value(c)?, self.value(a)?, self.value(b)?);
                 Ok(self.b.ins().select(c, x, y))
             }
+            Op::Lane { .. } => Err(Error::internal(format!(
+                "{id}: a lane operation inside an elementwise loop (the plan must materialise it)"
+            ))),
         }
     }
 

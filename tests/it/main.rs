@@ -5,6 +5,7 @@ mod accuracy;
 mod api;
 mod cases;
 mod cli;
+mod kernels;
 mod props;
 mod snapshots;
 mod util;

@@ -524,15 +524,15 @@ fn diagnostics() {
     "#]]
     .assert_eq(&diag("x * 2 + y", &[xa(), ("y", v64(&y))]));
     expect![[r#"
-        [Unsupported]
-        error: `mean` is not supported yet: reductions, scans and windows come in a later version
-          --> <expr>:1:5
+        [Type]
+        error: the window length of `rolling_mean` must be at least 1, got 0
+          --> <expr>:1:21
           |
-        1 | x - mean(x)
-          |     ^^^^
+        1 | x - rolling_mean(x, 0)
+          |                     ^
 
     "#]]
-    .assert_eq(&diag("x - mean(x)", &[xa()]));
+    .assert_eq(&diag("x - rolling_mean(x, 0)", &[xa()]));
     expect![[r#"
         [Call]
         error: no value given for input `y`
