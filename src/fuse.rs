@@ -53,6 +53,8 @@ pub struct BufferDecl {
     /// The value whose shape (and dtype) the buffer has.
     pub value: ValueId,
     pub dtype: DType,
+    /// Why a temporary exists (empty for inputs and outputs).
+    pub why: String,
 }
 
 /// One read or write of a value through a buffer inside a loop.
@@ -169,8 +171,23 @@ impl<'a> Builder<'a> {
     }
 
     fn add_buffer(&mut self, kind: BufferKind, value: ValueId, dtype: DType) -> BufferId {
+        self.add_temp_why(kind, value, dtype, String::new())
+    }
+
+    fn add_temp_why(
+        &mut self,
+        kind: BufferKind,
+        value: ValueId,
+        dtype: DType,
+        why: String,
+    ) -> BufferId {
         let id = BufferId(self.plan.buffers.len() as u32);
-        self.plan.buffers.push(BufferDecl { kind, value, dtype });
+        self.plan.buffers.push(BufferDecl {
+            kind,
+            value,
+            dtype,
+            why,
+        });
         id
     }
 
@@ -267,7 +284,11 @@ impl<'a> Builder<'a> {
         let holder = self.holder[&arg];
         let is_input = matches!(self.plan.buffers[holder.index()].kind, BufferKind::Input(_));
         if op.axis.is_none() && node.rank == 2 && is_input {
-            let t = self.add_buffer(BufferKind::Temp, arg, node.dtype);
+            let why = format!(
+                "`{}` over all elements reads a row-major copy of a matrix input",
+                op.name()
+            );
+            let t = self.add_temp_why(BufferKind::Temp, arg, node.dtype, why);
             self.add_loop(arg, Vec::new(), &[arg], &[(arg, t)]);
             t
         } else {
@@ -276,8 +297,12 @@ impl<'a> Builder<'a> {
     }
 
     /// The buffer value `v` is stored in: its output buffer(s), or a new
-    /// temporary.
-    fn destination(&mut self, v: ValueId) -> Vec<(ValueId, BufferId)> {
+    /// temporary (which exists for the reason `why`).
+    fn destination(
+        &mut self,
+        v: ValueId,
+        why: impl FnOnce() -> String,
+    ) -> Vec<(ValueId, BufferId)> {
         let outs: Vec<(ValueId, BufferId)> = self
             .ir
             .outputs
@@ -287,7 +312,7 @@ impl<'a> Builder<'a> {
             .map(|(k, _)| (v, self.output_buffer(k)))
             .collect();
         if outs.is_empty() {
-            let t = self.add_buffer(BufferKind::Temp, v, self.ir.node(v).dtype);
+            let t = self.add_temp_why(BufferKind::Temp, v, self.ir.node(v).dtype, why());
             vec![(v, t)]
         } else {
             outs
@@ -339,16 +364,13 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         if !materialised[v.index()] {
             continue;
         }
-        let stores = b.destination(v);
+        let stores = b.destination(v, || materialised_because(ir, v));
         if let Op::Lane { .. } = ir.node(v).op {
             let src = b.lane_source(v);
             b.add_lane_loop(v, src, stores[0].1);
         } else {
             let compute = cone(ir, v, &b.holder);
             b.add_loop(v, compute, &[], &stores);
-        }
-        for &(_, buf) in &stores {
-            b.holder.entry(v).or_insert(buf);
         }
         b.holder.insert(v, stores[0].1);
     }
@@ -360,6 +382,21 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         }
     }
     b.plan
+}
+
+/// Why the fused plan keeps `v` in memory.
+fn materialised_because(ir: &Ir, v: ValueId) -> String {
+    if let Op::Lane { op, .. } = ir.node(v).op {
+        return format!("result of `{}`, read by a later loop", op.name());
+    }
+    let consumer = ir.ids().find_map(|u| match ir.node(u).op {
+        Op::Lane { op, arg, .. } if arg == v => Some(op.name()),
+        _ => None,
+    });
+    match consumer {
+        Some(name) => format!("operand of `{name}`, which runs lane by lane"),
+        None => "kept for a later loop".to_string(),
+    }
 }
 
 /// The values a loop producing `root` computes: everything `root` depends
@@ -390,7 +427,7 @@ fn cone(ir: &Ir, root: ValueId, held: &HashMap<ValueId, BufferId>) -> Vec<ValueI
 pub fn plan_unfused(ir: &Ir) -> Plan {
     let mut b = Builder::new(ir);
     for v in computed_values(ir, &ir.outputs) {
-        let stores = b.destination(v);
+        let stores = b.destination(v, || "one loop per operation (unfused)".to_string());
         if let Op::Lane { .. } = ir.node(v).op {
             let src = b.lane_source(v);
             b.add_lane_loop(v, src, stores[0].1);
@@ -417,7 +454,12 @@ impl fmt::Display for Plan {
                 BufferKind::Output(i) => format!("output {i}"),
                 BufferKind::Temp => "temporary".to_string(),
             };
-            writeln!(f, "b{k}: {} {kind}, shape of {}", buf.dtype, buf.value)?;
+            write!(f, "b{k}: {} {kind}, shape of {}", buf.dtype, buf.value)?;
+            if buf.why.is_empty() {
+                writeln!(f)?;
+            } else {
+                writeln!(f, " ({})", buf.why)?;
+            }
         }
         for (l, nest) in self.loops.iter().enumerate() {
             if let Some(lane) = &nest.lane {

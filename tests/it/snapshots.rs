@@ -78,11 +78,11 @@ fn polynomial() {
             b1: f64 input 1, shape of v3
             b2: f64 input 2, shape of v8
             b3: f64 output 0, shape of v10
-            b4: f64 temporary, shape of v2
-            b5: f64 temporary, shape of v4
-            b6: f64 temporary, shape of v6
-            b7: f64 temporary, shape of v7
-            b8: f64 temporary, shape of v9
+            b4: f64 temporary, shape of v2 (one loop per operation (unfused))
+            b5: f64 temporary, shape of v4 (one loop per operation (unfused))
+            b6: f64 temporary, shape of v6 (one loop per operation (unfused))
+            b7: f64 temporary, shape of v7 (one loop per operation (unfused))
+            b8: f64 temporary, shape of v9 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
@@ -162,9 +162,9 @@ fn where_branches() {
         expect![[r#"
             b0: f64 input 0, shape of v0
             b1: f64 output 0, shape of v7
-            b2: bool temporary, shape of v2
-            b3: f64 temporary, shape of v4
-            b4: f64 temporary, shape of v6
+            b2: bool temporary, shape of v2 (one loop per operation (unfused))
+            b3: f64 temporary, shape of v4 (one loop per operation (unfused))
+            b4: f64 temporary, shape of v6 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
@@ -214,10 +214,10 @@ fn select_chain() {
         expect![[r#"
             b0: f64 input 0, shape of v0
             b1: f64 output 0, shape of v9
-            b2: bool temporary, shape of v2
-            b3: bool temporary, shape of v4
-            b4: f64 temporary, shape of v6
-            b5: f64 temporary, shape of v7
+            b2: bool temporary, shape of v2 (one loop per operation (unfused))
+            b3: bool temporary, shape of v4 (one loop per operation (unfused))
+            b4: f64 temporary, shape of v6 (one loop per operation (unfused))
+            b5: f64 temporary, shape of v7 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
@@ -266,7 +266,7 @@ fn clip() {
         expect![[r#"
             b0: f64 input 0, shape of v0
             b1: f64 output 0, shape of v4
-            b2: f64 temporary, shape of v3
+            b2: f64 temporary, shape of v3 (one loop per operation (unfused))
             loop 0 over shape of v3 (rank 1):
               load    v0@b0
               compute v3
@@ -314,10 +314,10 @@ fn f32_weak_literals() {
             b0: f32 input 0, shape of v0
             b1: i32 input 1, shape of v5
             b2: f64 output 0, shape of v8
-            b3: f32 temporary, shape of v2
-            b4: f32 temporary, shape of v4
-            b5: f64 temporary, shape of v6
-            b6: f64 temporary, shape of v7
+            b3: f32 temporary, shape of v2 (one loop per operation (unfused))
+            b4: f32 temporary, shape of v4 (one loop per operation (unfused))
+            b5: f64 temporary, shape of v6 (one loop per operation (unfused))
+            b6: f64 temporary, shape of v7 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
@@ -377,7 +377,7 @@ fn broadcast_column_and_row() {
             b0: f64 input 0, shape of v0
             b1: f64 input 1, shape of v1
             b2: f64 output 0, shape of v4
-            b3: f64 temporary, shape of v2
+            b3: f64 temporary, shape of v2 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 2):
               load    v0@b0 v1@b1
               compute v2
@@ -571,5 +571,72 @@ fn diagnostic_unknown_kernel() {
         "[{:?}]\n{}",
         err.kind(),
         diagnostic::render(&err, "<module>", src, false)
+    ));
+}
+
+/// The fused plans of lane operations: which values are materialised and
+/// why. A reduction of an input and its elementwise consumer need no
+/// temporary of the data's size; a reduction of a computed operand
+/// materialises that operand (for now).
+#[test]
+fn lane_plans() {
+    let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+    let mat = || Arg::Array(View::contiguous(Buffer::F64(&m), &[2, 3]).unwrap());
+    let plan =
+        |src: &str, args: &[(&str, Arg<'_>)]| compiled(Mode::Fused, src, args).plan.to_string();
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v2
+        b2: f64 temporary, shape of v1 (result of `mean`, read by a later loop)
+        loop 0: lanes of v0 along all elements: mean v0@b0 -> v1@b2
+        loop 1 over shape of v2 (rank 1):
+          load    v0@b0 v1@b2
+          compute v2
+          store   v2@b1
+        2 loop(s), 1 temporary buffer(s)"#]]
+    .assert_eq(&plan("x - mean(x)", &[("x", v64(&A))]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 input 1, shape of v1
+        b2: f64 output 0, shape of v3
+        b3: f64 temporary, shape of v2 (operand of `sum`, which runs lane by lane)
+        loop 0 over shape of v2 (rank 1):
+          load    v0@b0 v1@b1
+          compute v2
+          store   v2@b3
+        loop 1: lanes of v2 along all elements: sum v2@b3 -> v3@b2
+        2 loop(s), 1 temporary buffer(s)"#]]
+    .assert_eq(&plan("sum(a * b)", &[("a", v64(&A)), ("b", v64(&A))]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v4
+        b2: f64 temporary, shape of v1 (result of `mean`, read by a later loop)
+        b3: f64 temporary, shape of v3 (result of `std`, read by a later loop)
+        loop 0: lanes of v0 along axis 1: mean v0@b0 -> v1@b2
+        loop 1: lanes of v0 along axis 1: std v0@b0 -> v3@b3
+        loop 2 over shape of v4 (rank 2):
+          load    v0@b0 v1@b2 v3@b3
+          compute v2 v4
+          store   v4@b1
+        3 loop(s), 2 temporary buffer(s)"#]]
+    .assert_eq(&plan(
+        "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+        &[("m", mat())],
+    ));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v6
+        b2: f64 temporary, shape of v2 (result of `rolling_mean`, read by a later loop)
+        b3: f64 temporary, shape of v5 (result of `rolling_std`, read by a later loop)
+        loop 0: lanes of v0 along axis 0: rolling_mean v0@b0 -> v2@b2
+        loop 1: lanes of v0 along axis 0: rolling_std v0@b0 -> v5@b3
+        loop 2 over shape of v6 (rank 1):
+          load    v0@b0 v2@b2 v5@b3
+          compute v3 v6
+          store   v6@b1
+        3 loop(s), 2 temporary buffer(s)"#]]
+    .assert_eq(&plan(
+        "(x - rolling_mean(x, 3)) / rolling_std(x, 3)",
+        &[("x", v64(&A))],
     ));
 }
