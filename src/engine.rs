@@ -593,18 +593,21 @@ impl Expr {
             inputs: keys.clone(),
         };
         let compiled = self.engine.get_or_compile(key, || {
-            let types: Vec<InputType> = keys
-                .iter()
-                .map(|k| InputType {
-                    dtype: k.dtype,
-                    rank: k.rank,
-                })
-                .collect();
-            lower::lower_expr(&self.ast, &self.names, &types)
+            lower::lower_expr(&self.ast, &self.names, &input_types(&keys))
         })?;
         *last = Some((keys, compiled.clone()));
         Ok(compiled)
     }
+}
+
+/// What lowering needs of a signature: dtypes and ranks.
+fn input_types(keys: &[InputKey]) -> Vec<InputType> {
+    keys.iter()
+        .map(|k| InputType {
+            dtype: k.dtype,
+            rank: k.rank,
+        })
+        .collect()
 }
 
 /// The span of the first use of `name` in `expr`.
@@ -1120,16 +1123,9 @@ impl Kernel {
             source: self.canonical.clone(),
             inputs: keys.clone(),
         };
-        let compiled = self.engine.get_or_compile(key, || {
-            let types: Vec<InputType> = keys
-                .iter()
-                .map(|k| InputType {
-                    dtype: k.dtype,
-                    rank: k.rank,
-                })
-                .collect();
-            lower::lower_kernel(kernel, &types)
-        })?;
+        let compiled = self
+            .engine
+            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))?;
         let outputs = run(&compiled, &inputs, None)?;
         // Output extents against the named dimensions.
         for (decl, array) in kernel.outputs.iter().zip(&outputs) {

@@ -319,6 +319,16 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Outputs that are inputs or constants are copied or filled.
+    fn copy_plain_outputs(&mut self) {
+        for (k, &out) in self.ir.outputs.iter().enumerate() {
+            if matches!(self.ir.node(out).op, Op::Input(_) | Op::Const(_)) {
+                let buf = self.output_buffer(k);
+                self.add_loop(out, Vec::new(), &[out], &[(out, buf)]);
+            }
+        }
+    }
+
     fn output_buffer(&self, k: usize) -> BufferId {
         BufferId((self.ir.inputs.len() + k) as u32)
     }
@@ -374,13 +384,7 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         }
         b.holder.insert(v, stores[0].1);
     }
-    // Outputs that are inputs or constants are copied or filled.
-    for (k, &out) in ir.outputs.iter().enumerate() {
-        if matches!(ir.node(out).op, Op::Input(_) | Op::Const(_)) {
-            let buf = b.output_buffer(k);
-            b.add_loop(out, Vec::new(), &[out], &[(out, buf)]);
-        }
-    }
+    b.copy_plain_outputs();
     b.plan
 }
 
@@ -436,13 +440,7 @@ pub fn plan_unfused(ir: &Ir) -> Plan {
         }
         b.holder.insert(v, stores[0].1);
     }
-    // Outputs that are inputs or constants are copied or filled.
-    for (k, &out) in ir.outputs.iter().enumerate() {
-        if matches!(ir.node(out).op, Op::Input(_) | Op::Const(_)) {
-            let buf = b.output_buffer(k);
-            b.add_loop(out, Vec::new(), &[out], &[(out, buf)]);
-        }
-    }
+    b.copy_plain_outputs();
     b.plan
 }
 

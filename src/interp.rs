@@ -44,9 +44,12 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
         })?;
         if let Op::Lane { op, arg, param } = &node.op {
             let param = match param {
-                Some(p) => Some(values[p.index()].as_scalar().ok_or_else(|| {
-                    Error::internal(format!("{}: the parameter is not a scalar", op.name()))
-                })?),
+                Some(p) => Some(lane_param(
+                    op,
+                    values[p.index()].as_scalar().ok_or_else(|| {
+                        Error::internal(format!("{}: the parameter is not a scalar", op.name()))
+                    })?,
+                )),
                 None => None,
             };
             let result = eval_lane(op, &values[arg.index()], param, node.dtype, shape, len)?;
@@ -187,6 +190,16 @@ fn eval_lane(
 }
 
 /// Row-major strides (in elements) of `dims`.
+/// A window length as an `i64`, an `alpha` as an `f64`, whatever integer
+/// or float scalar input carried it (as compiled code converts them).
+fn lane_param(op: &crate::ir::LaneOp, value: Scalar) -> Scalar {
+    match op.kind {
+        crate::ir::LaneKind::Rolling(_) => scalar::cast(value, crate::types::DType::I64),
+        crate::ir::LaneKind::Ewm => scalar::cast(value, crate::types::DType::F64),
+        _ => value,
+    }
+}
+
 fn row_major(dims: &[usize]) -> Result<Vec<isize>> {
     let mut strides = vec![0isize; dims.len()];
     let mut step = 1usize;

@@ -55,21 +55,7 @@ pub fn lower_expr(expr: &ast::Expr, names: &[String], types: &[InputType]) -> Re
     if names.len() != types.len() {
         return Err(Error::internal("lower_expr: one type per input name"));
     }
-    let mut lw = Lowerer {
-        ir: Ir::default(),
-        names,
-        input_nodes: vec![None; names.len()],
-        env: HashMap::new(),
-    };
-    lw.ir.inputs = names
-        .iter()
-        .zip(types)
-        .map(|(name, t)| InputDecl {
-            name: name.clone(),
-            dtype: t.dtype,
-            rank: t.rank,
-        })
-        .collect();
+    let mut lw = Lowerer::new(names, types);
     let v = lw.expr(expr)?;
     let out = lw.strong(v, expr.span);
     lw.ir.outputs.push(out);
@@ -94,21 +80,7 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
     for (param, t) in kernel.params.iter().zip(types) {
         check_param_type(kernel, param, *t)?;
     }
-    let mut lw = Lowerer {
-        ir: Ir::default(),
-        names: &names,
-        input_nodes: vec![None; names.len()],
-        env: HashMap::new(),
-    };
-    lw.ir.inputs = names
-        .iter()
-        .zip(types)
-        .map(|(name, t)| InputDecl {
-            name: name.clone(),
-            dtype: t.dtype,
-            rank: t.rank,
-        })
-        .collect();
+    let mut lw = Lowerer::new(&names, types);
     let mut defined: HashMap<&str, ValueId> = HashMap::new();
     for stmt in &kernel.body {
         match stmt {
@@ -448,6 +420,30 @@ pub fn function_names() -> impl Iterator<Item = &'static str> {
         .chain(DType::ALL.iter().map(|d| d.name()))
         .chain(["where", "select", "clip"])
         .chain(LANE_FUNCS.iter().map(|(n, _)| *n))
+}
+
+impl<'a> Lowerer<'a> {
+    /// A lowerer whose inputs are `names` with `types` (same length).
+    fn new(names: &'a [String], types: &[InputType]) -> Lowerer<'a> {
+        let ir = Ir {
+            inputs: names
+                .iter()
+                .zip(types)
+                .map(|(name, t)| InputDecl {
+                    name: name.clone(),
+                    dtype: t.dtype,
+                    rank: t.rank,
+                })
+                .collect(),
+            ..Ir::default()
+        };
+        Lowerer {
+            ir,
+            names,
+            input_nodes: vec![None; names.len()],
+            env: HashMap::new(),
+        }
+    }
 }
 
 impl Lowerer<'_> {
@@ -1271,6 +1267,13 @@ impl Lowerer<'_> {
                 let fill = match la.fill {
                     Some(f) => {
                         let v = self.expr(f)?;
+                        if matches!(v, Val::WeakFloat(_)) && !dtype.is_float() {
+                            return Err(Error::at(
+                                ErrorKind::Type,
+                                f.span,
+                                format!("a float `fill=` for a {dtype} array would be truncated"),
+                            ));
+                        }
                         let c = self.convert(v, dtype, f.span)?;
                         match self.ir.node(c).op {
                             Op::Const(c) => c,

@@ -84,7 +84,7 @@ struct InputSpec {
 }
 
 /// The case files, by category.
-pub const FILES: [&str; 8] = [
+pub const FILES: [&str; 12] = [
     "arithmetic",
     "compare_logic",
     "functions",
@@ -93,6 +93,10 @@ pub const FILES: [&str; 8] = [
     "casts",
     "broadcast",
     "errors",
+    "reductions",
+    "scans",
+    "windows",
+    "lane_errors",
 ];
 
 fn load(file: &str) -> Vec<Case> {
@@ -394,6 +398,26 @@ fn broadcast() {
 #[test]
 fn errors() {
     run_file("errors");
+}
+
+#[test]
+fn reductions() {
+    run_file("reductions");
+}
+
+#[test]
+fn scans() {
+    run_file("scans");
+}
+
+#[test]
+fn windows() {
+    run_file("windows");
+}
+
+#[test]
+fn lane_errors() {
+    run_file("lane_errors");
 }
 
 /// Every file parses, names are unique within a file, and the suite is as
