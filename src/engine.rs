@@ -831,6 +831,13 @@ fn run(
         let nest = &plan.loops[l];
         let (shape, st) = buffer_layout(access.buffer.index());
         let size = plan.buffers[access.buffer.index()].dtype.size() as isize;
+        if nest.recur.is_some() {
+            // Rows of a vector source or the result; a scalar source stays.
+            if shape.rank() == 1 && shape.dims()[0] != 1 {
+                strides[2 * access.slot] = st[0] * size;
+            }
+            continue;
+        }
         if let Some(lane) = &nest.lane {
             // [between lanes, between elements] of the operand or result;
             // the parameter (a rank-0 input) keeps zeros.

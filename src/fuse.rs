@@ -98,6 +98,10 @@ pub struct LoopNest {
     pub stores: Vec<Access>,
     /// Set for a lane loop (then `compute` is just the lane value).
     pub lane: Option<LaneStep>,
+    /// Set for a recurrence loop: the `Op::Recur` value it computes, row
+    /// by row over its length. Its loads are the recurrence's sources in
+    /// order (strides `[between elements, 0]`), its store the result.
+    pub recur: Option<ValueId>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -237,6 +241,33 @@ impl<'a> Builder<'a> {
             compute,
             stores,
             lane: None,
+            recur: None,
+        });
+    }
+
+    /// Adds the loop of recurrence `v`, reading each source from its buffer.
+    fn add_recur_loop(&mut self, v: ValueId, dst: BufferId) {
+        let Op::Recur(rec) = &self.ir.node(v).op else {
+            unreachable!("add_recur_loop of a recurrence")
+        };
+        let l = self.plan.loops.len();
+        let sources = rec.sources.clone();
+        let loads = sources
+            .into_iter()
+            .map(|src| {
+                let buffer = self.holder[&src];
+                self.access(l, src, buffer)
+            })
+            .collect();
+        let stores = vec![self.access(l, v, dst)];
+        self.plan.loops.push(LoopNest {
+            shape_of: v,
+            rank: 1,
+            loads,
+            compute: vec![v],
+            stores,
+            lane: None,
+            recur: Some(v),
         });
     }
 
@@ -270,6 +301,7 @@ impl<'a> Builder<'a> {
                 value: v,
                 param: constant,
             }),
+            recur: None,
         });
     }
 
@@ -365,9 +397,18 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         materialised[o.index()] = true;
     }
     for v in ir.ids() {
-        if let Op::Lane { arg, .. } = ir.node(v).op {
-            materialised[v.index()] = true;
-            materialised[arg.index()] = true;
+        match &ir.node(v).op {
+            Op::Lane { arg, .. } => {
+                materialised[v.index()] = true;
+                materialised[arg.index()] = true;
+            }
+            Op::Recur(rec) => {
+                materialised[v.index()] = true;
+                for s in &rec.sources {
+                    materialised[s.index()] = true;
+                }
+            }
+            _ => {}
         }
     }
     for v in computed_values(ir, &ir.outputs) {
@@ -378,6 +419,8 @@ pub fn plan_fused(ir: &Ir) -> Plan {
         if let Op::Lane { .. } = ir.node(v).op {
             let src = b.lane_source(v);
             b.add_lane_loop(v, src, stores[0].1);
+        } else if let Op::Recur(_) = ir.node(v).op {
+            b.add_recur_loop(v, stores[0].1);
         } else {
             let compute = cone(ir, v, &b.holder);
             b.add_loop(v, compute, &[], &stores);
@@ -392,6 +435,15 @@ pub fn plan_fused(ir: &Ir) -> Plan {
 fn materialised_because(ir: &Ir, v: ValueId) -> String {
     if let Op::Lane { op, .. } = ir.node(v).op {
         return format!("result of `{}`, read by a later loop", op.name());
+    }
+    if let Op::Recur(_) = ir.node(v).op {
+        return "an output defined by element rules, read by a later loop".to_string();
+    }
+    if ir
+        .ids()
+        .any(|u| matches!(&ir.node(u).op, Op::Recur(rec) if rec.sources.contains(&v)))
+    {
+        return "read by element rules at row offsets".to_string();
     }
     let consumer = ir.ids().find_map(|u| match ir.node(u).op {
         Op::Lane { op, arg, .. } if arg == v => Some(op.name()),
@@ -435,6 +487,8 @@ pub fn plan_unfused(ir: &Ir) -> Plan {
         if let Op::Lane { .. } = ir.node(v).op {
             let src = b.lane_source(v);
             b.add_lane_loop(v, src, stores[0].1);
+        } else if let Op::Recur(_) = ir.node(v).op {
+            b.add_recur_loop(v, stores[0].1);
         } else {
             b.add_loop(v, vec![v], &[], &stores);
         }
@@ -460,6 +514,21 @@ impl fmt::Display for Plan {
             }
         }
         for (l, nest) in self.loops.iter().enumerate() {
+            if let Some(v) = nest.recur {
+                let loads: Vec<String> = nest
+                    .loads
+                    .iter()
+                    .map(|a| format!("{}@b{}", a.value, a.buffer.0))
+                    .collect();
+                writeln!(
+                    f,
+                    "loop {l}: rows of {v} in order (element rules), reading {} -> {}@b{}",
+                    loads.join(" "),
+                    v,
+                    nest.stores[0].buffer.0
+                )?;
+                continue;
+            }
             if let Some(lane) = &nest.lane {
                 let axis = match lane.op.axis {
                     Some(a) => format!("axis {a}"),

@@ -56,6 +56,10 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
             values.push(result);
             continue;
         }
+        if let Op::Recur(rec) = &node.op {
+            values.push(eval_recurrence(rec, &values, node.dtype, len)?);
+            continue;
+        }
         let mut data = Data::zeros(node.dtype, len);
         // Reads operand `id` at the element of this node at `index`.
         let read =
@@ -84,7 +88,9 @@ pub fn eval(ir: &Ir, inputs: &[View<'_>]) -> Result<Vec<Array>> {
                     })?
                 }
                 Op::Cast(a) => scalar::cast(read(a, index), node.dtype),
-                Op::Lane { .. } => return Err(Error::internal("lane op in the element loop")),
+                Op::Lane { .. } | Op::Recur(_) => {
+                    return Err(Error::internal("lane op in the element loop"))
+                }
                 Op::Where(c, a, b) => match read(c, index) {
                     Scalar::Bool(true) => read(a, index),
                     Scalar::Bool(false) => read(b, index),
@@ -190,6 +196,53 @@ fn eval_lane(
 }
 
 /// Row-major strides (in elements) of `dims`.
+/// A recurrence, row by row: each row evaluates its rule's body (with the
+/// interpreter) on the taps read from the sources and the earlier rows.
+/// Shape inference has checked that every read is in bounds.
+fn eval_recurrence(
+    rec: &crate::ir::Recurrence,
+    values: &[Array],
+    dtype: crate::types::DType,
+    n: usize,
+) -> Result<Array> {
+    use crate::ir::TapSource;
+    let mut out = Data::zeros(dtype, n);
+    for i in 0..n {
+        let rule = rec.boundary.get(i).unwrap_or(&rec.general);
+        let taps: Vec<Array> = rule
+            .taps
+            .iter()
+            .map(|t| {
+                let value = match t.source {
+                    TapSource::Source(k) => {
+                        let src = &values[rec.sources[k].index()];
+                        if src.shape().rank() == 0 {
+                            src.get(0)
+                        } else {
+                            let row = usize::try_from(i as i64 + t.offset)
+                                .ok()
+                                .filter(|&r| r < src.len())
+                                .ok_or_else(|| Error::internal("recurrence read out of bounds"))?;
+                            src.get(row)
+                        }
+                    }
+                    TapSource::Prev(lag) => {
+                        let row = i
+                            .checked_sub(lag as usize)
+                            .ok_or_else(|| Error::internal("recurrence reads before row 0"))?;
+                        out.as_buffer().get(row)
+                    }
+                };
+                Ok(Array::scalar(value))
+            })
+            .collect::<Result<_>>()?;
+        let views: Vec<View<'_>> = taps.iter().map(Array::view).collect();
+        let y = eval(&rule.body, &views)?;
+        out.set(i, y[0].get(0));
+    }
+    Array::from_data(out, Shape::vector(n))
+}
+
 /// A window length as an `i64`, an `alpha` as an `f64`, whatever integer
 /// or float scalar input carried it (as compiled code converts them).
 fn lane_param(op: &crate::ir::LaneOp, value: Scalar) -> Scalar {

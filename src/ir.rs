@@ -454,6 +454,98 @@ pub struct Node {
     pub span: Span,
 }
 
+/// Where a value read inside a recurrence's rule comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TapSource {
+    /// Source `k` of the recurrence: a vector read at row `i + offset`, or
+    /// a scalar (offset 0).
+    Source(usize),
+    /// The recurrence's own output at row `i - lag` (`lag >= 1`).
+    Prev(u32),
+}
+
+/// A value a rule reads: body input `k` is `taps[k]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Tap {
+    pub source: TapSource,
+    pub offset: i64,
+}
+
+/// One rule of a recurrence: a scalar body computing `y[i]` from taps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rule {
+    /// Inputs are the taps (rank 0); one output, the element.
+    pub body: Ir,
+    pub taps: Vec<Tap>,
+}
+
+/// An output defined element by element: rows `0..boundary.len()` by their
+/// own rules, the rest by `general`, in order, each row able to read the
+/// rows before it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recurrence {
+    /// The outer values the rules read (vectors of the output's length, or
+    /// scalars).
+    pub sources: Vec<ValueId>,
+    pub boundary: Vec<Rule>,
+    pub general: Rule,
+}
+
+impl Recurrence {
+    /// The rules with the rows they cover: `(first row, rule)`; the general
+    /// rule covers every row from `boundary.len()` on.
+    pub fn rules(&self) -> impl Iterator<Item = (usize, &Rule)> {
+        self.boundary
+            .iter()
+            .enumerate()
+            .chain(std::iter::once((self.boundary.len(), &self.general)))
+    }
+
+    /// The longest lag any rule reads.
+    pub fn max_lag(&self) -> u32 {
+        self.rules()
+            .flat_map(|(_, r)| r.taps.iter())
+            .filter_map(|t| match t.source {
+                TapSource::Prev(lag) => Some(lag),
+                TapSource::Source(_) => None,
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The element rows of source `k` that `rows` rows of output read, as
+    /// an inclusive range of (possibly out-of-bounds) indices; `None` if no
+    /// rule row that exists reads it.
+    pub fn source_reach(&self, k: usize, rows: usize) -> Option<(i64, i64)> {
+        let mut reach: Option<(i64, i64)> = None;
+        let mut widen = |lo: i64, hi: i64| {
+            reach = Some(match reach {
+                None => (lo, hi),
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+            });
+        };
+        let k_rows = self.boundary.len();
+        for (r, rule) in self.boundary.iter().enumerate() {
+            if r >= rows {
+                break;
+            }
+            for t in &rule.taps {
+                if t.source == TapSource::Source(k) {
+                    widen(r as i64 + t.offset, r as i64 + t.offset);
+                }
+            }
+        }
+        if rows > k_rows {
+            for t in &self.general.taps {
+                if t.source == TapSource::Source(k) {
+                    widen(k_rows as i64 + t.offset, rows as i64 - 1 + t.offset);
+                }
+            }
+        }
+        reach
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Input number `k` of the signature.
@@ -475,51 +567,35 @@ pub enum Op {
         arg: ValueId,
         param: Option<ValueId>,
     },
+    /// A vector defined by element rules (a kernel's `y[0] = ...`,
+    /// `y[i] = ... y[i-1] ...`); its operands are the recurrence's sources.
+    Recur(Box<Recurrence>),
 }
 
 impl Op {
-    /// The operands, in order (no allocation: shapes are inferred on every
-    /// call).
+    /// The operands, in order (no allocation for up to four: shapes are
+    /// inferred on every call).
     pub fn operands(&self) -> Operands {
-        let (ids, len) = match *self {
-            Op::Input(_) | Op::Const(_) => ([ValueId(0); 3], 0),
-            Op::Unary(_, a) | Op::Cast(a) => ([a, a, a], 1),
-            Op::Binary(_, a, b) => ([a, b, b], 2),
-            Op::Where(c, a, b) => ([c, a, b], 3),
+        match *self {
+            Op::Input(_) | Op::Const(_) => Operands::new(),
+            Op::Unary(_, a) | Op::Cast(a) => Operands::from_slice(&[a]),
+            Op::Binary(_, a, b) => Operands::from_slice(&[a, b]),
+            Op::Where(c, a, b) => Operands::from_slice(&[c, a, b]),
             Op::Lane {
                 arg, param: None, ..
-            } => ([arg, arg, arg], 1),
+            } => Operands::from_slice(&[arg]),
             Op::Lane {
                 arg,
                 param: Some(p),
                 ..
-            } => ([arg, p, p], 2),
-        };
-        Operands { ids, len }
+            } => Operands::from_slice(&[arg, p]),
+            Op::Recur(ref rec) => Operands::from_slice(&rec.sources),
+        }
     }
 }
 
-/// The operands of an [`Op`], as a slice.
-#[derive(Clone, Copy, Debug)]
-pub struct Operands {
-    ids: [ValueId; 3],
-    len: u8,
-}
-
-impl std::ops::Deref for Operands {
-    type Target = [ValueId];
-    fn deref(&self) -> &[ValueId] {
-        &self.ids[..usize::from(self.len)]
-    }
-}
-
-impl IntoIterator for Operands {
-    type Item = ValueId;
-    type IntoIter = std::iter::Take<std::array::IntoIter<ValueId, 3>>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.ids.into_iter().take(usize::from(self.len))
-    }
-}
+/// The operands of an [`Op`].
+pub type Operands = smallvec::SmallVec<[ValueId; 4]>;
 
 /// What a kernel expects of input `k`: a name, a dtype, a rank.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -581,6 +657,47 @@ impl Ir {
                     .get(*k)
                     .ok_or_else(|| Error::internal(format!("input {k} has no shape")))?,
                 Op::Const(_) => Shape::SCALAR,
+                Op::Recur(rec) => {
+                    let mut len: Option<usize> = None;
+                    for &src in &rec.sources {
+                        let shape = shapes[src.index()];
+                        if shape.rank() != 1 {
+                            continue;
+                        }
+                        let n = shape.dims()[0];
+                        match len {
+                            Some(m) if m != n => {
+                                return Err(Error::at(
+                                    ErrorKind::Shape,
+                                    node.span,
+                                    format!(
+                                        "the element rules read vectors of lengths {m} and {n}"
+                                    ),
+                                ))
+                            }
+                            _ => len = Some(n),
+                        }
+                    }
+                    let n = len.unwrap_or(0);
+                    for (k, &src) in rec.sources.iter().enumerate() {
+                        if shapes[src.index()].rank() != 1 {
+                            continue;
+                        }
+                        if let Some((lo, hi)) = rec.source_reach(k, n) {
+                            if lo < 0 || hi >= n as i64 {
+                                let bad = if lo < 0 { lo } else { hi };
+                                return Err(Error::at(
+                                    ErrorKind::Shape,
+                                    node.span,
+                                    format!(
+                                        "the element rules read element {bad} of a vector of length {n}"
+                                    ),
+                                ));
+                            }
+                        }
+                    }
+                    Shape::vector(n)
+                }
                 Op::Lane { op, arg, .. } => {
                     let arg_shape = shapes[arg.index()];
                     if let LaneKind::Reduce(r) = op.kind {
@@ -683,6 +800,38 @@ impl Ir {
                     }
                 }
                 Op::Cast(_) => {}
+                Op::Recur(rec) => {
+                    if node.rank != 1 {
+                        return bad(k, "a recurrence is a vector");
+                    }
+                    if !rec.sources.iter().any(|s| self.nodes[s.index()].rank == 1) {
+                        return bad(k, "a recurrence reads no vector");
+                    }
+                    for (_, rule) in rec.rules() {
+                        rule.body.validate()?;
+                        if rule.body.inputs.len() != rule.taps.len()
+                            || rule.body.outputs.len() != 1
+                            || rule.body.node(rule.body.outputs[0]).dtype != node.dtype
+                            || rule.body.nodes.iter().any(|n| n.rank != 0)
+                        {
+                            return bad(k, "malformed rule body");
+                        }
+                        for (t, decl) in rule.taps.iter().zip(&rule.body.inputs) {
+                            let dtype = match t.source {
+                                TapSource::Source(j) => match rec.sources.get(j) {
+                                    Some(&src) => dt(src),
+                                    None => return bad(k, "tap of an unknown source"),
+                                },
+                                TapSource::Prev(lag) if lag >= 1 => node.dtype,
+                                TapSource::Prev(_) => return bad(k, "a recurrence reads ahead"),
+                            };
+                            if decl.dtype != dtype || decl.rank != 0 {
+                                return bad(k, "tap dtype");
+                            }
+                        }
+                    }
+                    continue;
+                }
                 Op::Lane { op, arg, param } => {
                     if let Some(p) = param {
                         let pn = &self.nodes[p.index()];
@@ -741,6 +890,29 @@ impl fmt::Display for Ir {
                 Op::Binary(op, a, b) => write!(f, "{} {a}, {b}", op.name())?,
                 Op::Cast(a) => write!(f, "cast {a}")?,
                 Op::Where(c, a, b) => write!(f, "where {c}, {a}, {b}")?,
+                Op::Recur(rec) => {
+                    let sources: Vec<String> = rec.sources.iter().map(|v| v.to_string()).collect();
+                    write!(f, "recur over {}", sources.join(", "))?;
+                    for (row, rule) in rec.rules() {
+                        let taps: Vec<String> = rule
+                            .taps
+                            .iter()
+                            .map(|t| match t.source {
+                                TapSource::Source(j) => format!("s{j}[{:+}]", t.offset),
+                                TapSource::Prev(lag) => format!("y[-{lag}]"),
+                            })
+                            .collect();
+                        let first = if row < rec.boundary.len() {
+                            format!("row {row}")
+                        } else {
+                            format!("rows {row}..")
+                        };
+                        write!(f, "\n    {first} taps ({}):", taps.join(", "))?;
+                        for line in rule.body.to_string().lines() {
+                            write!(f, "\n      {line}")?;
+                        }
+                    }
+                }
                 Op::Lane { op, arg, param } => {
                     write!(f, "{} {arg}", op.name())?;
                     if let Some(p) = param {

@@ -264,6 +264,7 @@ impl KernelModule {
         // Boxed: code refers to each routine by address, which must not
         // change as the routines move from codegen into the kernel.
         lanes: Vec<Box<LaneRoutine>>,
+        ir: &crate::ir::Ir,
     ) -> Result<CompiledCode> {
         let module = self.module.get_mut();
         let define = module.define_function(self.entry, ctx);
@@ -296,6 +297,12 @@ impl KernelModule {
             plan: plan.clone(),
             stored,
             _lanes: lanes,
+            recurrences: plan
+                .loops
+                .iter()
+                .filter_map(|nest| nest.recur)
+                .map(|v| (v, Box::new(ir.node(v).op.clone())))
+                .collect(),
             _module: OwnedModule(self.module.0.take()),
         })
     }
@@ -325,6 +332,9 @@ pub struct CompiledCode {
     /// addresses stay put while the `CompiledCode` moves).
     #[allow(clippy::vec_box)]
     _lanes: Vec<Box<LaneRoutine>>,
+    /// The recurrences of the plan's recurrence loops (their reach bounds
+    /// what the loops may read).
+    recurrences: std::collections::HashMap<crate::ir::ValueId, Box<crate::ir::Op>>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -752,6 +762,10 @@ fn check(
         if rank > 2 || access.slot >= plan.num_slots() {
             return Err(Error::internal("malformed plan"));
         }
+        if let Some(v) = nest.recur {
+            check_recur_access(code, plan, bindings, strides, dims, l, v, access, is_store)?;
+            continue;
+        }
         let mut extents = [0usize; 2];
         extents[..rank].copy_from_slice(&dims[2 * l..2 * l + rank]);
         let mut extents = &extents[..rank];
@@ -800,6 +814,63 @@ fn check(
                 buffer_name(plan.buffers[access.buffer.index()].kind)
             )));
         }
+    }
+    Ok(())
+}
+
+/// A recurrence loop's access: the rows its rules read of a source (from
+/// the recurrence's own reach, per rule), or the rows it writes.
+#[allow(clippy::too_many_arguments)]
+fn check_recur_access(
+    code: &CompiledCode,
+    plan: &Plan,
+    bindings: &[Binding<'_>],
+    strides: &[isize],
+    dims: &[usize],
+    l: usize,
+    v: crate::ir::ValueId,
+    access: &crate::fuse::Access,
+    is_store: bool,
+) -> Result<()> {
+    let Some(crate::ir::Op::Recur(rec)) = code.recurrences.get(&v).map(|r| &**r) else {
+        return Err(Error::internal("recurrence loop without its recurrence"));
+    };
+    let n = dims[2 * l];
+    let stride = strides[2 * access.slot] as i128;
+    let (lo, hi) = if is_store {
+        if n == 0 {
+            return Ok(());
+        }
+        (0i128, n as i128 - 1)
+    } else {
+        let k = plan.loops[l]
+            .loads
+            .iter()
+            .position(|a| a.slot == access.slot)
+            .ok_or_else(|| Error::internal("recurrence load"))?;
+        if stride == 0 {
+            (0, 0)
+        } else {
+            match rec.source_reach(k, n) {
+                Some((lo, hi)) => (i128::from(lo), i128::from(hi)),
+                None => return Ok(()),
+            }
+        }
+    };
+    let mut binding = &bindings[access.buffer.index()];
+    if let Binding::Alias(target) = binding {
+        binding = &bindings[*target];
+    }
+    let size = plan.buffers[access.buffer.index()].dtype.size() as i128;
+    let (base, len, _) = binding.extent().expect("aliases are resolved");
+    let (a, b) = (base + lo * stride, base + hi * stride);
+    let (first, last) = (a.min(b), a.max(b));
+    if first < 0 || last + size > len {
+        return Err(call_error(format!(
+            "recurrence loop {l} would access bytes {first}..{} of buffer {}, which has {len} bytes",
+            last + size,
+            access.buffer.index()
+        )));
     }
     Ok(())
 }

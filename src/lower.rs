@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use crate::ast::{self, Arg, ExprKind};
 use crate::error::{did_you_mean, Error, ErrorKind, Result, Span};
 use crate::ir::{
-    BinaryOp, InputDecl, Ir, LaneKind, LaneOp, Node, Op, ReduceOp, ScanOp, UnaryOp, ValueId,
-    WindowOp,
+    BinaryOp, InputDecl, Ir, LaneKind, LaneOp, Node, Op, Recurrence, ReduceOp, Rule, ScanOp, Tap,
+    TapSource, UnaryOp, ValueId, WindowOp,
 };
 use crate::scalar;
 use crate::types::{DType, Scalar, TypeClass, MAX_RANK};
@@ -47,6 +47,26 @@ struct Lowerer<'a> {
     input_nodes: Vec<Option<ValueId>>,
     /// `let` bindings and outputs defined so far (kernel mode).
     env: HashMap<String, Val>,
+    /// Set while lowering the body of an element rule.
+    rule: Option<RuleCtx>,
+}
+
+/// What an element rule's body can see, and the taps it has made.
+struct RuleCtx {
+    /// The output being defined (`y`).
+    output: String,
+    /// The row of a boundary rule; `None` for the general rule `y[i]`.
+    row: Option<usize>,
+    /// The kernel's names as values of the outer graph.
+    outer: HashMap<String, Val>,
+    /// Rank and dtype of outer values.
+    info: HashMap<ValueId, (u8, DType)>,
+    /// The output's dtype (of `y[i-k]` taps).
+    dtype: DType,
+    /// Outer values read, in order (shared by all rules of the output).
+    sources: Vec<ValueId>,
+    /// The taps of this rule and their body input nodes.
+    taps: Vec<(Tap, ValueId)>,
 }
 
 /// Lowers an expression whose free names are `names` (in order), with the
@@ -70,8 +90,8 @@ pub fn lower_expr(expr: &ast::Expr, names: &[String], types: &[InputType]) -> Re
 /// (an untyped `x: [n]` takes any float dtype), every output defined exactly
 /// once, an output's value against its declared dtype (a weak literal
 /// adapts; a strong value of another dtype is an error) and rank, names
-/// used before they are defined. Element rules (`y[i] = ...`) are the
-/// recurrences of a later version and are refused with their span.
+/// used before they are defined, and for element rules: a general rule
+/// `y[i]`, boundary rows for every lag it reads, no read ahead.
 pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
     let names: Vec<String> = kernel.params.iter().map(|p| p.name.name.clone()).collect();
     if names.len() != types.len() {
@@ -102,10 +122,10 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
             }
             ast::Stmt::Assign {
                 target,
-                index: Some(index),
+                index: Some(_),
                 ..
             } => {
-                if !kernel.outputs.iter().any(|o| o.name.name == target.name) {
+                let Some(decl) = kernel.outputs.iter().find(|o| o.name.name == target.name) else {
                     return Err(Error::at(
                         ErrorKind::UnknownName,
                         target.span,
@@ -114,15 +134,26 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
                             target.name, kernel.name.name
                         ),
                     ));
+                };
+                if defined.contains_key(target.name.as_str()) {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        target.span,
+                        format!("output `{}` is defined twice", target.name),
+                    ));
                 }
-                return Err(Error::at(
-                    ErrorKind::Unsupported,
-                    target.span.to(index.span()),
-                    format!(
-                        "element rules like `{}[{index}] = ...` (recurrences) are not compiled yet",
-                        target.name
-                    ),
-                ));
+                // The output is built at its last element rule, from all of them.
+                let rules: Vec<&ast::Stmt> = kernel
+                    .body
+                    .iter()
+                    .filter(|s| matches!(s, ast::Stmt::Assign { target: t, index: Some(_), .. } if t.name == target.name))
+                    .collect();
+                if !std::ptr::eq(*rules.last().expect("this one"), stmt) {
+                    continue;
+                }
+                let id = lw.recurrence(kernel, decl, &rules, &names)?;
+                lw.env.insert(target.name.clone(), Val::Strong(id));
+                defined.insert(&target.name, id);
             }
             ast::Stmt::Assign {
                 target,
@@ -175,6 +206,394 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
     }
     debug_assert_eq!(lw.ir.validate(), Ok(()));
     Ok(lw.ir)
+}
+
+impl Lowerer<'_> {
+    /// Builds the recurrence of output `decl` from its element rules.
+    fn recurrence(
+        &mut self,
+        kernel: &ast::Kernel,
+        decl: &ast::Param,
+        rules: &[&ast::Stmt],
+        params: &[String],
+    ) -> Result<ValueId> {
+        let name = &decl.name.name;
+        // The outer names a rule may read: parameters, lets, outputs so far.
+        let mut outer: HashMap<String, Val> = self.env.clone();
+        for p in params {
+            let id = ast::Ident {
+                name: p.clone(),
+                span: decl.name.span,
+            };
+            let v = self.name(&id)?;
+            outer.insert(p.clone(), v);
+        }
+        let info: HashMap<ValueId, (u8, DType)> = outer
+            .values()
+            .filter_map(|v| match v {
+                Val::Strong(id) => Some((*id, (self.ir.node(*id).rank, self.ir.node(*id).dtype))),
+                _ => None,
+            })
+            .collect();
+        let dtype = match decl.ty.dtype {
+            Some(d) => d,
+            // An untyped output takes the dtype of the first vector parameter.
+            None => info
+                .values()
+                .filter(|(rank, d)| *rank == 1 && d.is_float())
+                .map(|(_, d)| *d)
+                .min()
+                .unwrap_or(DType::F64),
+        };
+        if decl.ty.dims.len() != 1 {
+            return Err(Error::at(
+                ErrorKind::Shape,
+                decl.ty.span,
+                format!(
+                    "element rules define a vector, but `{name}` is declared with rank {}",
+                    decl.ty.dims.len()
+                ),
+            ));
+        }
+        let mut boundary: Vec<Option<(Rule, Span)>> = Vec::new();
+        let mut general: Option<(Rule, Span)> = None;
+        let mut sources: Vec<ValueId> = Vec::new();
+        for stmt in rules {
+            let ast::Stmt::Assign {
+                index: Some(index),
+                value,
+                span,
+                ..
+            } = stmt
+            else {
+                continue;
+            };
+            let row = match index {
+                ast::Index::Absolute { row, span } => {
+                    Some(usize::try_from(*row).map_err(|_| {
+                        Error::at(ErrorKind::Type, *span, "a boundary row cannot be negative")
+                    })?)
+                }
+                ast::Index::Relative { var, offset: 0, .. } if var.name == "i" => None,
+                other => return Err(Error::at(
+                    ErrorKind::Type,
+                    other.span(),
+                    format!(
+                        "an element rule defines `{name}[i]` or a boundary row like `{name}[0]`"
+                    ),
+                )),
+            };
+            let ctx = RuleCtx {
+                output: name.clone(),
+                row,
+                outer: outer.clone(),
+                info: info.clone(),
+                dtype,
+                sources: std::mem::take(&mut sources),
+                taps: Vec::new(),
+            };
+            let mut body = Lowerer::new(&[], &[]);
+            body.rule = Some(ctx);
+            let v = body.expr(value)?;
+            let out = body.output_value(
+                v,
+                &ast::Param {
+                    name: decl.name.clone(),
+                    ty: ast::TypeAnn {
+                        dtype: Some(dtype),
+                        dims: Vec::new(),
+                        span: decl.ty.span,
+                    },
+                },
+                value.span,
+            )?;
+            body.ir.outputs.push(out);
+            let ctx = body.rule.take().expect("set above");
+            sources = ctx.sources;
+            let rule = Rule {
+                body: body.ir,
+                taps: ctx.taps.iter().map(|(t, _)| *t).collect(),
+            };
+            match row {
+                Some(r) => {
+                    if boundary.len() <= r {
+                        boundary.resize_with(r + 1, || None);
+                    }
+                    if boundary[r].replace((rule, *span)).is_some() {
+                        return Err(Error::at(
+                            ErrorKind::Type,
+                            *span,
+                            format!("`{name}[{r}]` is defined twice"),
+                        ));
+                    }
+                }
+                None => {
+                    if general.replace((rule, *span)).is_some() {
+                        return Err(Error::at(
+                            ErrorKind::Type,
+                            *span,
+                            format!("`{name}[i]` is defined twice"),
+                        ));
+                    }
+                }
+            }
+        }
+        let Some((general, gspan)) = general else {
+            return Err(Error::at(
+                ErrorKind::Type,
+                decl.name.span,
+                format!("output `{name}` has boundary rows but no rule for `{name}[i]`"),
+            ));
+        };
+        let k = boundary.len();
+        let mut rows = Vec::with_capacity(k);
+        for (r, b) in boundary.into_iter().enumerate() {
+            match b {
+                Some((rule, _)) => rows.push(rule),
+                None => {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        gspan,
+                        format!(
+                            "boundary row `{name}[{r}]` is missing (rows 0..{k} need one each)"
+                        ),
+                    ))
+                }
+            }
+        }
+        // Every lag the general rule reads needs its boundary rows.
+        for t in &general.taps {
+            if let TapSource::Prev(lag) = t.source {
+                if lag as usize > k {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        gspan,
+                        format!(
+                            "`{name}[i]` reads `{name}[i-{lag}]`, so it needs boundary rows {}; `{name}[{k}]` is missing",
+                            (0..lag).map(|r| format!("`{name}[{r}]`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    ));
+                }
+            }
+            if let TapSource::Source(j) = t.source {
+                let reads_vector = self.ir.node(sources[j]).rank == 1;
+                if reads_vector && (k as i64) + t.offset < 0 {
+                    return Err(Error::at(
+                        ErrorKind::Shape,
+                        gspan,
+                        format!(
+                            "at row {k}, `{name}[i]` reads element {} of `{}`",
+                            k as i64 + t.offset,
+                            self.source_name(sources[j], &outer)
+                        ),
+                    ));
+                }
+            }
+        }
+        let kernel_span = kernel.name.span;
+        let rec = Recurrence {
+            sources,
+            boundary: rows,
+            general,
+        };
+        if !rec.sources.iter().any(|s| self.ir.node(*s).rank == 1) {
+            return Err(Error::at(
+                ErrorKind::Shape,
+                gspan,
+                format!("the rules of `{name}` read no input vector (like `x[i]`), so its length is unknown"),
+            ));
+        }
+        let _ = kernel_span;
+        Ok(self.ir.push(Node {
+            op: Op::Recur(Box::new(rec)),
+            dtype,
+            rank: 1,
+            span: gspan,
+        }))
+    }
+
+    fn source_name(&self, v: ValueId, outer: &HashMap<String, Val>) -> String {
+        outer
+            .iter()
+            .find(|(_, val)| matches!(val, Val::Strong(id) if *id == v))
+            .map(|(n, _)| n.clone())
+            .unwrap_or_else(|| v.to_string())
+    }
+
+    /// A name inside an element rule: a scalar of the kernel is read as is;
+    /// a vector must be indexed.
+    fn rule_name(&mut self, id: &ast::Ident) -> Result<Val> {
+        let ctx = self.rule.as_ref().expect("in a rule");
+        if id.name == ctx.output {
+            return Err(Error::at(
+                ErrorKind::Type,
+                id.span,
+                format!("read `{0}` at an earlier row, like `{0}[i-1]`", id.name),
+            ));
+        }
+        let Some(&v) = ctx.outer.get(&id.name) else {
+            let mut err = Error::at(
+                ErrorKind::UnknownName,
+                id.span,
+                format!("unknown name `{}`", id.name),
+            );
+            if let Some(s) = did_you_mean(&id.name, ctx.outer.keys().map(String::as_str)) {
+                err = err.with_note(format!("did you mean `{s}`?"));
+            }
+            return Err(err);
+        };
+        let Val::Strong(outer_id) = v else {
+            return Ok(v);
+        };
+        let (rank, _) = ctx.info[&outer_id];
+        if rank != 0 {
+            return Err(Error::at(
+                ErrorKind::Shape,
+                id.span,
+                format!(
+                    "`{0}` is an array: read one element, like `{0}[i]`",
+                    id.name
+                ),
+            ));
+        }
+        Ok(Val::Strong(self.tap(outer_id, 0)))
+    }
+
+    /// `x[i+k]`, `x[3]`, `y[i-1]` inside an element rule.
+    fn rule_index(&mut self, base: &ast::Ident, index: &ast::Index, span: Span) -> Result<Val> {
+        let ctx = self.rule.as_ref().expect("in a rule");
+        let offset = match (index, ctx.row) {
+            (ast::Index::Relative { var, offset, .. }, _) if var.name == "i" => *offset,
+            (ast::Index::Relative { var, .. }, _) => {
+                return Err(Error::at(
+                    ErrorKind::UnknownName,
+                    var.span,
+                    format!("the row index is `i`, not `{}`", var.name),
+                ))
+            }
+            (ast::Index::Absolute { row, .. }, Some(r)) => row - r as i64,
+            (ast::Index::Absolute { span, .. }, None) => {
+                return Err(Error::at(
+                    ErrorKind::Type,
+                    *span,
+                    "in the rule for row `i`, read rows relative to `i`, like `x[i-1]`",
+                ))
+            }
+        };
+        if base.name == ctx.output {
+            let here = match ctx.row {
+                Some(r) => format!("{}[{}]", base.name, r as i64 + offset),
+                None => format!("{}[{index}]", base.name),
+            };
+            if offset >= 0 {
+                return Err(Error::at(
+                    ErrorKind::Type,
+                    span,
+                    format!("`{here}` reads the output at or after the row being defined; a recurrence reads earlier rows only"),
+                ));
+            }
+            if let Some(r) = ctx.row {
+                if r as i64 + offset < 0 {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        span,
+                        format!("`{here}` is before row 0"),
+                    ));
+                }
+            }
+            let lag = u32::try_from(-offset)
+                .map_err(|_| Error::at(ErrorKind::Type, span, "lag too large"))?;
+            let dtype = ctx.dtype;
+            return Ok(Val::Strong(self.tap_prev(lag, dtype)));
+        }
+        let Some(&Val::Strong(outer_id)) = ctx.outer.get(&base.name) else {
+            return Err(Error::at(
+                ErrorKind::UnknownName,
+                base.span,
+                format!("`{}` is not a vector of the kernel", base.name),
+            ));
+        };
+        let (rank, _) = ctx.info[&outer_id];
+        if rank != 1 {
+            return Err(Error::at(
+                ErrorKind::Shape,
+                span,
+                format!(
+                    "`{}` has rank {rank}; element rules index vectors",
+                    base.name
+                ),
+            ));
+        }
+        if let Some(r) = ctx.row {
+            if r as i64 + offset < 0 {
+                return Err(Error::at(
+                    ErrorKind::Shape,
+                    span,
+                    format!(
+                        "row {r} reads element {} of `{}`",
+                        r as i64 + offset,
+                        base.name
+                    ),
+                ));
+            }
+        }
+        Ok(Val::Strong(self.tap(outer_id, offset)))
+    }
+
+    /// The body input for outer value `v` at `offset` (made once).
+    fn tap(&mut self, v: ValueId, offset: i64) -> ValueId {
+        let ctx = self.rule.as_mut().expect("in a rule");
+        let k = match ctx.sources.iter().position(|s| *s == v) {
+            Some(k) => k,
+            None => {
+                ctx.sources.push(v);
+                ctx.sources.len() - 1
+            }
+        };
+        let (_, dtype) = ctx.info[&v];
+        self.tap_node(
+            Tap {
+                source: TapSource::Source(k),
+                offset,
+            },
+            dtype,
+        )
+    }
+
+    fn tap_prev(&mut self, lag: u32, dtype: DType) -> ValueId {
+        self.tap_node(
+            Tap {
+                source: TapSource::Prev(lag),
+                offset: -i64::from(lag),
+            },
+            dtype,
+        )
+    }
+
+    fn tap_node(&mut self, tap: Tap, dtype: DType) -> ValueId {
+        let ctx = self.rule.as_ref().expect("in a rule");
+        if let Some((_, node)) = ctx.taps.iter().find(|(t, _)| *t == tap) {
+            return *node;
+        }
+        let k = self.ir.inputs.len();
+        self.ir.inputs.push(InputDecl {
+            name: format!("tap{k}"),
+            dtype,
+            rank: 0,
+        });
+        let node = self.ir.push(Node {
+            op: Op::Input(k),
+            dtype,
+            rank: 0,
+            span: Span::default(),
+        });
+        self.rule
+            .as_mut()
+            .expect("in a rule")
+            .taps
+            .push((tap, node));
+        node
+    }
 }
 
 /// A parameter's declared type against the type it is called with.
@@ -442,6 +861,7 @@ impl<'a> Lowerer<'a> {
             names,
             input_nodes: vec![None; names.len()],
             env: HashMap::new(),
+            rule: None,
         }
     }
 }
@@ -468,6 +888,9 @@ impl Lowerer<'_> {
                 e.span,
                 "a list is only allowed as an argument of `select`",
             )),
+            ExprKind::Index { base, index } if self.rule.is_some() => {
+                self.rule_index(base, index, e.span)
+            }
             ExprKind::Index { base, .. } => Err(Error::at(
                 ErrorKind::Unsupported,
                 e.span,
@@ -480,6 +903,9 @@ impl Lowerer<'_> {
     }
 
     fn name(&mut self, id: &ast::Ident) -> Result<Val> {
+        if self.rule.is_some() {
+            return self.rule_name(id);
+        }
         if let Some(v) = self.env.get(&id.name) {
             return Ok(*v);
         }

@@ -104,7 +104,9 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
         };
         let lanes = lane_routines(ir, plan);
         let result = compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx)
-            .and_then(|clif| module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect()));
+            .and_then(|clif| {
+                module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect(), ir)
+            });
         if result.is_err() {
             // A failed translation may leave the builder context dirty.
             *fctx = FunctionBuilderContext::new();
@@ -177,9 +179,10 @@ fn compile_with(
         values: vec![None; ir.nodes.len()],
     };
     for (l, nest) in plan.loops.iter().enumerate() {
-        match &lanes[l] {
-            Some(routine) => t.translate_lane_loop(l, nest, routine)?,
-            None => t.translate_loop(l, nest)?,
+        match (&lanes[l], nest.recur) {
+            (Some(routine), _) => t.translate_lane_loop(l, nest, routine)?,
+            (None, Some(v)) => t.translate_recur_loop(l, nest, v)?,
+            (None, None) => t.translate_loop(l, nest)?,
         }
     }
     t.b.ins().return_(&[]);
@@ -314,10 +317,21 @@ fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
             continue;
         }
         for &v in &nest.compute {
-            if let Some((name, f)) = callee(ir, v) {
-                if list.iter().all(|(n, _)| *n != name) {
-                    list.push((name, f));
+            let mut add = |body: &Ir, v: ValueId| {
+                if let Some((name, f)) = callee(body, v) {
+                    if list.iter().all(|(n, _)| *n != name) {
+                        list.push((name, f));
+                    }
                 }
+            };
+            if let Op::Recur(rec) = &ir.node(v).op {
+                for (_, rule) in rec.rules() {
+                    for u in rule.body.ids() {
+                        add(&rule.body, u);
+                    }
+                }
+            } else {
+                add(ir, v);
             }
         }
     }
@@ -362,7 +376,7 @@ struct Translator<'a, 'f> {
     values: Vec<Option<Value>>,
 }
 
-impl Translator<'_, '_> {
+impl<'a> Translator<'a, '_> {
     /// Loads entry `index` of a pointer-sized frame array.
     fn frame_load(&mut self, array: Value, index: usize) -> Value {
         let offset = (index * self.ptr.bytes() as usize) as i32;
@@ -401,6 +415,151 @@ impl Translator<'_, '_> {
             0 => self.translate_body(nest, &slots),
             1 => self.translate_loop_1d(nest, &slots, dims[0]),
             _ => self.translate_loop_2d(nest, &slots, dims[0], dims[1]),
+        }
+    }
+
+    /// A recurrence loop: boundary rows in straight-line code (each behind
+    /// a test that the vector has that row), then the general rule over the
+    /// remaining rows, with the last `max_lag` results carried in variables.
+    fn translate_recur_loop(&mut self, l: usize, nest: &LoopNest, v: ValueId) -> Result<()> {
+        let outer = self.ir;
+        let Op::Recur(rec) = &outer.node(v).op else {
+            return Err(internal(format!("loop {l}: {v} is not a recurrence")));
+        };
+        let dtype = outer.node(v).dtype;
+        let ty = clif_type(dtype);
+        let n = self.frame_load(self.dims, 2 * l);
+        let mut sources = Vec::with_capacity(nest.loads.len());
+        for access in &nest.loads {
+            let base = self.frame_load(self.buffers, access.buffer.index());
+            let stride = self.frame_load(self.strides, 2 * access.slot);
+            sources.push((base, stride, outer.node(access.value).dtype));
+        }
+        let out = nest.stores[0];
+        let out_base = self.frame_load(self.buffers, out.buffer.index());
+        let out_stride = self.frame_load(self.strides, 2 * out.slot);
+        let lags = rec.max_lag() as usize;
+        let prev: Vec<Variable> = (0..lags)
+            .map(|_| {
+                let var = self.b.declare_var(ty);
+                let zero = self.zero_of(dtype);
+                self.b.def_var(var, zero);
+                var
+            })
+            .collect();
+        let exit = self.b.create_block();
+        // Boundary rows.
+        for (r, rule) in rec.boundary.iter().enumerate() {
+            let body = self.b.create_block();
+            let has_row = self
+                .b
+                .ins()
+                .icmp_imm_u(IntCC::UnsignedGreaterThan, n, r as i64);
+            self.b.ins().brif(has_row, body, &[], exit, &[]);
+            self.b.seal_block(body);
+            self.b.switch_to_block(body);
+            let row = self.b.ins().iconst(self.ptr, r as i64);
+            self.translate_row(rule, row, &sources, &prev, out_base, out_stride, outer)?;
+        }
+        // The general rule, rows k..n.
+        let k = rec.boundary.len() as i64;
+        let head = self.b.create_block();
+        let body = self.b.create_block();
+        let i = self.b.declare_var(self.ptr);
+        let start = self.b.ins().iconst(self.ptr, k);
+        self.b.def_var(i, start);
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        let row = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, row, n);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
+        let row = self.b.use_var(i);
+        self.translate_row(
+            &rec.general,
+            row,
+            &sources,
+            &prev,
+            out_base,
+            out_stride,
+            outer,
+        )?;
+        let next = self.b.ins().iadd_imm_u(row, 1);
+        self.b.def_var(i, next);
+        self.b.ins().jump(head, &[]);
+        self.b.seal_block(head);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// One row of a recurrence: taps, the rule's body, the store, and the
+    /// shift of the carried results.
+    #[allow(clippy::too_many_arguments)]
+    fn translate_row(
+        &mut self,
+        rule: &'a crate::ir::Rule,
+        row: Value,
+        sources: &[(Value, Value, DType)],
+        prev: &[Variable],
+        out_base: Value,
+        out_stride: Value,
+        outer: &'a Ir,
+    ) -> Result<()> {
+        use crate::ir::TapSource;
+        let mut taps = Vec::with_capacity(rule.taps.len());
+        for tap in &rule.taps {
+            let value = match tap.source {
+                TapSource::Source(j) => {
+                    let (base, stride, dtype) = sources[j];
+                    let at = self.b.ins().iadd_imm_s(row, tap.offset);
+                    let offset = self.b.ins().imul(at, stride);
+                    let p = self.b.ins().iadd(base, offset);
+                    self.b.ins().load(clif_type(dtype), self.mem, p, 0)
+                }
+                TapSource::Prev(lag) => self.b.use_var(prev[lag as usize - 1]),
+            };
+            taps.push(value);
+        }
+        // The body is a graph of its own: translate it with its own values.
+        self.ir = &rule.body;
+        let saved = std::mem::replace(&mut self.values, vec![None; rule.body.nodes.len()]);
+        let result = (|| {
+            for id in rule.body.ids() {
+                let node = rule.body.node(id);
+                let value = match node.op {
+                    Op::Input(k) => taps[k],
+                    Op::Const(_) => continue,
+                    _ => self.translate_node(id)?,
+                };
+                self.values[id.index()] = Some(value);
+            }
+            self.value(rule.body.outputs[0])
+        })();
+        self.values = saved;
+        self.ir = outer;
+        let y = result?;
+        let offset = self.b.ins().imul(row, out_stride);
+        let p = self.b.ins().iadd(out_base, offset);
+        self.b.ins().store(self.mem, y, p, 0);
+        // prev[0] is y[i-1]: shift the older ones down first.
+        for k in (1..prev.len()).rev() {
+            let older = self.b.use_var(prev[k - 1]);
+            self.b.def_var(prev[k], older);
+        }
+        if let Some(&first) = prev.first() {
+            self.b.def_var(first, y);
+        }
+        Ok(())
+    }
+
+    /// Zero of a dtype (the carried results' value before row 0).
+    fn zero_of(&mut self, dtype: DType) -> Value {
+        match dtype {
+            DType::F32 => self.b.ins().f32const(0.0),
+            DType::F64 => self.b.ins().f64const(0.0),
+            other => self.b.ins().iconst(clif_type(other), 0),
         }
     }
 
@@ -687,7 +846,7 @@ impl Translator<'_, '_> {
                 let (c, x, y) = (self.value(c)?, self.value(a)?, self.value(b)?);
                 Ok(self.b.ins().select(c, x, y))
             }
-            Op::Lane { .. } => Err(Error::internal(format!(
+            Op::Lane { .. } | Op::Recur(_) => Err(Error::internal(format!(
                 "{id}: a lane operation inside an elementwise loop (the plan must materialise it)"
             ))),
         }

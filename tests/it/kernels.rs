@@ -157,9 +157,39 @@ fn kernel_errors() {
             "unknown name `q`",
         ),
         (
-            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0]\n y[i] = y[i-1] + x[i] }",
-            ErrorKind::Unsupported,
-            "recurrences",
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[i] = y[i-1] + x[i] }",
+            ErrorKind::Type,
+            "needs boundary rows `y[0]`",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0]\n y[i] = y[i-2] + x[i] }",
+            ErrorKind::Type,
+            "`y[1]` is missing",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0]\n y[i] = y[i+1] + x[i] }",
+            ErrorKind::Type,
+            "reads the output at or after the row being defined",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0] }",
+            ErrorKind::Type,
+            "no rule for `y[i]`",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0]\n y[i] = x[i-2] }",
+            ErrorKind::Shape,
+            "reads element -1 of `x`",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x\n y[i] = x[i] }",
+            ErrorKind::Shape,
+            "read one element",
+        ),
+        (
+            "kernel k(x: f64[n]) -> (y: f64[n]) { y[0] = x[0]\n y[i] = x[i] + y[i-1]\n y = x }",
+            ErrorKind::Type,
+            "defined twice",
         ),
     ];
     for (src, kind, text) in cases {
@@ -182,4 +212,127 @@ fn kernel_errors() {
         .call(&[("x", (&x).into()), ("xx", (&x).into())])
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Call, "{err}");
+}
+
+const RECURRENCES: &str = r#"
+kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]
+}
+
+kernel running_max(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+}
+
+kernel second_order(x: [n], a: f64, b: f64) -> (y: [n], total: f64) {
+    y[0] = x[0]
+    y[1] = x[1] + a * y[0]
+    y[i] = x[i] + a * y[i-1] + b * y[i-2]
+    total = sum(y)
+}
+
+kernel lead(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = x[i+1] + y[i-1]
+}
+"#;
+
+fn walk(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| ((i * 7919) % 1000) as f64 * 0.01 - 5.0)
+        .collect()
+}
+
+#[test]
+fn recurrences_agree_with_their_lane_functions() {
+    let x = walk(1000);
+    for mode in MODES {
+        let e = engine(mode);
+        let m = e.compile_module(RECURRENCES).unwrap();
+        let ewma = m.kernel("ewma").unwrap();
+        let y = ewma
+            .call(&[("x", (&x).into()), ("alpha", 0.1.into())])
+            .unwrap();
+        let z = e.eval("ewm_mean(x, 0.1)", &[("x", (&x).into())]).unwrap();
+        assert_eq!(
+            crate::util::bitwise_diff(&z, &y[0].1),
+            None,
+            "ewma {mode:?}"
+        );
+        let y = m
+            .kernel("running_max")
+            .unwrap()
+            .call(&[("x", (&x).into())])
+            .unwrap();
+        let z = e.eval("cummax(x)", &[("x", (&x).into())]).unwrap();
+        assert_eq!(
+            crate::util::bitwise_diff(&z, &y[0].1),
+            None,
+            "running_max {mode:?}"
+        );
+    }
+}
+
+#[test]
+fn a_second_order_recurrence_in_every_mode() {
+    let x = walk(300);
+    let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    // The reference: the same arithmetic written out in Rust.
+    let mut want = vec![0.0f64; x.len()];
+    let (a, b) = (0.5f64, -0.25f64);
+    want[0] = x[0];
+    want[1] = x[1] + a * want[0];
+    for i in 2..x.len() {
+        want[i] = x[i] + a * want[i - 1] + b * want[i - 2];
+    }
+    for mode in MODES {
+        let e = engine(mode);
+        let k = e
+            .compile_module(RECURRENCES)
+            .unwrap()
+            .kernel("second_order")
+            .unwrap();
+        let out = k
+            .call(&[("x", (&x).into()), ("a", a.into()), ("b", b.into())])
+            .unwrap();
+        assert_eq!(out[0].1.to_f64_vec(), want, "{mode:?}");
+        assert_eq!(out[1].0, "total");
+        // Untyped `x: [n]` specialises to f32 (the scalars are f64, so the
+        // rule computes in f64 and the f32 output is a type error).
+        let err = k
+            .call(&[("x", (&x32).into()), ("a", a.into()), ("b", b.into())])
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Type, "{err}");
+        // Zero, one and two rows: only the boundary rows that exist run.
+        for n in 0..3 {
+            let out = k
+                .call(&[("x", Arg::from(&x[..n])), ("a", a.into()), ("b", b.into())])
+                .unwrap();
+            assert_eq!(out[0].1.to_f64_vec(), &want[..n], "{mode:?} n={n}");
+        }
+    }
+}
+
+#[test]
+fn reads_past_the_end_are_refused_when_called() {
+    let x = walk(10);
+    for mode in MODES {
+        let e = engine(mode);
+        let k = e
+            .compile_module(RECURRENCES)
+            .unwrap()
+            .kernel("lead")
+            .unwrap();
+        let err = k.call(&[("x", (&x).into())]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Shape, "{err}");
+        assert!(
+            err.message()
+                .contains("element 10 of a vector of length 10"),
+            "{err}"
+        );
+        // One row has no general rule to run, so nothing reads ahead.
+        let out = k.call(&[("x", Arg::from(&x[..1]))]).unwrap();
+        assert_eq!(out[0].1.to_f64_vec(), [x[0]]);
+    }
 }
