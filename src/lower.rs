@@ -275,13 +275,15 @@ impl Lowerer<'_> {
                     })?)
                 }
                 ast::Index::Relative { var, offset: 0, .. } if var.name == "i" => None,
-                other => return Err(Error::at(
-                    ErrorKind::Type,
-                    other.span(),
-                    format!(
+                other => {
+                    return Err(Error::at(
+                        ErrorKind::Type,
+                        other.span(),
+                        format!(
                         "an element rule defines `{name}[i]` or a boundary row like `{name}[0]`"
                     ),
-                )),
+                    ))
+                }
             };
             let ctx = RuleCtx {
                 output: name.clone(),

@@ -6,6 +6,7 @@ mod api;
 mod cases;
 mod cli;
 mod kernels;
+mod lane_props;
 mod props;
 mod snapshots;
 mod util;

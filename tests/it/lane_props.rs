@@ -1,0 +1,167 @@
+//! Random lane operations (reductions, scans, differences, shifts,
+//! windows, EWM) over random inputs in random layouts, inside random
+//! elementwise context: the unfused and fused JIT must agree with the
+//! interpreter bit for bit (NaNs compared as NaNs), or fail with the same
+//! error.
+
+use arrjit::{DType, Scalar};
+use proptest::prelude::*;
+
+use crate::util::{args, bitwise_diff, engines, Layout, Owned};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static TOTAL: AtomicUsize = AtomicUsize::new(0);
+static OK: AtomicUsize = AtomicUsize::new(0);
+
+/// A lane call with its keyword arguments, over `x`.
+fn lane_call() -> impl Strategy<Value = String> {
+    let reduce = prop::sample::select(vec![
+        "sum",
+        "prod",
+        "mean",
+        "min",
+        "max",
+        "var",
+        "std",
+        "any",
+        "all",
+        "argmin",
+        "argmax",
+        "count_nonzero",
+        "nansum",
+        "nanmean",
+        "nanmin",
+        "nanmax",
+        "nanvar",
+        "nanstd",
+    ]);
+    let axis = prop::sample::select(vec!["", ", axis=0", ", axis=1", ", axis=-1"]);
+    let keep = prop::sample::select(vec!["", ", keepdims=true"]);
+    let reductions = (reduce, axis, keep).prop_map(|(f, a, k)| {
+        let ddof = if f.ends_with("var") || f.ends_with("std") {
+            ", ddof=1"
+        } else {
+            ""
+        };
+        format!("{f}(X{a}{k}{ddof})")
+    });
+    let along = prop::sample::select(vec![", axis=0", ", axis=1"]);
+    let scans = (
+        prop::sample::select(vec!["cumsum", "cumprod", "cummax", "cummin"]),
+        along.clone(),
+    )
+        .prop_map(|(f, a)| format!("{f}(X{a})"));
+    let windows = (
+        prop::sample::select(vec![
+            "rolling_sum",
+            "rolling_mean",
+            "rolling_var",
+            "rolling_std",
+            "rolling_min",
+            "rolling_max",
+        ]),
+        1usize..6,
+        along.clone(),
+    )
+        .prop_map(|(f, w, a)| format!("{f}(X, {w}{a})"));
+    let others = (0u32..4, -3i64..4, along, 1u32..10).prop_map(|(n, k, a, alpha)| match n {
+        0 => format!("diff(X, n={}{a})", k.rem_euclid(3)),
+        1 => format!("shift(X, {k}{a}, fill=0)"),
+        2 => format!("ewm_mean(X, 0.{alpha}{a})"),
+        _ => format!("diff(X{a})"),
+    });
+    prop_oneof![reductions, scans, windows, others]
+}
+
+/// Elementwise context around the lane call, and the operand expression.
+fn program() -> impl Strategy<Value = String> {
+    let operand = prop::sample::select(vec!["x", "x * 2 + 1", "abs(x) - y", "where(x > 0, x, y)"]);
+    let context = prop::sample::select(vec!["L", "x - L", "L * 2", "sqrt(abs(L)) + y"]);
+    (lane_call(), operand, context)
+        .prop_map(|(call, op, ctx)| ctx.replace('L', &call.replace('X', &format!("({op})"))))
+}
+
+fn value(dtype: DType, seed: u64) -> Scalar {
+    let special = [f64::NAN, 0.0, -0.0, 1.5, -2.25, 1e300, f64::INFINITY, 7.0];
+    let v = if seed % 11 == 0 {
+        special[(seed / 11 % 8) as usize]
+    } else {
+        ((seed % 2001) as f64 - 1000.0) / 8.0
+    };
+    match dtype {
+        DType::F64 => Scalar::F64(v),
+        DType::F32 => Scalar::F32(v as f32),
+        DType::I64 => Scalar::I64((seed % 41) as i64 - 20),
+        DType::I32 => Scalar::I32((seed % 41) as i32 - 20),
+        DType::Bool => Scalar::Bool(seed % 3 == 0),
+    }
+}
+
+fn input(dtype: DType, dims: &[usize], seed: u64, layout: Layout) -> Owned {
+    let n: usize = dims.iter().product();
+    let values: Vec<Scalar> = (0..n as u64)
+        .map(|k| {
+            value(
+                dtype,
+                seed.wrapping_mul(6364136223846793005)
+                    .wrapping_add(k * 1442695040888963407)
+                    >> 7,
+            )
+        })
+        .collect();
+    Owned::array(dtype, dims, &values, layout)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
+
+    #[test]
+    fn lane_programs_agree_across_engines(
+        src in program(),
+        dtype in prop::sample::select(vec![DType::F64, DType::F32, DType::I64, DType::I32]),
+        matrix in any::<bool>(),
+        n in 0usize..40,
+        m in 1usize..5,
+        seed in any::<u64>(),
+        fortran in any::<bool>(),
+        reverse in any::<bool>(),
+    ) {
+        let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
+        let layout = Layout { fortran, step: 1, reverse };
+        let inputs = vec![
+            ("x".to_string(), input(dtype, &dims, seed, layout)),
+            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
+        ];
+        let mut results = Vec::new();
+        for (mode, engine) in engines() {
+            let result = engine.compile(&src).and_then(|e| {
+                let names = e.inputs().to_vec();
+                let all = args(&inputs);
+                let used: Vec<_> = all.into_iter().filter(|(n, _)| names.iter().any(|m| m == n)).collect();
+                e.eval(&used)
+            });
+            results.push((mode, result));
+        }
+        let (_, oracle) = &results[0];
+        // Most programs must evaluate (errors are legitimate, e.g. axis=1
+        // of a vector, but a generator that only made errors would test
+        // nothing).
+        let total = TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
+        let ok = OK.fetch_add(usize::from(oracle.is_ok()), Ordering::Relaxed) + usize::from(oracle.is_ok());
+        prop_assert!(total < 100 || 2 * ok >= total, "only {} of {} programs evaluated", ok, total);
+        if std::env::var_os("LANE_PROPS_DEBUG").is_some() {
+            eprintln!("{src} {dtype:?} {dims:?}: {:?}", oracle.as_ref().map(|a| a.shape()).map_err(|e| e.to_string()));
+        }
+        for (mode, got) in &results[1..] {
+            match (oracle, got) {
+                (Ok(want), Ok(got)) => prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode),
+                (Err(a), Err(b)) => {
+                    prop_assert!(a.kind() != arrjit::ErrorKind::Internal, "{}: internal error {}", src, a);
+                    prop_assert_eq!(a.kind(), b.kind(), "{} {:?}: {} vs {}", src, mode, a, b);
+                }
+                (a, b) => prop_assert!(false, "{} {:?}: {:?} vs {:?}", src, mode, a.as_ref().err(), b.as_ref().err()),
+            }
+        }
+    }
+}
