@@ -84,7 +84,7 @@ fn program() -> impl Strategy<Value = String> {
 
 fn value(dtype: DType, seed: u64) -> Scalar {
     let special = [f64::NAN, 0.0, -0.0, 1.5, -2.25, 1e300, f64::INFINITY, 7.0];
-    let v = if seed % 11 == 0 {
+    let v = if seed.is_multiple_of(11) {
         special[(seed / 11 % 8) as usize]
     } else {
         ((seed % 2001) as f64 - 1000.0) / 8.0
@@ -94,7 +94,7 @@ fn value(dtype: DType, seed: u64) -> Scalar {
         DType::F32 => Scalar::F32(v as f32),
         DType::I64 => Scalar::I64((seed % 41) as i64 - 20),
         DType::I32 => Scalar::I32((seed % 41) as i32 - 20),
-        DType::Bool => Scalar::Bool(seed % 3 == 0),
+        DType::Bool => Scalar::Bool(seed.is_multiple_of(3)),
     }
 }
 
