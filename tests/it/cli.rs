@@ -258,16 +258,19 @@ fn kernel_files() {
     let err = user_error(&["eval", "-f", f, "-k", "two", &x, "-o", "w=out.npy"]);
     assert!(err.contains("no output `w`"), "{err}");
 
-    // Once kernels compile, outputs print as `name = array` and -o writes
-    // them; until then the call is a clean user error.
-    let out = arrjit(&["eval", "-f", f, "-k", "two", &x]);
-    match out.status.code() {
-        Some(0) => assert_eq!(stdout(&out), "y = [1. 2. 3.]\nz = [-1.  0.  1.]\n"),
-        _ => {
-            assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-            assert!(has_caret(&stderr(&out)), "{}", stderr(&out));
-        }
-    }
+    // Outputs print as `name = array`; -o OUT=PATH writes that output
+    // instead of printing it.
+    assert_eq!(
+        ok(&["eval", "-f", f, "-k", "two", &x]),
+        "y = [1. 2. 3.]\nz = [-1.  0.  1.]\n"
+    );
+    let z = dir.path("z.npy");
+    let z_arg = format!("z={}", z.display());
+    assert_eq!(
+        ok(&["eval", "-f", f, "-k", "two", &x, "-o", &z_arg]),
+        "y = [1. 2. 3.]\n"
+    );
+    assert_eq!(read_npy(&z).unwrap().data, Data::F64(vec![-1.0, 0.0, 1.0]));
 
     let bad = dir.path("bad.arr");
     std::fs::write(
@@ -278,6 +281,28 @@ fn kernel_files() {
     let err = user_error(&["eval", "-f", bad.to_str().unwrap(), &x]);
     assert!(err.contains("bad.arr:3:1"), "{err}");
     assert!(has_caret(&err), "{err}");
+}
+
+/// The kernels shipped in `examples/kernels.ak` (the language reference's)
+/// run from the command line.
+#[test]
+fn example_kernels_run() {
+    let dir = Scratch::new("example-kernels");
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kernels.ak");
+    let x = dir.npy("x", &vector(&[3.0, 1.0, 4.0, 1.0, 5.0]));
+    assert_eq!(
+        ok(&["eval", "-f", file, "-k", "ewma", &x, "alpha=0.5"]),
+        "y = [3.  2.  3.  2.  3.5]\n"
+    );
+    assert_eq!(
+        ok(&["eval", "-f", file, "-k", "running_max", &x]),
+        "y = [3. 3. 4. 4. 5.]\n"
+    );
+    let out = ok(&["eval", "-f", file, "-k", "zscore", &x, "w=2"]);
+    assert!(
+        out.starts_with("z = [nan -1.  1. -1.  1.]\nlo = -1.0\nhi = 1.0"),
+        "{out}"
+    );
 }
 
 #[test]
