@@ -622,8 +622,10 @@ impl<T: SumElem> PairwiseSum<T> {
     /// Adds the sum of the next leaf.
     #[inline]
     pub fn push_leaf(&mut self, leaf_sum: T) {
-        // A subtree of one leaf is always aligned.
-        let _ = self.push_subtree(leaf_sum, 0);
+        // A subtree of one leaf is always aligned, and 64 stack levels
+        // hold 2^64 leaves, so this cannot be refused.
+        let pushed = self.push_subtree(leaf_sum, 0);
+        debug_assert!(pushed, "a single leaf is always accepted");
     }
 
     /// Adds the sum of the next `2^level` leaves, themselves summed as a

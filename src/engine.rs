@@ -100,6 +100,8 @@ pub struct CacheStats {
 #[derive(Debug)]
 pub struct Compiled {
     pub ir: Ir,
+    /// Whether the IR has lane operations (worked out once, not per call).
+    pub has_lanes: bool,
     pub plan: Plan,
     pub code: Option<CompiledCode>,
     pub compile_time: Duration,
@@ -323,6 +325,7 @@ impl Engine {
             }
         };
         Ok(Compiled {
+            has_lanes: ir.has_lanes(),
             ir,
             plan,
             code,
@@ -495,7 +498,7 @@ impl Expr {
         }
         let inputs = self.bind(args, Some((name, &data)))?;
         let compiled = self.compiled_for(&inputs)?;
-        if compiled.ir.has_lanes() {
+        if compiled.has_lanes {
             return Err(Error::new(
                 ErrorKind::Call,
                 "in-place evaluation needs an elementwise expression (this one has \
@@ -746,7 +749,7 @@ fn run(
     let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
     let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
     ir.infer_shapes_into(&input_shapes, &mut shapes)?;
-    if ir.has_lanes() {
+    if compiled.has_lanes {
         check_lane_params(ir, inputs)?;
     }
     if let Some(out) = &target {
@@ -1119,7 +1122,7 @@ impl Kernel {
             return Err(err.with_note(format!("its parameters are: {}", self.params.join(", "))));
         }
         // Named dimensions agree across parameters (`x: f64[n], y: f64[n]`).
-        let mut dims: HashMap<&str, (usize, Span)> = HashMap::new();
+        let mut dims: HashMap<&str, usize> = HashMap::new();
         for (param, input) in kernel.params.iter().zip(&inputs) {
             for (dim, &extent) in param.ty.dims.iter().zip(input.layout.shape.dims()) {
                 check_dim(&mut dims, dim, extent, &param.name.name)?;
@@ -1172,13 +1175,13 @@ fn scalar_for_param<'a>(arg: Arg<'a>, param: &ast::Param) -> Arg<'a> {
 
 /// Records (or checks) the extent of a named dimension.
 fn check_dim<'k>(
-    dims: &mut HashMap<&'k str, (usize, Span)>,
+    dims: &mut HashMap<&'k str, usize>,
     dim: &'k ast::Ident,
     extent: usize,
     owner: &str,
 ) -> Result<()> {
     match dims.get(dim.name.as_str()) {
-        Some(&(known, _)) if known != extent => Err(Error::at(
+        Some(&known) if known != extent => Err(Error::at(
             ErrorKind::Shape,
             dim.span,
             format!(
@@ -1188,7 +1191,7 @@ fn check_dim<'k>(
         )),
         Some(_) => Ok(()),
         None => {
-            dims.insert(&dim.name, (extent, dim.span));
+            dims.insert(&dim.name, extent);
             Ok(())
         }
     }

@@ -151,7 +151,7 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
                 if !std::ptr::eq(*rules.last().expect("this one"), stmt) {
                     continue;
                 }
-                let id = lw.recurrence(kernel, decl, &rules, &names)?;
+                let id = lw.recurrence(decl, &rules, &names)?;
                 lw.env.insert(target.name.clone(), Val::Strong(id));
                 defined.insert(&target.name, id);
             }
@@ -212,7 +212,6 @@ impl Lowerer<'_> {
     /// Builds the recurrence of output `decl` from its element rules.
     fn recurrence(
         &mut self,
-        kernel: &ast::Kernel,
         decl: &ast::Param,
         rules: &[&ast::Stmt],
         params: &[String],
@@ -392,7 +391,6 @@ impl Lowerer<'_> {
                 }
             }
         }
-        let kernel_span = kernel.name.span;
         let rec = Recurrence {
             sources,
             boundary: rows,
@@ -405,7 +403,6 @@ impl Lowerer<'_> {
                 format!("the rules of `{name}` read no input vector (like `x[i]`), so its length is unknown"),
             ));
         }
-        let _ = kernel_span;
         Ok(self.ir.push(Node {
             op: Op::Recur(Box::new(rec)),
             dtype,

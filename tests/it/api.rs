@@ -435,3 +435,13 @@ fn array_from_data() {
     let err = Array::from_data(Data::I32(vec![1, 2, 3]), Shape::matrix(2, 2)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Shape);
 }
+
+#[test]
+fn rank_three_is_refused_when_viewed() {
+    let data = vec![0.0f64; 8];
+    let err = View::contiguous(Buffer::F64(&data), &[2, 2, 2]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape, "{err}");
+    assert!(err.message().contains("rank 3"), "{err}");
+    let err = View::strided(Buffer::F64(&data), 0, &[2, 2, 2], &[4, 2, 1]).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Shape, "{err}");
+}
