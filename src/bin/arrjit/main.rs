@@ -3,6 +3,7 @@
 //! ```text
 //! arrjit eval EXPR [NAME=VALUE ...] [-o PATH]
 //! arrjit eval -f FILE [-k KERNEL] [NAME=VALUE ...] [-o OUT=PATH ...]
+//! arrjit bench [EXPR ...] [--n N] [--quick] [--json PATH]
 //! ```
 //!
 //! Exit status: 0 on success, 2 for an error in the user's input (source,
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+
+mod bench;
 
 use arrjit::npy::{self, NpyArray};
 use arrjit::{diagnostic, display, Arg, Config, Engine, Error, ErrorKind, Mode, Scalar};
@@ -39,6 +42,8 @@ enum Command {
                       arrjit eval -f FILE [-k KERNEL] [NAME=VALUE ...] [-o OUT=PATH ...]"
     )]
     Eval(EvalArgs),
+    /// Measure workloads: fused, unfused, interpreted and hand-written Rust.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
     // internal error (status 1) rather than aborting with 101.
     let outcome = std::panic::catch_unwind(move || match cli.command {
         Command::Eval(args) => eval(args),
+        Command::Bench(args) => bench::run(args).map_err(|e| Failure::plain(&e)),
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
