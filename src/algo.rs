@@ -2,9 +2,13 @@
 //! and exponentially weighted means, one lane at a time.
 //!
 //! This module is to lane operations ([`crate::ir::Op::Lane`]) what
-//! [`crate::scalar`] is to elementwise ones: their single definition. The
-//! interpreter calls [`run_lane`] once per lane; the JIT calls it through a
-//! shim, or feeds [`PairwiseSum`] leaf by leaf. Everything here is safe Rust
+//! [`crate::scalar`] is to elementwise ones: their single definition, with
+//! [`crate::stream`], which holds the streaming form of every reduction,
+//! scan, window and `ewm_mean` (this module keeps `diff`, `shift`, the
+//! canonical sum and the lane views). The interpreter and unfused lane
+//! loops call [`run_lane`] once per lane, which pushes the lane through a
+//! [`crate::stream::Stream`] in chunks; fused loops push the blocks they
+//! compute into the same streams. Everything here is safe Rust
 //! and panic-free on any input: lanes are [`Strided`] / [`StridedMut`] views
 //! whose constructors check that every element lies inside the borrowed
 //! slice, and dtype combinations outside the contract below are
@@ -115,12 +119,12 @@
 //! in D, with no fused multiply-add: bit-identical to a kernel-mode
 //! recurrence written that way in D. NaN propagates.
 
-use std::collections::VecDeque;
 use std::fmt;
 
 use crate::array::{Buffer, BufferMut};
-use crate::error::{Error, ErrorKind, Result};
-use crate::ir::{LaneKind, LaneOp, ReduceOp, ScanOp, WindowOp};
+use crate::error::{Error, Result};
+use crate::ir::{LaneKind, LaneOp};
+use crate::stream::{BlockElem, Stream};
 use crate::types::{DType, Scalar};
 
 /// Elements per leaf of the canonical summation order.
@@ -750,248 +754,88 @@ pub fn run_lane(
         )));
     }
     match op.kind {
-        LaneKind::Reduce(r) => reduce(r, op.ddof, src, dst),
-        LaneKind::Scan(s) => scan(s, src, dst),
         LaneKind::Diff(n) => diff(n, src, dst),
         LaneKind::Shift { k, fill } => shift(k, fill, src, dst),
-        LaneKind::Rolling(w) => {
-            let window = match param {
-                Some(Scalar::I64(v)) if v >= 1 => usize::try_from(v).unwrap_or(usize::MAX),
-                other => {
-                    return Err(Error::internal(format!(
-                        "{}: window length {other:?} is not an i64 >= 1",
-                        w.name()
-                    )))
-                }
-            };
-            rolling(w, op.ddof, window, src, dst)
+        _ => run_stream(op, src, dst, param),
+    }
+}
+
+/// Elements a lane is pushed in when it runs as one call: not a multiple of
+/// [`LEAF`], so that every test through the interpreter also checks that
+/// streams keep the canonical order across uneven block boundaries.
+const CHUNK: usize = 1000;
+
+/// Runs a streamable `op` on one lane: pushes it in chunks (gathered from
+/// its strides), scattering an aligned op's results and storing a
+/// reduction's one result.
+fn run_stream(op: &LaneOp, src: LaneIn<'_>, dst: LaneOut<'_>, param: Option<Scalar>) -> Result<()> {
+    let mut s = Stream::new(op, src.dtype(), dst.dtype(), param)?;
+    let passes = crate::stream::passes(op);
+    if s.is_aligned() {
+        return dispatch!(all, &op.name(), src, dst, |x, y| feed(
+            &mut s,
+            passes,
+            &x,
+            Some(&mut y)
+        ));
+    }
+    match src {
+        LaneIn::Bool(x) => feed(&mut s, passes, &x, None)?,
+        LaneIn::I32(x) => feed(&mut s, passes, &x, None)?,
+        LaneIn::I64(x) => feed(&mut s, passes, &x, None)?,
+        LaneIn::F32(x) => feed(&mut s, passes, &x, None)?,
+        LaneIn::F64(x) => feed(&mut s, passes, &x, None)?,
+    }
+    let v = s.finish()?;
+    match (dst, v) {
+        (LaneOut::Bool(mut y), Scalar::Bool(v)) => y.set(0, v),
+        (LaneOut::I32(mut y), Scalar::I32(v)) => y.set(0, v),
+        (LaneOut::I64(mut y), Scalar::I64(v)) => y.set(0, v),
+        (LaneOut::F32(mut y), Scalar::F32(v)) => y.set(0, v),
+        (LaneOut::F64(mut y), Scalar::F64(v)) => y.set(0, v),
+        (d, v) => return Err(bad_dtypes(&op.name(), v.dtype(), d.dtype())),
+    }
+    Ok(())
+}
+
+/// Pushes lane `x` into `s` `passes` times, in chunks of [`CHUNK`],
+/// writing an aligned stream's results to `y`.
+fn feed<T: BlockElem>(
+    s: &mut Stream,
+    passes: u32,
+    x: &Strided<'_, T>,
+    mut y: Option<&mut StridedMut<'_, T>>,
+) -> Result<()> {
+    let mut xs = vec![T::default(); CHUNK.min(x.len())];
+    let mut ys = vec![T::default(); if y.is_some() { xs.len() } else { 0 }];
+    s.reset();
+    for pass in 0..passes {
+        if pass > 0 {
+            s.next_pass();
         }
-        LaneKind::Ewm => {
-            let alpha = match param {
-                Some(Scalar::F64(a)) if a > 0.0 && a <= 1.0 => a,
-                other => {
-                    return Err(Error::internal(format!(
-                        "ewm_mean: alpha {other:?} is not an f64 in (0, 1]"
-                    )))
+        let mut at = 0;
+        while at < x.len() {
+            let n = CHUNK.min(x.len() - at);
+            for (k, slot) in xs[..n].iter_mut().enumerate() {
+                *slot = x.get(at + k);
+            }
+            match y.as_deref_mut() {
+                Some(y) => {
+                    s.push(T::block(&xs[..n]), Some(T::block_mut(&mut ys[..n])))?;
+                    for (k, &v) in ys[..n].iter().enumerate() {
+                        y.set(at + k, v);
+                    }
                 }
-            };
-            dispatch!(float, "ewm_mean", src, dst, |x, y| {
-                ewm(&x, &mut y, alpha);
-                Ok(())
-            })
+                None => s.push(T::block(&xs[..n]), None)?,
+            }
+            at += n;
         }
     }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------
-// Reductions.
-
-fn reduce(r: ReduceOp, ddof: u32, src: LaneIn<'_>, dst: LaneOut<'_>) -> Result<()> {
-    use ReduceOp::*;
-    let name = r.name();
-    match r {
-        ArgMin | ArgMax => {
-            let LaneOut::I64(mut y) = dst else {
-                return Err(bad_dtypes(name, src.dtype(), dst.dtype()));
-            };
-            let max = r == ArgMax;
-            let index = match src {
-                LaneIn::Bool(x) => arg_extreme(&x, max),
-                LaneIn::I32(x) => arg_extreme(&x, max),
-                LaneIn::I64(x) => arg_extreme(&x, max),
-                LaneIn::F32(x) => arg_extreme(&x, max),
-                LaneIn::F64(x) => arg_extreme(&x, max),
-            };
-            y.set(0, index.ok_or_else(|| empty_error(r))?);
-            Ok(())
-        }
-        CountNonzero => match (src, dst) {
-            (LaneIn::Bool(x), LaneOut::I64(mut y)) => {
-                let count = (0..x.len()).filter(|&i| x.get(i)).count();
-                y.set(0, i64::try_from(count).unwrap_or(i64::MAX));
-                Ok(())
-            }
-            (s, d) => Err(bad_dtypes(name, s.dtype(), d.dtype())),
-        },
-        Any | All => match (src, dst) {
-            (LaneIn::Bool(x), LaneOut::Bool(mut y)) => {
-                let v = if r == Any {
-                    (0..x.len()).any(|i| x.get(i))
-                } else {
-                    (0..x.len()).all(|i| x.get(i))
-                };
-                y.set(0, v);
-                Ok(())
-            }
-            (s, d) => Err(bad_dtypes(name, s.dtype(), d.dtype())),
-        },
-        Min | Max | NanMin | NanMax => {
-            let max = matches!(r, Max | NanMax);
-            let skip_nan = matches!(r, NanMin | NanMax);
-            dispatch!(all, name, src, dst, |x, y| {
-                y.set(0, extreme(&x, max, skip_nan).ok_or_else(|| empty_error(r))?);
-                Ok(())
-            })
-        }
-        Sum | NanSum | Prod => dispatch!(num, name, src, dst, |x, y| {
-            let v = match r {
-                Prod => (0..x.len()).fold(SumElem::ONE, |acc, i| SumElem::mul(acc, x.get(i))),
-                NanSum => pairwise_sum_by(x.len(), |i| not_nan(x.get(i))),
-                _ => pairwise_sum(&x),
-            };
-            y.set(0, v);
-            Ok(())
-        }),
-        Mean | NanMean | Var | Std | NanVar | NanStd => {
-            dispatch!(float, name, src, dst, |x, y| {
-                y.set(0, float_stat(r, ddof, &x));
-                Ok(())
-            })
-        }
-    }
-}
-
-fn empty_error(r: ReduceOp) -> Error {
-    Error::new(
-        ErrorKind::Shape,
-        format!("`{}` of an empty array has no value", r.name()),
-    )
-}
-
-/// `x`, or zero if it is NaN.
-#[inline]
-fn not_nan<T: SumElem>(x: T) -> T {
-    if x.is_nan() {
-        T::ZERO
-    } else {
-        x
-    }
-}
-
-/// The value of `min`/`max` (`skip_nan`: `nanmin`/`nanmax`); `None` for an
-/// empty lane.
-fn extreme<T: Elem>(x: &Strided<'_, T>, max: bool, skip_nan: bool) -> Option<T> {
-    let mut best: Option<T> = None;
-    let mut nan = None;
-    for i in 0..x.len() {
-        let v = x.get(i);
-        if v.is_nan() {
-            if !skip_nan {
-                return Some(v);
-            }
-            nan = nan.or(Some(v));
-            continue;
-        }
-        best = Some(match best {
-            Some(b) if !(if max { v > b } else { v < b }) => b,
-            _ => v,
-        });
-    }
-    best.or(nan)
-}
-
-/// The index of the first extreme, or of the first NaN; `None` if empty.
-fn arg_extreme<T: Elem>(x: &Strided<'_, T>, max: bool) -> Option<i64> {
-    let mut best: Option<(usize, T)> = None;
-    for i in 0..x.len() {
-        let v = x.get(i);
-        if v.is_nan() {
-            return Some(as_i64(i));
-        }
-        match best {
-            Some((_, b)) if !(if max { v > b } else { v < b }) => {}
-            _ => best = Some((i, v)),
-        }
-    }
-    best.map(|(i, _)| as_i64(i))
-}
-
-fn as_i64(i: usize) -> i64 {
-    i64::try_from(i).unwrap_or(i64::MAX)
-}
-
-/// `mean`, `var`, `std` and their NaN-skipping forms.
-fn float_stat<T: FloatElem>(r: ReduceOp, ddof: u32, x: &Strided<'_, T>) -> T {
-    use ReduceOp::*;
-    let skip = matches!(r, NanMean | NanVar | NanStd);
-    let clean = |i: usize| {
-        let v = x.get(i);
-        if skip {
-            not_nan(v)
-        } else {
-            v
-        }
-    };
-    let n = if skip {
-        (0..x.len()).filter(|&i| !x.get(i).is_nan()).count()
-    } else {
-        x.len()
-    };
-    if n == 0 {
-        return T::nan_value();
-    }
-    let mean = pairwise_sum_by(x.len(), clean).div(T::from_count(n));
-    if matches!(r, Mean | NanMean) {
-        return mean;
-    }
-    let dof = match n.checked_sub(ddof as usize) {
-        Some(d) if d > 0 => d,
-        _ => return T::nan_value(),
-    };
-    let squares = pairwise_sum_by(x.len(), |i| {
-        let v = x.get(i);
-        if skip && v.is_nan() {
-            T::ZERO
-        } else {
-            let d = v.sub(mean);
-            d.mul(d)
-        }
-    });
-    let var = squares.div(T::from_count(dof));
-    if matches!(r, Std | NanStd) {
-        var.sqrt()
-    } else {
-        var
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Scans, differences, shifts, ewm.
-
-fn scan(s: ScanOp, src: LaneIn<'_>, dst: LaneOut<'_>) -> Result<()> {
-    match s {
-        ScanOp::Cumsum => dispatch!(num, s.name(), src, dst, |x, y| {
-            scan_with(&x, &mut y, SumElem::add);
-            Ok(())
-        }),
-        ScanOp::Cumprod => dispatch!(num, s.name(), src, dst, |x, y| {
-            scan_with(&x, &mut y, SumElem::mul);
-            Ok(())
-        }),
-        ScanOp::Cummax => dispatch!(all, s.name(), src, dst, |x, y| {
-            scan_with(&x, &mut y, Elem::maximum);
-            Ok(())
-        }),
-        ScanOp::Cummin => dispatch!(all, s.name(), src, dst, |x, y| {
-            scan_with(&x, &mut y, Elem::minimum);
-            Ok(())
-        }),
-    }
-}
-
-/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`.
-fn scan_with<T: Elem>(x: &Strided<'_, T>, y: &mut StridedMut<'_, T>, f: impl Fn(T, T) -> T) {
-    let mut acc = None;
-    for i in 0..x.len() {
-        let v = x.get(i);
-        let next = match acc {
-            None => v,
-            Some(a) => f(a, v),
-        };
-        y.set(i, next);
-        acc = Some(next);
-    }
-}
+// Differences and shifts (the lane operations that do not stream).
 
 fn diff(n: u32, src: LaneIn<'_>, dst: LaneOut<'_>) -> Result<()> {
     dispatch!(all, "diff", src, dst, |x, y| {
@@ -1045,250 +889,11 @@ impl<T: Elem> DTypeOf for T {
     }
 }
 
-fn ewm<T: FloatElem>(x: &Strided<'_, T>, y: &mut StridedMut<'_, T>, alpha: f64) {
-    let a = T::from_f64(alpha);
-    let b = T::ONE.sub(a);
-    let mut prev = None;
-    for i in 0..x.len() {
-        let v = x.get(i);
-        let next = match prev {
-            None => v,
-            Some(p) => a.mul(v).add(b.mul(p)),
-        };
-        y.set(i, next);
-        prev = Some(next);
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Rolling windows.
-
-fn rolling(op: WindowOp, ddof: u32, w: usize, src: LaneIn<'_>, dst: LaneOut<'_>) -> Result<()> {
-    dispatch!(float, op.name(), src, dst, |x, y| {
-        rolling_lane(op, ddof, w, &x, &mut y);
-        Ok(())
-    })
-}
-
-fn rolling_lane<T: FloatElem>(
-    op: WindowOp,
-    ddof: u32,
-    w: usize,
-    x: &Strided<'_, T>,
-    y: &mut StridedMut<'_, T>,
-) {
-    let len = x.len();
-    for i in 0..len.min(w.saturating_sub(1)) {
-        y.set(i, T::nan_value());
-    }
-    if w == 0 || w > len {
-        return;
-    }
-    let xf = |i: usize| x.get(i).to_f64();
-    match op {
-        WindowOp::Sum | WindowOp::Mean => {
-            let scale = if op == WindowOp::Mean { w as f64 } else { 1.0 };
-            blocks::<Neumaier>(len, w, xf, |i, agg| {
-                y.set(i, T::from_f64(agg.value() / scale));
-            })
-        }
-        WindowOp::Var | WindowOp::Std => {
-            let dof = (w as u64).checked_sub(u64::from(ddof)).filter(|&d| d > 0);
-            blocks::<Welford>(len, w, xf, |i, agg| {
-                let var = match dof {
-                    Some(d) if agg.m2 >= 0.0 => agg.m2 / d as f64,
-                    Some(_) if agg.m2 < 0.0 => 0.0,
-                    _ => f64::NAN,
-                };
-                let v = if op == WindowOp::Std { var.sqrt() } else { var };
-                y.set(i, T::from_f64(v));
-            })
-        }
-        WindowOp::Min | WindowOp::Max => rolling_extreme(x, y, w, op == WindowOp::Max),
-    }
-}
-
-/// A mergeable aggregate of a run of values.
-trait Aggregate: Copy {
-    const EMPTY: Self;
-    fn push(&mut self, x: f64);
-    /// The aggregate of `self`'s values followed by `next`'s.
-    fn merge(&self, next: &Self) -> Self;
-}
-
-/// Calls `emit(i, aggregate of x[i+1-w ..= i])` for every `i >= w-1`, in
-/// O(len) pushes and merges: each window is one block of `w`, or a suffix
-/// of a block (computed right to left when the block is finished) merged
-/// with a prefix of the next (accumulated as `i` advances).
-fn blocks<A: Aggregate>(
-    len: usize,
-    w: usize,
-    x: impl Fn(usize) -> f64,
-    mut emit: impl FnMut(usize, &A),
-) {
-    if w == 0 {
-        return;
-    }
-    // suffix[j]: aggregate of the previous block from its element j on.
-    let mut suffix: Vec<A> = Vec::new();
-    let mut prefix = A::EMPTY;
-    for i in 0..len {
-        if i % w == 0 {
-            if i >= w {
-                suffix.clear();
-                suffix.resize(w, A::EMPTY);
-                let mut acc = A::EMPTY;
-                for (j, slot) in suffix.iter_mut().enumerate().rev() {
-                    acc.push(x(i - w + j));
-                    *slot = acc;
-                }
-            }
-            prefix = A::EMPTY;
-        }
-        prefix.push(x(i));
-        if i + 1 >= w {
-            let j = (i + 1 - w) % w;
-            if j == 0 {
-                emit(i, &prefix);
-            } else if let Some(s) = suffix.get(j) {
-                emit(i, &s.merge(&prefix));
-            }
-        }
-    }
-}
-
-/// A Neumaier-compensated sum.
-#[derive(Clone, Copy, Debug)]
-struct Neumaier {
-    sum: f64,
-    comp: f64,
-}
-
-impl Neumaier {
-    fn value(&self) -> f64 {
-        if self.sum.is_finite() {
-            self.sum + self.comp
-        } else {
-            self.sum
-        }
-    }
-}
-
-impl Aggregate for Neumaier {
-    const EMPTY: Neumaier = Neumaier {
-        sum: 0.0,
-        comp: 0.0,
-    };
-    #[inline]
-    fn push(&mut self, x: f64) {
-        let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
-        } else {
-            self.comp += (x - t) + self.sum;
-        }
-        self.sum = t;
-    }
-    fn merge(&self, next: &Neumaier) -> Neumaier {
-        let mut out = *self;
-        out.push(next.sum);
-        out.comp += next.comp;
-        out
-    }
-}
-
-/// Count, shift `k` (the first value), mean of `x - k`, and the sum of
-/// squared deviations from the mean.
-#[derive(Clone, Copy, Debug)]
-struct Welford {
-    n: f64,
-    k: f64,
-    mean: f64,
-    m2: f64,
-}
-
-impl Aggregate for Welford {
-    const EMPTY: Welford = Welford {
-        n: 0.0,
-        k: 0.0,
-        mean: 0.0,
-        m2: 0.0,
-    };
-    #[inline]
-    fn push(&mut self, x: f64) {
-        if self.n == 0.0 {
-            self.k = x;
-        }
-        let d = x - self.k;
-        self.n += 1.0;
-        let delta = d - self.mean;
-        self.mean += delta / self.n;
-        self.m2 += delta * (d - self.mean);
-    }
-    fn merge(&self, next: &Welford) -> Welford {
-        if self.n == 0.0 {
-            return *next;
-        }
-        if next.n == 0.0 {
-            return *self;
-        }
-        let n = self.n + next.n;
-        let delta = (next.k - self.k) + (next.mean - self.mean);
-        Welford {
-            n,
-            k: self.k,
-            mean: self.mean + delta * (next.n / n),
-            m2: self.m2 + next.m2 + delta * delta * (self.n * next.n / n),
-        }
-    }
-}
-
-/// Rolling min/max with a monotone deque of (index, value); NaN in the
-/// window gives NaN.
-fn rolling_extreme<T: FloatElem>(
-    x: &Strided<'_, T>,
-    y: &mut StridedMut<'_, T>,
-    w: usize,
-    max: bool,
-) {
-    let mut deque: VecDeque<(usize, T)> = VecDeque::with_capacity(w.min(x.len()) + 1);
-    let mut last_nan: Option<usize> = None;
-    for i in 0..x.len() {
-        let v = x.get(i);
-        if v.is_nan() {
-            last_nan = Some(i);
-        } else {
-            while let Some(&(_, b)) = deque.back() {
-                if (max && b <= v) || (!max && b >= v) {
-                    deque.pop_back();
-                } else {
-                    break;
-                }
-            }
-            deque.push_back((i, v));
-        }
-        while let Some(&(j, _)) = deque.front() {
-            if j.saturating_add(w) <= i {
-                deque.pop_front();
-            } else {
-                break;
-            }
-        }
-        if i + 1 < w {
-            continue;
-        }
-        let out = if last_nan.is_some_and(|j| j.saturating_add(w) > i) {
-            T::nan_value()
-        } else {
-            deque.front().map_or(T::nan_value(), |&(_, v)| v)
-        };
-        y.set(i, out);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::ErrorKind;
+    use crate::ir::{ReduceOp, ScanOp, WindowOp};
 
     fn op(kind: LaneKind) -> LaneOp {
         LaneOp {

@@ -19,6 +19,7 @@ pub mod lower;
 pub mod npy;
 pub mod parse;
 pub mod scalar;
+pub mod stream;
 pub mod types;
 
 pub use array::{Array, Buffer, BufferMut, Data, View, ViewMut};

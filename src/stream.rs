@@ -1,0 +1,1232 @@
+//! Streaming lane operations: reductions, scans, rolling windows and
+//! `ewm_mean` fed a lane block by block.
+//!
+//! A [`Stream`] is the state of one lane operation on one lane. It is fed
+//! the lane's elements in order, in blocks of any length
+//! ([`Stream::push`]); an *aligned* operation (scan, window, `ewm_mean`)
+//! writes the result of each element as it goes, a reduction gives its
+//! result at the end ([`Stream::finish`]). The results never depend on how
+//! the lane was cut into blocks: every operation is defined element by
+//! element, and sums buffer partial leaves so the canonical summation order
+//! of [`crate::algo`] is kept whatever the block boundaries.
+//!
+//! This is the single definition of these operations: the interpreter and
+//! unfused lane loops run them through [`crate::algo::run_lane`], which
+//! pushes a whole lane in chunks; fused code pushes the blocks its loops
+//! compute (so `sum(a*b)` never stores `a*b`); the two therefore agree bit
+//! for bit.
+//!
+//! `var`/`std` (and the `nan` forms) are two-pass by definition (NumPy's
+//! formula: the mean, then the sum of squared deviations from it), so they
+//! take the lane twice: [`Stream::passes`] is 2 and [`Stream::next_pass`]
+//! separates the passes. Everything else takes one pass.
+//!
+//! The semantics (NaN rules, empty lanes, canonical sums, the rolling
+//! windows' block prefix/suffix scheme) are those documented in
+//! [`crate::algo`]. All of it is safe Rust and never panics.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+
+use crate::algo::{leaf_sum, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
+use crate::error::{Error, ErrorKind, Result};
+use crate::ir::{LaneKind, LaneOp, ReduceOp, ScanOp, WindowOp};
+use crate::types::{DType, Scalar};
+
+/// Consecutive elements of one lane, to read.
+#[derive(Clone, Copy, Debug)]
+pub enum Block<'a> {
+    Bool(&'a [bool]),
+    I32(&'a [i32]),
+    I64(&'a [i64]),
+    F32(&'a [f32]),
+    F64(&'a [f64]),
+}
+
+/// Consecutive elements of one lane, to write.
+#[derive(Debug)]
+pub enum BlockMut<'a> {
+    Bool(&'a mut [bool]),
+    I32(&'a mut [i32]),
+    I64(&'a mut [i64]),
+    F32(&'a mut [f32]),
+    F64(&'a mut [f64]),
+}
+
+impl Block<'_> {
+    pub fn len(&self) -> usize {
+        match self {
+            Block::Bool(x) => x.len(),
+            Block::I32(x) => x.len(),
+            Block::I64(x) => x.len(),
+            Block::F32(x) => x.len(),
+            Block::F64(x) => x.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self {
+            Block::Bool(_) => DType::Bool,
+            Block::I32(_) => DType::I32,
+            Block::I64(_) => DType::I64,
+            Block::F32(_) => DType::F32,
+            Block::F64(_) => DType::F64,
+        }
+    }
+}
+
+/// Element types that can be viewed in a [`Block`].
+pub trait BlockElem: Elem + Send {
+    fn block(xs: &[Self]) -> Block<'_>;
+    fn block_mut(xs: &mut [Self]) -> BlockMut<'_>;
+    fn of(b: Block<'_>) -> Option<&[Self]>;
+    fn of_mut(b: BlockMut<'_>) -> Option<&mut [Self]>;
+    fn scalar(self) -> Scalar;
+}
+
+macro_rules! block_elem {
+    ($t:ty, $v:ident) => {
+        impl BlockElem for $t {
+            fn block(xs: &[$t]) -> Block<'_> {
+                Block::$v(xs)
+            }
+            fn block_mut(xs: &mut [$t]) -> BlockMut<'_> {
+                BlockMut::$v(xs)
+            }
+            fn of(b: Block<'_>) -> Option<&[$t]> {
+                match b {
+                    Block::$v(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn of_mut(b: BlockMut<'_>) -> Option<&mut [$t]> {
+                match b {
+                    BlockMut::$v(x) => Some(x),
+                    _ => None,
+                }
+            }
+            fn scalar(self) -> Scalar {
+                Scalar::$v(self)
+            }
+        }
+    };
+}
+block_elem!(bool, Bool);
+block_elem!(i32, I32);
+block_elem!(i64, I64);
+block_elem!(f32, F32);
+block_elem!(f64, F64);
+
+/// Whether `op` can run as a [`Stream`] (everything but `diff` and
+/// `shift`, whose results are not aligned with their operand's elements).
+pub fn is_streamable(op: &LaneOp) -> bool {
+    matches!(
+        op.kind,
+        LaneKind::Reduce(_) | LaneKind::Scan(_) | LaneKind::Rolling(_) | LaneKind::Ewm
+    )
+}
+
+/// Passes over the lane `op` needs (2 for `var`/`std` and their `nan`
+/// forms, 1 otherwise).
+pub fn passes(op: &LaneOp) -> u32 {
+    use ReduceOp::*;
+    match op.kind {
+        LaneKind::Reduce(Var | Std | NanVar | NanStd) => 2,
+        _ => 1,
+    }
+}
+
+/// Whether `op` writes one result per element (scans, windows, ewm).
+pub fn is_aligned(op: &LaneOp) -> bool {
+    matches!(
+        op.kind,
+        LaneKind::Scan(_) | LaneKind::Rolling(_) | LaneKind::Ewm
+    )
+}
+
+/// The per-lane state of one streaming lane operation.
+pub struct Stream {
+    name: String,
+    aligned: bool,
+    src: DType,
+    dst: DType,
+    inner: Box<dyn Step>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stream({} {} -> {})", self.name, self.src, self.dst)
+    }
+}
+
+impl Stream {
+    /// The stream of `op` from `src` to `dst` elements; `param` is the
+    /// window length (`I64 >= 1`) or `alpha` (`F64` in (0, 1]). Errors are
+    /// internal: lowering guarantees the combination.
+    pub fn new(op: &LaneOp, src: DType, dst: DType, param: Option<Scalar>) -> Result<Stream> {
+        let name = op.name();
+        let bad = || Error::internal(format!("{name}: not defined from {src} to {dst}"));
+        let inner: Box<dyn Step> = match op.kind {
+            LaneKind::Reduce(r) => reduction(r, op.ddof, src, dst).ok_or_else(bad)?,
+            LaneKind::Scan(s) => {
+                if src != dst {
+                    return Err(bad());
+                }
+                scan(s, src).ok_or_else(bad)?
+            }
+            LaneKind::Rolling(w) => {
+                let window = match param {
+                    Some(Scalar::I64(v)) if v >= 1 => usize::try_from(v).unwrap_or(usize::MAX),
+                    other => {
+                        return Err(Error::internal(format!(
+                            "{}: window length {other:?} is not an i64 >= 1",
+                            w.name()
+                        )))
+                    }
+                };
+                match (src, dst) {
+                    (DType::F32, DType::F32) => window_of::<f32>(w, op.ddof, window),
+                    (DType::F64, DType::F64) => window_of::<f64>(w, op.ddof, window),
+                    _ => return Err(bad()),
+                }
+            }
+            LaneKind::Ewm => {
+                let alpha = match param {
+                    Some(Scalar::F64(a)) if a > 0.0 && a <= 1.0 => a,
+                    other => {
+                        return Err(Error::internal(format!(
+                            "ewm_mean: alpha {other:?} is not an f64 in (0, 1]"
+                        )))
+                    }
+                };
+                match (src, dst) {
+                    (DType::F32, DType::F32) => Box::new(AlignedStep::new(Ewm::<f32>::new(alpha))),
+                    (DType::F64, DType::F64) => Box::new(AlignedStep::new(Ewm::<f64>::new(alpha))),
+                    _ => return Err(bad()),
+                }
+            }
+            LaneKind::Diff(_) | LaneKind::Shift { .. } => {
+                return Err(Error::internal(format!("{name} does not stream")))
+            }
+        };
+        Ok(Stream {
+            name: name.to_string(),
+            aligned: is_aligned(op),
+            src,
+            dst,
+            inner,
+        })
+    }
+
+    /// Starts a new lane (or restarts the current one).
+    pub fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Starts the second pass of a two-pass reduction.
+    pub fn next_pass(&mut self) {
+        self.inner.next_pass();
+    }
+
+    /// Feeds the next elements of the lane; an aligned stream writes their
+    /// results to `y` (same length), a reduction takes `None`.
+    pub fn push(&mut self, x: Block<'_>, y: Option<BlockMut<'_>>) -> Result<()> {
+        if x.dtype() != self.src || y.is_some() != self.aligned {
+            return Err(Error::internal(format!(
+                "{}: pushed a {} block{}",
+                self.name,
+                x.dtype(),
+                if y.is_some() {
+                    " with an output"
+                } else {
+                    " without an output"
+                }
+            )));
+        }
+        self.inner.push(x, y)
+    }
+
+    /// The result of a reduction over everything pushed (an error for an
+    /// empty lane of `min`/`max`/`argmin`/`argmax` and their `nan` forms).
+    pub fn finish(&mut self) -> Result<Scalar> {
+        let s = self.inner.finish()?;
+        if s.dtype() != self.dst {
+            return Err(Error::internal(format!(
+                "{}: finished with a {}",
+                self.name,
+                s.dtype()
+            )));
+        }
+        Ok(s)
+    }
+
+    pub fn src(&self) -> DType {
+        self.src
+    }
+
+    pub fn dst(&self) -> DType {
+        self.dst
+    }
+
+    pub fn is_aligned(&self) -> bool {
+        self.aligned
+    }
+}
+
+/// The dtype-erased interface of every stream.
+trait Step: Send {
+    fn reset(&mut self);
+    fn next_pass(&mut self) {}
+    fn push(&mut self, x: Block<'_>, y: Option<BlockMut<'_>>) -> Result<()>;
+    fn finish(&mut self) -> Result<Scalar> {
+        Err(Error::internal("an aligned stream has no final value"))
+    }
+}
+
+fn block_mismatch() -> Error {
+    Error::internal("a stream was pushed a block of the wrong dtype or length")
+}
+
+// ---------------------------------------------------------------------------
+// Reductions.
+
+/// A reduction over elements of type `S`.
+trait Reduce<S>: Send {
+    fn reset(&mut self);
+    fn next_pass(&mut self) {}
+    fn push(&mut self, x: &[S]);
+    fn finish(&mut self) -> Result<Scalar>;
+}
+
+struct ReduceStep<S, K> {
+    k: K,
+    _s: PhantomData<fn(S)>,
+}
+
+impl<S: BlockElem, K: Reduce<S>> Step for ReduceStep<S, K> {
+    fn reset(&mut self) {
+        self.k.reset();
+    }
+    fn next_pass(&mut self) {
+        self.k.next_pass();
+    }
+    fn push(&mut self, x: Block<'_>, _y: Option<BlockMut<'_>>) -> Result<()> {
+        self.k.push(S::of(x).ok_or_else(block_mismatch)?);
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        self.k.finish()
+    }
+}
+
+fn boxed<S: BlockElem, K: Reduce<S> + 'static>(k: K) -> Box<dyn Step> {
+    Box::new(ReduceStep { k, _s: PhantomData })
+}
+
+fn reduction(r: ReduceOp, ddof: u32, src: DType, dst: DType) -> Option<Box<dyn Step>> {
+    use DType as D;
+    use ReduceOp as R;
+    Some(match (r, src, dst) {
+        (R::Sum | R::NanSum, D::I64, D::I64) => boxed(Sum::<i64>::new(false)),
+        (R::Sum, D::F32, D::F32) => boxed(Sum::<f32>::new(false)),
+        (R::Sum, D::F64, D::F64) => boxed(Sum::<f64>::new(false)),
+        (R::NanSum, D::F32, D::F32) => boxed(Sum::<f32>::new(true)),
+        (R::NanSum, D::F64, D::F64) => boxed(Sum::<f64>::new(true)),
+        (R::Prod, D::I64, D::I64) => boxed(Prod::<i64>::default()),
+        (R::Prod, D::F32, D::F32) => boxed(Prod::<f32>::default()),
+        (R::Prod, D::F64, D::F64) => boxed(Prod::<f64>::default()),
+        (R::Mean | R::NanMean | R::Var | R::Std | R::NanVar | R::NanStd, D::F32, D::F32) => {
+            boxed(FloatStat::<f32>::new(r, ddof))
+        }
+        (R::Mean | R::NanMean | R::Var | R::Std | R::NanVar | R::NanStd, D::F64, D::F64) => {
+            boxed(FloatStat::<f64>::new(r, ddof))
+        }
+        (R::Min | R::Max | R::NanMin | R::NanMax, s, d) if s == d => {
+            let (max, skip) = (
+                matches!(r, R::Max | R::NanMax),
+                matches!(r, R::NanMin | R::NanMax),
+            );
+            match s {
+                D::Bool => boxed(Extreme::<bool>::new(r, max, skip)),
+                D::I32 => boxed(Extreme::<i32>::new(r, max, skip)),
+                D::I64 => boxed(Extreme::<i64>::new(r, max, skip)),
+                D::F32 => boxed(Extreme::<f32>::new(r, max, skip)),
+                D::F64 => boxed(Extreme::<f64>::new(r, max, skip)),
+            }
+        }
+        (R::ArgMin | R::ArgMax, s, D::I64) => {
+            let max = r == R::ArgMax;
+            match s {
+                D::Bool => boxed(Arg::<bool>::new(r, max)),
+                D::I32 => boxed(Arg::<i32>::new(r, max)),
+                D::I64 => boxed(Arg::<i64>::new(r, max)),
+                D::F32 => boxed(Arg::<f32>::new(r, max)),
+                D::F64 => boxed(Arg::<f64>::new(r, max)),
+            }
+        }
+        (R::Any | R::All, D::Bool, D::Bool) => boxed(AnyAll::new(r == R::Any)),
+        (R::CountNonzero, D::Bool, D::I64) => boxed(Count::default()),
+        _ => return None,
+    })
+}
+
+fn empty_error(r: ReduceOp) -> Error {
+    Error::new(
+        ErrorKind::Shape,
+        format!("`{}` of an empty array has no value", r.name()),
+    )
+}
+
+fn as_i64(i: usize) -> i64 {
+    i64::try_from(i).unwrap_or(i64::MAX)
+}
+
+/// The canonical pairwise sum, fed any number of elements at a time:
+/// partial leaves wait in `buf` until they are complete.
+struct Leaves<T> {
+    buf: Vec<T>,
+    tree: PairwiseSum<T>,
+}
+
+impl<T: SumElem> Leaves<T> {
+    fn new() -> Self {
+        Leaves {
+            buf: Vec::new(),
+            tree: PairwiseSum::new(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.buf.clear();
+        self.tree = PairwiseSum::new();
+    }
+
+    /// Adds `f(x)` for each `x` of `xs`, in order.
+    #[inline]
+    fn push<S: Copy>(&mut self, mut xs: &[S], f: impl Fn(S) -> T) {
+        while !xs.is_empty() {
+            if self.buf.is_empty() && xs.len() >= LEAF {
+                let (leaf, rest) = xs.split_at(LEAF);
+                self.tree.push_leaf(leaf_sum(LEAF, |i| f(leaf[i])));
+                xs = rest;
+                continue;
+            }
+            let take = (LEAF - self.buf.len()).min(xs.len());
+            self.buf.extend(xs[..take].iter().map(|&v| f(v)));
+            xs = &xs[take..];
+            if self.buf.len() == LEAF {
+                let buf = &self.buf;
+                self.tree.push_leaf(leaf_sum(LEAF, |i| buf[i]));
+                self.buf.clear();
+            }
+        }
+    }
+
+    fn finish(&self) -> T {
+        let mut tree = self.tree.clone();
+        if !self.buf.is_empty() {
+            let buf = &self.buf;
+            tree.push_leaf(leaf_sum(buf.len(), |i| buf[i]));
+        }
+        tree.finish()
+    }
+}
+
+/// `x`, or zero if it is NaN.
+#[inline]
+fn not_nan<T: SumElem>(x: T) -> T {
+    if x.is_nan() {
+        T::ZERO
+    } else {
+        x
+    }
+}
+
+struct Sum<T> {
+    skip_nan: bool,
+    leaves: Leaves<T>,
+}
+
+impl<T: SumElem> Sum<T> {
+    fn new(skip_nan: bool) -> Self {
+        Sum {
+            skip_nan,
+            leaves: Leaves::new(),
+        }
+    }
+}
+
+impl<T: SumElem + BlockElem> Reduce<T> for Sum<T> {
+    fn reset(&mut self) {
+        self.leaves.reset();
+    }
+    fn push(&mut self, x: &[T]) {
+        if self.skip_nan {
+            self.leaves.push(x, not_nan);
+        } else {
+            self.leaves.push(x, |v| v);
+        }
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        Ok(self.leaves.finish().scalar())
+    }
+}
+
+/// Left to right from one (integers wrap).
+struct Prod<T> {
+    acc: T,
+}
+
+impl<T: SumElem> Default for Prod<T> {
+    fn default() -> Self {
+        Prod { acc: T::ONE }
+    }
+}
+
+impl<T: SumElem + BlockElem> Reduce<T> for Prod<T> {
+    fn reset(&mut self) {
+        self.acc = T::ONE;
+    }
+    fn push(&mut self, x: &[T]) {
+        for &v in x {
+            self.acc = self.acc.mul(v);
+        }
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        Ok(self.acc.scalar())
+    }
+}
+
+/// `min`/`max` (`skip_nan`: `nanmin`/`nanmax`): the first NaN wins unless
+/// NaNs are skipped; all-NaN gives that NaN; empty is an error.
+struct Extreme<T> {
+    op: ReduceOp,
+    max: bool,
+    skip_nan: bool,
+    best: Option<T>,
+    nan: Option<T>,
+}
+
+impl<T: Elem> Extreme<T> {
+    fn new(op: ReduceOp, max: bool, skip_nan: bool) -> Self {
+        Extreme {
+            op,
+            max,
+            skip_nan,
+            best: None,
+            nan: None,
+        }
+    }
+}
+
+impl<T: BlockElem> Reduce<T> for Extreme<T> {
+    fn reset(&mut self) {
+        self.best = None;
+        self.nan = None;
+    }
+    fn push(&mut self, x: &[T]) {
+        if !self.skip_nan && self.nan.is_some() {
+            return;
+        }
+        for &v in x {
+            if v.is_nan() {
+                self.nan = self.nan.or(Some(v));
+                if !self.skip_nan {
+                    return;
+                }
+                continue;
+            }
+            self.best = Some(match self.best {
+                Some(b) if !(if self.max { v > b } else { v < b }) => b,
+                _ => v,
+            });
+        }
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        let v = if self.skip_nan {
+            self.best.or(self.nan)
+        } else {
+            self.nan.or(self.best)
+        };
+        v.map(BlockElem::scalar).ok_or_else(|| empty_error(self.op))
+    }
+}
+
+/// `argmin`/`argmax`: the first extreme, or the first NaN.
+struct Arg<T> {
+    op: ReduceOp,
+    max: bool,
+    seen: usize,
+    best: Option<(usize, T)>,
+    nan: Option<usize>,
+}
+
+impl<T: Elem> Arg<T> {
+    fn new(op: ReduceOp, max: bool) -> Self {
+        Arg {
+            op,
+            max,
+            seen: 0,
+            best: None,
+            nan: None,
+        }
+    }
+}
+
+impl<T: BlockElem> Reduce<T> for Arg<T> {
+    fn reset(&mut self) {
+        self.seen = 0;
+        self.best = None;
+        self.nan = None;
+    }
+    fn push(&mut self, x: &[T]) {
+        if self.nan.is_some() {
+            return;
+        }
+        for (k, &v) in x.iter().enumerate() {
+            let i = self.seen + k;
+            if v.is_nan() {
+                self.nan = Some(i);
+                return;
+            }
+            match self.best {
+                Some((_, b)) if !(if self.max { v > b } else { v < b }) => {}
+                _ => self.best = Some((i, v)),
+            }
+        }
+        self.seen += x.len();
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        self.nan
+            .or(self.best.map(|(i, _)| i))
+            .map(|i| Scalar::I64(as_i64(i)))
+            .ok_or_else(|| empty_error(self.op))
+    }
+}
+
+struct AnyAll {
+    any: bool,
+    acc: bool,
+}
+
+impl AnyAll {
+    fn new(any: bool) -> Self {
+        AnyAll { any, acc: !any }
+    }
+}
+
+impl Reduce<bool> for AnyAll {
+    fn reset(&mut self) {
+        self.acc = !self.any;
+    }
+    fn push(&mut self, x: &[bool]) {
+        self.acc = if self.any {
+            self.acc || x.iter().any(|&v| v)
+        } else {
+            self.acc && x.iter().all(|&v| v)
+        };
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        Ok(Scalar::Bool(self.acc))
+    }
+}
+
+#[derive(Default)]
+struct Count {
+    n: usize,
+}
+
+impl Reduce<bool> for Count {
+    fn reset(&mut self) {
+        self.n = 0;
+    }
+    fn push(&mut self, x: &[bool]) {
+        self.n += x.iter().filter(|&&v| v).count();
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        Ok(Scalar::I64(as_i64(self.n)))
+    }
+}
+
+/// `mean`, `var`, `std` and their NaN-skipping forms: pass 1 sums the
+/// (non-NaN) elements and counts them; pass 2 (var/std) sums the squared
+/// deviations from the mean, in the canonical order over the whole lane
+/// (NaN positions contributing zero).
+struct FloatStat<T> {
+    op: ReduceOp,
+    ddof: u32,
+    skip: bool,
+    pass: u8,
+    count: usize,
+    sum: Leaves<T>,
+    mean: T,
+    squares: Leaves<T>,
+}
+
+impl<T: FloatElem> FloatStat<T> {
+    fn new(op: ReduceOp, ddof: u32) -> Self {
+        FloatStat {
+            op,
+            ddof,
+            skip: matches!(op, ReduceOp::NanMean | ReduceOp::NanVar | ReduceOp::NanStd),
+            pass: 0,
+            count: 0,
+            sum: Leaves::new(),
+            mean: T::ZERO,
+            squares: Leaves::new(),
+        }
+    }
+
+    fn mean(&self) -> T {
+        self.sum.finish().div(T::from_count(self.count))
+    }
+}
+
+impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
+    fn reset(&mut self) {
+        self.pass = 0;
+        self.count = 0;
+        self.sum.reset();
+        self.squares.reset();
+    }
+    fn next_pass(&mut self) {
+        self.mean = self.mean();
+        self.pass = 1;
+    }
+    fn push(&mut self, x: &[T]) {
+        if self.pass == 0 {
+            if self.skip {
+                self.count += x.iter().filter(|v| !v.is_nan()).count();
+                self.sum.push(x, not_nan);
+            } else {
+                self.count += x.len();
+                self.sum.push(x, |v| v);
+            }
+        } else {
+            let (mean, skip) = (self.mean, self.skip);
+            self.squares.push(x, |v| {
+                if skip && v.is_nan() {
+                    T::ZERO
+                } else {
+                    let d = v.sub(mean);
+                    d.mul(d)
+                }
+            });
+        }
+    }
+    fn finish(&mut self) -> Result<Scalar> {
+        use ReduceOp::*;
+        let n = self.count;
+        if n == 0 {
+            return Ok(T::nan_value().scalar());
+        }
+        if matches!(self.op, Mean | NanMean) {
+            return Ok(self.mean().scalar());
+        }
+        let dof = match n.checked_sub(self.ddof as usize) {
+            Some(d) if d > 0 => d,
+            _ => return Ok(T::nan_value().scalar()),
+        };
+        let var = self.squares.finish().div(T::from_count(dof));
+        Ok(if matches!(self.op, Std | NanStd) {
+            var.sqrt()
+        } else {
+            var
+        }
+        .scalar())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Aligned streams: one result per element.
+
+/// An aligned operation on elements of type `T`.
+trait Aligned<T>: Send {
+    fn reset(&mut self);
+    /// `y.len() == x.len()`.
+    fn push(&mut self, x: &[T], y: &mut [T]);
+}
+
+struct AlignedStep<T, K> {
+    k: K,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T, K> AlignedStep<T, K> {
+    fn new(k: K) -> Self {
+        AlignedStep { k, _t: PhantomData }
+    }
+}
+
+impl<T: BlockElem, K: Aligned<T>> Step for AlignedStep<T, K> {
+    fn reset(&mut self) {
+        self.k.reset();
+    }
+    fn push(&mut self, x: Block<'_>, y: Option<BlockMut<'_>>) -> Result<()> {
+        let x = T::of(x).ok_or_else(block_mismatch)?;
+        let y = y.and_then(T::of_mut).ok_or_else(block_mismatch)?;
+        if x.len() != y.len() {
+            return Err(block_mismatch());
+        }
+        self.k.push(x, y);
+        Ok(())
+    }
+}
+
+/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`.
+struct Scan<T> {
+    f: fn(T, T) -> T,
+    acc: Option<T>,
+}
+
+impl<T: BlockElem> Aligned<T> for Scan<T> {
+    fn reset(&mut self) {
+        self.acc = None;
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let f = self.f;
+        let mut acc = self.acc;
+        for (o, &v) in y.iter_mut().zip(x) {
+            let next = match acc {
+                None => v,
+                Some(a) => f(a, v),
+            };
+            *o = next;
+            acc = Some(next);
+        }
+        self.acc = acc;
+    }
+}
+
+fn scan_of<T: BlockElem>(f: fn(T, T) -> T) -> Box<dyn Step> {
+    Box::new(AlignedStep::new(Scan { f, acc: None }))
+}
+
+fn scan(s: ScanOp, dtype: DType) -> Option<Box<dyn Step>> {
+    use DType as D;
+    Some(match (s, dtype) {
+        (ScanOp::Cumsum, D::I64) => scan_of::<i64>(SumElem::add),
+        (ScanOp::Cumsum, D::F32) => scan_of::<f32>(SumElem::add),
+        (ScanOp::Cumsum, D::F64) => scan_of::<f64>(SumElem::add),
+        (ScanOp::Cumprod, D::I64) => scan_of::<i64>(SumElem::mul),
+        (ScanOp::Cumprod, D::F32) => scan_of::<f32>(SumElem::mul),
+        (ScanOp::Cumprod, D::F64) => scan_of::<f64>(SumElem::mul),
+        (ScanOp::Cummax, D::Bool) => scan_of::<bool>(Elem::maximum),
+        (ScanOp::Cummax, D::I32) => scan_of::<i32>(Elem::maximum),
+        (ScanOp::Cummax, D::I64) => scan_of::<i64>(Elem::maximum),
+        (ScanOp::Cummax, D::F32) => scan_of::<f32>(Elem::maximum),
+        (ScanOp::Cummax, D::F64) => scan_of::<f64>(Elem::maximum),
+        (ScanOp::Cummin, D::Bool) => scan_of::<bool>(Elem::minimum),
+        (ScanOp::Cummin, D::I32) => scan_of::<i32>(Elem::minimum),
+        (ScanOp::Cummin, D::I64) => scan_of::<i64>(Elem::minimum),
+        (ScanOp::Cummin, D::F32) => scan_of::<f32>(Elem::minimum),
+        (ScanOp::Cummin, D::F64) => scan_of::<f64>(Elem::minimum),
+        _ => return None,
+    })
+}
+
+/// `y[0] = x[0]`, `y[i] = a*x[i] + b*y[i-1]` in `T`, no fused multiply-add.
+struct Ewm<T> {
+    a: T,
+    b: T,
+    prev: Option<T>,
+}
+
+impl<T: FloatElem> Ewm<T> {
+    fn new(alpha: f64) -> Self {
+        let a = T::from_f64(alpha);
+        Ewm {
+            a,
+            b: T::ONE.sub(a),
+            prev: None,
+        }
+    }
+}
+
+impl<T: FloatElem + BlockElem> Aligned<T> for Ewm<T> {
+    fn reset(&mut self) {
+        self.prev = None;
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let (a, b) = (self.a, self.b);
+        let mut prev = self.prev;
+        for (o, &v) in y.iter_mut().zip(x) {
+            let next = match prev {
+                None => v,
+                Some(p) => a.mul(v).add(b.mul(p)),
+            };
+            *o = next;
+            prev = Some(next);
+        }
+        self.prev = prev;
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rolling windows.
+
+fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box<dyn Step> {
+    match op {
+        WindowOp::Sum | WindowOp::Mean => {
+            Box::new(AlignedStep::new(Rolling::<T, Neumaier>::new(op, ddof, w)))
+        }
+        WindowOp::Var | WindowOp::Std => {
+            Box::new(AlignedStep::new(Rolling::<T, Welford>::new(op, ddof, w)))
+        }
+        WindowOp::Min | WindowOp::Max => Box::new(AlignedStep::new(RollingExtreme::<T>::new(
+            w,
+            op == WindowOp::Max,
+        ))),
+    }
+}
+
+/// A mergeable aggregate of a run of values.
+trait Aggregate: Copy + Send {
+    const EMPTY: Self;
+    fn push(&mut self, x: f64);
+    /// The aggregate of `self`'s values followed by `next`'s.
+    fn merge(&self, next: &Self) -> Self;
+}
+
+/// The block prefix/suffix scheme of [`crate::algo`]'s rolling windows,
+/// streamed: the lane is cut into blocks of `w` from its start; the window
+/// ending at `i` is the prefix of `i`'s block merged with a suffix of the
+/// previous block, whose suffix aggregates are computed right to left (from
+/// the kept elements of that block) when `i` enters a new block.
+struct Rolling<T, A> {
+    op: WindowOp,
+    ddof: u32,
+    w: usize,
+    /// Elements pushed so far.
+    seen: usize,
+    prefix: A,
+    /// `suffix[j]`: aggregate of the previous block from its element `j` on.
+    suffix: Vec<A>,
+    /// The current block's elements so far.
+    block: Vec<f64>,
+    _t: PhantomData<fn(T)>,
+}
+
+impl<T, A: Aggregate> Rolling<T, A> {
+    fn new(op: WindowOp, ddof: u32, w: usize) -> Self {
+        Rolling {
+            op,
+            ddof,
+            w,
+            seen: 0,
+            prefix: A::EMPTY,
+            suffix: Vec::new(),
+            block: Vec::new(),
+            _t: PhantomData,
+        }
+    }
+}
+
+trait WindowValue: Aggregate {
+    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64;
+}
+
+impl<T: FloatElem + BlockElem, A: WindowValue> Aligned<T> for Rolling<T, A> {
+    fn reset(&mut self) {
+        self.seen = 0;
+        self.prefix = A::EMPTY;
+        self.suffix.clear();
+        self.block.clear();
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let w = self.w;
+        for (o, &v) in y.iter_mut().zip(x) {
+            let i = self.seen;
+            self.seen += 1;
+            if i.is_multiple_of(w) {
+                if i >= w {
+                    self.suffix.clear();
+                    self.suffix.resize(w, A::EMPTY);
+                    let mut acc = A::EMPTY;
+                    for (slot, &e) in self.suffix.iter_mut().zip(&self.block).rev() {
+                        acc.push(e);
+                        *slot = acc;
+                    }
+                }
+                self.block.clear();
+                self.prefix = A::EMPTY;
+            }
+            let xf = v.to_f64();
+            self.block.push(xf);
+            self.prefix.push(xf);
+            *o = if i + 1 < w {
+                T::nan_value()
+            } else {
+                let j = (i + 1 - w) % w;
+                let agg = if j == 0 {
+                    self.prefix
+                } else {
+                    match self.suffix.get(j) {
+                        Some(s) => s.merge(&self.prefix),
+                        None => A::EMPTY,
+                    }
+                };
+                T::from_f64(agg.value(self.op, self.ddof, w))
+            };
+        }
+    }
+}
+
+/// A Neumaier-compensated sum.
+#[derive(Clone, Copy, Debug)]
+struct Neumaier {
+    sum: f64,
+    comp: f64,
+}
+
+impl Aggregate for Neumaier {
+    const EMPTY: Neumaier = Neumaier {
+        sum: 0.0,
+        comp: 0.0,
+    };
+    #[inline]
+    fn push(&mut self, x: f64) {
+        let t = self.sum + x;
+        if self.sum.abs() >= x.abs() {
+            self.comp += (self.sum - t) + x;
+        } else {
+            self.comp += (x - t) + self.sum;
+        }
+        self.sum = t;
+    }
+    fn merge(&self, next: &Neumaier) -> Neumaier {
+        let mut out = *self;
+        out.push(next.sum);
+        out.comp += next.comp;
+        out
+    }
+}
+
+impl WindowValue for Neumaier {
+    fn value(&self, op: WindowOp, _ddof: u32, w: usize) -> f64 {
+        let sum = if self.sum.is_finite() {
+            self.sum + self.comp
+        } else {
+            self.sum
+        };
+        if op == WindowOp::Mean {
+            sum / w as f64
+        } else {
+            sum
+        }
+    }
+}
+
+/// Count, shift `k` (the first value), mean of `x - k`, and the sum of
+/// squared deviations from the mean.
+#[derive(Clone, Copy, Debug)]
+struct Welford {
+    n: f64,
+    k: f64,
+    mean: f64,
+    m2: f64,
+}
+
+impl Aggregate for Welford {
+    const EMPTY: Welford = Welford {
+        n: 0.0,
+        k: 0.0,
+        mean: 0.0,
+        m2: 0.0,
+    };
+    #[inline]
+    fn push(&mut self, x: f64) {
+        if self.n == 0.0 {
+            self.k = x;
+        }
+        let d = x - self.k;
+        self.n += 1.0;
+        let delta = d - self.mean;
+        self.mean += delta / self.n;
+        self.m2 += delta * (d - self.mean);
+    }
+    fn merge(&self, next: &Welford) -> Welford {
+        if self.n == 0.0 {
+            return *next;
+        }
+        if next.n == 0.0 {
+            return *self;
+        }
+        let n = self.n + next.n;
+        let delta = (next.k - self.k) + (next.mean - self.mean);
+        Welford {
+            n,
+            k: self.k,
+            mean: self.mean + delta * (next.n / n),
+            m2: self.m2 + next.m2 + delta * delta * (self.n * next.n / n),
+        }
+    }
+}
+
+impl WindowValue for Welford {
+    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64 {
+        let dof = (w as u64).checked_sub(u64::from(ddof)).filter(|&d| d > 0);
+        let var = match dof {
+            Some(d) if self.m2 >= 0.0 => self.m2 / d as f64,
+            Some(_) if self.m2 < 0.0 => 0.0,
+            _ => f64::NAN,
+        };
+        if op == WindowOp::Std {
+            var.sqrt()
+        } else {
+            var
+        }
+    }
+}
+
+/// Rolling min/max with a monotone deque of (index, value); NaN in the
+/// window gives NaN.
+struct RollingExtreme<T> {
+    w: usize,
+    max: bool,
+    seen: usize,
+    deque: VecDeque<(usize, T)>,
+    last_nan: Option<usize>,
+}
+
+impl<T> RollingExtreme<T> {
+    fn new(w: usize, max: bool) -> Self {
+        RollingExtreme {
+            w,
+            max,
+            seen: 0,
+            deque: VecDeque::new(),
+            last_nan: None,
+        }
+    }
+}
+
+impl<T: FloatElem + BlockElem> Aligned<T> for RollingExtreme<T> {
+    fn reset(&mut self) {
+        self.seen = 0;
+        self.deque.clear();
+        self.last_nan = None;
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let (w, max) = (self.w, self.max);
+        for (o, &v) in y.iter_mut().zip(x) {
+            let i = self.seen;
+            self.seen += 1;
+            if v.is_nan() {
+                self.last_nan = Some(i);
+            } else {
+                while let Some(&(_, b)) = self.deque.back() {
+                    if (max && b <= v) || (!max && b >= v) {
+                        self.deque.pop_back();
+                    } else {
+                        break;
+                    }
+                }
+                self.deque.push_back((i, v));
+            }
+            while let Some(&(j, _)) = self.deque.front() {
+                if j.saturating_add(w) <= i {
+                    self.deque.pop_front();
+                } else {
+                    break;
+                }
+            }
+            *o = if i + 1 < w || self.last_nan.is_some_and(|j| j.saturating_add(w) > i) {
+                T::nan_value()
+            } else {
+                self.deque.front().map_or(T::nan_value(), |&(_, v)| v)
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::LaneOp;
+
+    fn op(kind: LaneKind) -> LaneOp {
+        LaneOp {
+            kind,
+            axis: Some(0),
+            keepdims: false,
+            ddof: 0,
+        }
+    }
+
+    /// Pushes `x` in blocks of the given lengths (cycled).
+    fn reduce_in_blocks(o: LaneOp, x: &[f64], blocks: &[usize]) -> Scalar {
+        let mut s = Stream::new(&o, DType::F64, DType::F64, None).unwrap();
+        for pass in 0..passes(&o) {
+            if pass > 0 {
+                s.next_pass();
+            }
+            let mut rest = x;
+            for &b in blocks.iter().cycle() {
+                if rest.is_empty() {
+                    break;
+                }
+                let (head, tail) = rest.split_at(b.min(rest.len()));
+                s.push(Block::F64(head), None).unwrap();
+                rest = tail;
+            }
+        }
+        s.finish().unwrap()
+    }
+
+    #[test]
+    fn results_do_not_depend_on_the_blocking() {
+        let x: Vec<f64> = (0..5000)
+            .map(|i| ((i * 7919) % 1000) as f64 * 1.0e-3 + 1e6 * ((i % 3) as f64))
+            .collect();
+        for r in [ReduceOp::Sum, ReduceOp::Mean, ReduceOp::Var, ReduceOp::Std] {
+            let whole = reduce_in_blocks(op(LaneKind::Reduce(r)), &x, &[x.len()]);
+            for blocks in [&[1usize][..], &[7, 300], &[128], &[512, 3]] {
+                let got = reduce_in_blocks(op(LaneKind::Reduce(r)), &x, blocks);
+                assert_eq!(got, whole, "{r:?} in blocks {blocks:?}");
+            }
+        }
+        let rolling = op(LaneKind::Rolling(WindowOp::Std));
+        let run = |blocks: &[usize]| {
+            let mut s =
+                Stream::new(&rolling, DType::F64, DType::F64, Some(Scalar::I64(37))).unwrap();
+            let mut y = vec![0.0; x.len()];
+            let mut at = 0;
+            for &b in blocks.iter().cycle() {
+                if at == x.len() {
+                    break;
+                }
+                let end = (at + b).min(x.len());
+                s.push(
+                    Block::F64(&x[at..end]),
+                    Some(BlockMut::F64(&mut y[at..end])),
+                )
+                .unwrap();
+                at = end;
+            }
+            y.iter().map(|v| v.to_bits()).collect::<Vec<u64>>()
+        };
+        let whole = run(&[x.len()]);
+        assert!(run(&[1]) == whole);
+        assert!(run(&[5, 100, 37]) == whole);
+    }
+
+    #[test]
+    fn wrong_blocks_are_errors() {
+        let o = op(LaneKind::Scan(ScanOp::Cumsum));
+        let mut s = Stream::new(&o, DType::F64, DType::F64, None).unwrap();
+        assert!(s.push(Block::F32(&[1.0]), None).is_err());
+        assert!(s.push(Block::F64(&[1.0]), None).is_err());
+        let mut y = [0.0; 2];
+        assert!(s
+            .push(Block::F64(&[1.0]), Some(BlockMut::F64(&mut y)))
+            .is_err());
+        assert!(s.finish().is_err());
+        let diff = op(LaneKind::Diff(1));
+        assert!(Stream::new(&diff, DType::F64, DType::F64, None).is_err());
+    }
+}
