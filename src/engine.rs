@@ -820,13 +820,18 @@ fn run(
     let mut dims: SmallVec<[usize; 8]> = SmallVec::from_elem(0, 2 * plan.loops.len());
     for (l, nest) in plan.loops.iter().enumerate() {
         let shape = shapes[nest.shape_of.index()];
-        match &nest.lane {
-            Some(lane) => {
+        match (&nest.lane, &nest.group) {
+            (Some(lane), _) => {
                 let (lanes, len) = lane_extents(&lane.op, shape);
                 dims[2 * l] = lanes;
                 dims[2 * l + 1] = len;
             }
-            None => dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims()),
+            (None, Some(g)) => {
+                let (lanes, len) = group_extents(g.axis, shape);
+                dims[2 * l] = lanes;
+                dims[2 * l + 1] = len;
+            }
+            (None, None) => dims[2 * l..2 * l + shape.rank()].copy_from_slice(shape.dims()),
         }
     }
     let mut strides: SmallVec<[isize; 16]> = SmallVec::from_elem(0, 2 * plan.num_slots());
@@ -839,6 +844,34 @@ fn run(
             if shape.rank() == 1 && shape.dims()[0] != 1 {
                 strides[2 * access.slot] = st[0] * size;
             }
+            continue;
+        }
+        if let Some(g) = &nest.group {
+            let lane_store = nest
+                .stores
+                .iter()
+                .position(|a| a.slot == access.slot)
+                .filter(|&k| g.is_lane_store(k))
+                .and_then(|_| g.streams.iter().find(|s| s.value == access.value));
+            let [a, b] = match lane_store {
+                // A reduction's result: one element per lane.
+                Some(s) => lane_strides(&s.op, shape, st, true),
+                None => {
+                    // The buffer broadcast into the space, per axis, then
+                    // [between lanes, between elements].
+                    let space = shapes[nest.shape_of.index()];
+                    let per_axis = broadcast_strides(space, shape, st);
+                    match space.rank() {
+                        2 => {
+                            let a = usize::from(g.axis);
+                            [per_axis[1 - a], per_axis[a]]
+                        }
+                        _ => [0, per_axis[0]],
+                    }
+                }
+            };
+            strides[2 * access.slot] = a * size;
+            strides[2 * access.slot + 1] = b * size;
             continue;
         }
         if let Some(lane) = &nest.lane {
@@ -977,6 +1010,33 @@ fn lane_extents(op: &LaneOp, shape: Shape) -> (usize, usize) {
     }
 }
 
+/// The number of lanes and the lane length of a lane group over `shape`
+/// along `axis`.
+fn group_extents(axis: u8, shape: Shape) -> (usize, usize) {
+    match shape.dims() {
+        [n, m] if axis == 0 => (*m, *n),
+        [n, m] => (*n, *m),
+        [n] => (1, *n),
+        _ => (1, 1),
+    }
+}
+
+/// Element strides, per axis of `space`, of a buffer of `shape` with
+/// element strides `st` broadcast into it (trailing axes aligned; missing
+/// and length-1 axes get 0).
+fn broadcast_strides(space: Shape, shape: Shape, st: [isize; MAX_RANK]) -> [isize; MAX_RANK] {
+    let (ri, rb) = (space.rank(), shape.rank());
+    let mut out = [0; MAX_RANK];
+    for (axis, slot) in out.iter_mut().enumerate().take(ri) {
+        if let Some(ba) = (axis + rb).checked_sub(ri) {
+            if shape.dims()[ba] != 1 {
+                *slot = st[ba];
+            }
+        }
+    }
+    out
+}
+
 /// Element strides `[between lanes, between elements]` of a lane
 /// operation's operand (`is_result` false) or result, from the buffer's
 /// shape and element strides `st`.
@@ -1083,8 +1143,20 @@ impl Kernel {
             .collect()
     }
 
-    /// Calls the kernel; returns its outputs in declaration order, by name.
-    pub fn call(&self, args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
+    /// What the kernel compiles to for these arguments (compiling it if
+    /// needed): its IR, fusion plan and code, as `explain` shows them.
+    pub fn compiled(&self, args: &[(&str, Arg<'_>)]) -> Result<Arc<Compiled>> {
+        let (inputs, _) = self.bind(args)?;
+        self.compiled_for(&inputs)
+    }
+
+    /// The inputs for `args` in parameter order, with the named dimensions
+    /// they fix.
+    #[allow(clippy::type_complexity)]
+    fn bind<'k, 'a>(
+        &'k self,
+        args: &[(&str, Arg<'a>)],
+    ) -> Result<(Small<Input<'a>>, HashMap<&'k str, usize>)> {
         let kernel = self.ast();
         let mut inputs: Small<Input<'_>> = Small::new();
         for param in &kernel.params {
@@ -1122,20 +1194,32 @@ impl Kernel {
             return Err(err.with_note(format!("its parameters are: {}", self.params.join(", "))));
         }
         // Named dimensions agree across parameters (`x: f64[n], y: f64[n]`).
-        let mut dims: HashMap<&str, usize> = HashMap::new();
+        let mut dims: HashMap<&'k str, usize> = HashMap::new();
         for (param, input) in kernel.params.iter().zip(&inputs) {
             for (dim, &extent) in param.ty.dims.iter().zip(input.layout.shape.dims()) {
                 check_dim(&mut dims, dim, extent, &param.name.name)?;
             }
         }
+        Ok((inputs, dims))
+    }
+
+    /// The compiled kernel (IR, plan, code) for a signature.
+    fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
+        let kernel = self.ast();
         let keys: InputKeys = inputs.iter().map(Input::key).collect();
         let key = CacheKey {
             source: self.canonical.clone(),
             inputs: keys.clone(),
         };
-        let compiled = self
-            .engine
-            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))?;
+        self.engine
+            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))
+    }
+
+    /// Calls the kernel; returns its outputs in declaration order, by name.
+    pub fn call(&self, args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
+        let kernel = self.ast();
+        let (inputs, mut dims) = self.bind(args)?;
+        let compiled = self.compiled_for(&inputs)?;
         let outputs = run(&compiled, &inputs, None)?;
         // Output extents against the named dimensions.
         for (decl, array) in kernel.outputs.iter().zip(&outputs) {

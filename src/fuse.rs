@@ -21,10 +21,11 @@
 //! Constants are never loaded: code generation materialises them where they
 //! are used.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use crate::ir::{Ir, LaneOp, Op, ValueId};
+use crate::stream;
 use crate::types::{DType, Scalar};
 
 /// Index into [`Plan::buffers`].
@@ -102,6 +103,136 @@ pub struct LoopNest {
     /// by row over its length. Its loads are the recurrence's sources in
     /// order (strides `[between elements, 0]`), its store the result.
     pub recur: Option<ValueId>,
+    /// Set for a lane group (then `loads` and `stores` list every access
+    /// of its segments, which refer to them by index).
+    pub group: Option<Box<Group>>,
+}
+
+/// Elements per block of a lane group's sweeps: a multiple of the
+/// canonical sum's leaf, small enough that a block of every scratch row
+/// stays in the L1 cache.
+pub const BLOCK: usize = 512;
+
+/// Where a stream's window length or `alpha` comes from.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ParamSource {
+    Const(Scalar),
+    /// A rank-0 input, read when the kernel is called.
+    Input(BufferId),
+}
+
+/// A lane operation of a [`Group`], run as a [`crate::stream::Stream`] fed
+/// the blocks the group's segments compute.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamDecl {
+    /// The lane operation's value.
+    pub value: ValueId,
+    pub op: LaneOp,
+    pub operand: ValueId,
+    pub src: DType,
+    pub dst: DType,
+    pub param: Option<ParamSource>,
+    /// Scratch row holding the operand's block.
+    pub in_row: usize,
+    /// Scratch row the results of an aligned stream are written to.
+    pub out_row: Option<usize>,
+    /// Lane slot a reduction's result is written to.
+    pub lane_slot: Option<usize>,
+}
+
+/// An elementwise loop over the elements of one block of a lane.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Segment {
+    /// Indices into the nest's `loads`.
+    pub loads: Vec<usize>,
+    /// Values read from their scratch rows.
+    pub scratch_in: Vec<ValueId>,
+    /// Reduction results of this lane, read from their lane slots.
+    pub lane_in: Vec<ValueId>,
+    /// Values computed, in dependency order.
+    pub compute: Vec<ValueId>,
+    /// Values written to their scratch rows (operands of later steps).
+    pub scratch_out: Vec<ValueId>,
+    /// Indices into the nest's `stores`.
+    pub stores: Vec<usize>,
+}
+
+/// One step of a block.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Segment(Segment),
+    /// Feeds the block of stream `k`'s operand to it.
+    Push(usize),
+}
+
+/// One pass over a lane, block by block.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sweep {
+    /// Aligned streams restarted before the sweep (they run again).
+    pub restart: Vec<usize>,
+    /// Two-pass reductions starting their second pass.
+    pub next_pass: Vec<usize>,
+    /// What runs for each block, in order.
+    pub steps: Vec<Step>,
+    /// Reductions finished after the sweep (their lane slots are set).
+    pub finish: Vec<usize>,
+    /// Indices into the nest's `stores`: reduction results written once per
+    /// lane after the sweep.
+    pub lane_stores: Vec<usize>,
+}
+
+/// A lane group: every streaming lane operation over the lanes of one
+/// iteration space, with their elementwise producers and consumers, run
+/// lane by lane, each lane in sweeps of blocks of [`BLOCK`] elements.
+///
+/// Its loop has extents `[lanes, lane length]`; every access has strides
+/// `[between lanes, between elements]` (a lane store: `[between lanes, 0]`).
+/// Values passed between the steps of a block live in *scratch rows* of
+/// [`BLOCK`] elements, reduction results in *lane slots*: memory of the
+/// call, not buffers, so no temporary of the data's size exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    /// The lane axis of the space (0 for a vector).
+    pub axis: u8,
+    /// The space's rank (1 or 2).
+    pub space_rank: u8,
+    pub streams: Vec<StreamDecl>,
+    pub sweeps: Vec<Sweep>,
+    /// The value held in each scratch row.
+    pub rows: Vec<ValueId>,
+    /// The reduction held in each lane slot.
+    pub lane_slots: Vec<ValueId>,
+}
+
+impl Group {
+    /// Words (8 bytes) of scratch memory the group uses: its rows, then
+    /// its lane slots.
+    pub fn scratch_words(&self) -> usize {
+        self.rows.len() * BLOCK + self.lane_slots.len()
+    }
+
+    /// Word offset of row `r`.
+    pub fn row_word(&self, r: usize) -> usize {
+        r * BLOCK
+    }
+
+    /// Word offset of lane slot `s`.
+    pub fn lane_word(&self, s: usize) -> usize {
+        self.rows.len() * BLOCK + s
+    }
+
+    pub fn row_of(&self, v: ValueId) -> Option<usize> {
+        self.rows.iter().position(|&r| r == v)
+    }
+
+    pub fn slot_of(&self, v: ValueId) -> Option<usize> {
+        self.lane_slots.iter().position(|&r| r == v)
+    }
+
+    /// Whether store `k` of the nest is a per-lane store.
+    pub fn is_lane_store(&self, k: usize) -> bool {
+        self.sweeps.iter().any(|s| s.lane_stores.contains(&k))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -125,6 +256,26 @@ impl Plan {
                 .map(move |a| (l, a, false))
                 .chain(nest.stores.iter().map(move |a| (l, a, true)))
         })
+    }
+
+    /// Words of scratch memory a call needs (the largest group's).
+    pub fn scratch_words(&self) -> usize {
+        self.loops
+            .iter()
+            .filter_map(|n| n.group.as_ref())
+            .map(|g| g.scratch_words())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The number of streams of the groups of loops before `l` (stream
+    /// `k` of loop `l`'s group has the call-wide number `base + k`).
+    pub fn stream_base(&self, l: usize) -> usize {
+        self.loops[..l]
+            .iter()
+            .filter_map(|n| n.group.as_ref())
+            .map(|g| g.streams.len())
+            .sum()
     }
 
     /// Number of temporaries the plan materialises.
@@ -242,6 +393,7 @@ impl<'a> Builder<'a> {
             stores,
             lane: None,
             recur: None,
+            group: None,
         });
     }
 
@@ -268,6 +420,7 @@ impl<'a> Builder<'a> {
             stores,
             lane: None,
             recur: Some(v),
+            group: None,
         });
     }
 
@@ -302,6 +455,7 @@ impl<'a> Builder<'a> {
                 param: constant,
             }),
             recur: None,
+            group: None,
         });
     }
 
@@ -385,20 +539,70 @@ fn computed_values(ir: &Ir, roots: &[ValueId]) -> Vec<ValueId> {
         .collect()
 }
 
-/// Elementwise work fused into as few loops as possible: one loop per
-/// value that must exist in memory (an output, a lane operation's operand),
-/// computing everything between it and the values already in memory. Lane
-/// operations (reductions, scans, windows) run as lane loops between them.
+/// The fused plan.
+///
+/// - **Lane groups.** Every streaming lane operation (reduction, scan,
+///   window, `ewm_mean`) of a vector, or along an axis of a matrix, joins a
+///   [`Group`] with the other streaming operations over the same lanes; the
+///   group also computes the elementwise values whose shape is provably the
+///   lanes' (its *consumers*: `x - rolling_mean(x, w)`, `m - mean(m, axis=1,
+///   keepdims=true)`) and, inside its segments, the elementwise producers
+///   of its operands (`a*b` of `sum(a*b)`). A group runs lane by lane, in as
+///   many sweeps over the lane as its reductions need before their results
+///   are read, block by block, so none of those values is ever stored.
+/// - **Elementwise loops.** Every other value that must exist in memory (an
+///   output, the operand or result of `diff`/`shift` or of a reduction over
+///   all elements of a matrix, a recurrence's sources, a group's value read
+///   elsewhere) gets one loop computing everything between it and the
+///   values already in memory.
+/// - Loops run in an order that respects what they read.
 pub fn plan_fused(ir: &Ir) -> Plan {
-    let mut b = Builder::new(ir);
-    // The values that live in buffers: outputs, lane results, lane operands.
-    let mut materialised = vec![false; ir.nodes.len()];
+    let members = membership(ir);
+    let n = ir.nodes.len();
+    let mut users: Vec<Vec<ValueId>> = vec![Vec::new(); n];
+    for v in ir.ids() {
+        for o in ir.node(v).op.operands() {
+            users[o.index()].push(v);
+        }
+    }
+    // Members read outside their group (or returned) are stored by it. A
+    // value computed from a group's lane results (not a member) is computed
+    // inside the group where the group reads it, so it only counts as
+    // "outside" where it is itself read outside.
+    let derived = |v: ValueId| {
+        members
+            .groups
+            .iter()
+            .position(|d| d.per_lane.contains(&v) && members.member_of[v.index()].is_none())
+    };
+    let mut outside = vec![false; n];
+    for v in ir.ids().rev() {
+        let Some(g) = members.member_of[v.index()].or_else(|| derived(v)) else {
+            continue;
+        };
+        outside[v.index()] = ir.outputs.contains(&v)
+            || users[v.index()].iter().any(|&u| {
+                if members.member_of[u.index()] == Some(g) {
+                    false
+                } else if derived(u) == Some(g) {
+                    outside[u.index()]
+                } else {
+                    true
+                }
+            });
+    }
+    let exported: Vec<bool> = ir
+        .ids()
+        .map(|v| members.member_of[v.index()].is_some() && outside[v.index()])
+        .collect();
+    // The values that live in buffers.
+    let mut materialised = vec![false; n];
     for &o in &ir.outputs {
         materialised[o.index()] = true;
     }
     for v in ir.ids() {
         match &ir.node(v).op {
-            Op::Lane { arg, .. } => {
+            Op::Lane { arg, .. } if members.member_of[v.index()].is_none() => {
                 materialised[v.index()] = true;
                 materialised[arg.index()] = true;
             }
@@ -410,25 +614,765 @@ pub fn plan_fused(ir: &Ir) -> Plan {
             }
             _ => {}
         }
+        if exported[v.index()] {
+            materialised[v.index()] = true;
+        }
     }
+    let is_loaded = |v: ValueId, g: usize| {
+        members.member_of[v.index()] != Some(g)
+            && (materialised[v.index()] || matches!(ir.node(v).op, Op::Input(_)))
+    };
+    let schedules: Vec<Schedule> = members
+        .groups
+        .iter()
+        .enumerate()
+        .map(|(g, d)| schedule(ir, d, |v| is_loaded(v, g), &exported))
+        .collect();
+    // Units of work in a first-use order, then sorted by what they read.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Unit {
+        Group(usize),
+        Value(ValueId),
+    }
+    let mut units: Vec<Unit> = Vec::new();
+    let mut producer: Vec<Option<usize>> = vec![None; n];
     for v in computed_values(ir, &ir.outputs) {
-        if !materialised[v.index()] {
-            continue;
+        match members.member_of[v.index()] {
+            Some(g) => {
+                let unit = match units.iter().position(|&u| u == Unit::Group(g)) {
+                    Some(u) => u,
+                    None => {
+                        units.push(Unit::Group(g));
+                        units.len() - 1
+                    }
+                };
+                if exported[v.index()] {
+                    producer[v.index()] = Some(unit);
+                }
+            }
+            None if materialised[v.index()] => {
+                units.push(Unit::Value(v));
+                producer[v.index()] = Some(units.len() - 1);
+            }
+            None => {}
         }
-        let stores = b.destination(v, || materialised_because(ir, v));
-        if let Op::Lane { .. } = ir.node(v).op {
-            let src = b.lane_source(v);
-            b.add_lane_loop(v, src, stores[0].1);
-        } else if let Op::Recur(_) = ir.node(v).op {
-            b.add_recur_loop(v, stores[0].1);
-        } else {
-            let compute = cone(ir, v, &b.holder);
-            b.add_loop(v, compute, &[], &stores);
+    }
+    let reads = |unit: Unit| -> Vec<ValueId> {
+        match unit {
+            Unit::Group(g) => schedules[g].loads.clone(),
+            Unit::Value(v) => match &ir.node(v).op {
+                Op::Lane { .. } | Op::Recur(_) => ir.node(v).op.operands().to_vec(),
+                _ => {
+                    let held: HashMap<ValueId, BufferId> = ir
+                        .ids()
+                        .filter(|u| materialised[u.index()] && *u != v)
+                        .map(|u| (u, BufferId(0)))
+                        .collect();
+                    let mut out = Vec::new();
+                    for c in cone(ir, v, &held) {
+                        out.extend(ir.node(c).op.operands());
+                    }
+                    out
+                }
+            },
         }
-        b.holder.insert(v, stores[0].1);
+    };
+    let deps: Vec<Vec<usize>> = units
+        .iter()
+        .enumerate()
+        .map(|(k, &u)| {
+            let mut d: Vec<usize> = reads(u)
+                .into_iter()
+                .filter_map(|v| producer[v.index()])
+                .filter(|&p| p != k)
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            d
+        })
+        .collect();
+    let Some(order) = topological(&deps) else {
+        debug_assert!(false, "lane groups formed a cycle");
+        return plan_unfused(ir);
+    };
+    let mut b = Builder::new(ir);
+    for k in order {
+        match units[k] {
+            Unit::Group(g) => {
+                let mine: Vec<bool> = members.member_of.iter().map(|&m| m == Some(g)).collect();
+                b.add_group_loop(&members.groups[g], &schedules[g], &exported, &mine);
+            }
+            Unit::Value(v) => {
+                let stores = b.destination(v, || materialised_because(ir, v));
+                if let Op::Lane { .. } = ir.node(v).op {
+                    let src = b.lane_source(v);
+                    b.add_lane_loop(v, src, stores[0].1);
+                } else if let Op::Recur(_) = ir.node(v).op {
+                    b.add_recur_loop(v, stores[0].1);
+                } else {
+                    let compute = cone(ir, v, &b.holder);
+                    b.add_loop(v, compute, &[], &stores);
+                }
+                b.holder.insert(v, stores[0].1);
+            }
+        }
     }
     b.copy_plain_outputs();
     b.plan
+}
+
+/// An order of `0..deps.len()` in which every unit comes after the units
+/// it depends on (the lowest-numbered ready unit first); `None` on a cycle.
+fn topological(deps: &[Vec<usize>]) -> Option<Vec<usize>> {
+    let mut done = vec![false; deps.len()];
+    let mut order = Vec::with_capacity(deps.len());
+    while order.len() < deps.len() {
+        let next = (0..deps.len()).find(|&k| !done[k] && deps[k].iter().all(|&d| done[d]))?;
+        done[next] = true;
+        order.push(next);
+    }
+    Some(order)
+}
+
+/// A group being formed: its lane space and what belongs to it.
+#[derive(Clone, Debug)]
+struct Draft {
+    /// The value whose shape is the iteration space.
+    space: ValueId,
+    axis: u8,
+    /// Its lane operations, in order.
+    streams: Vec<ValueId>,
+    /// Values whose shape is the space's: the space, aligned streams,
+    /// elementwise members built on them.
+    same: HashSet<ValueId>,
+    /// Values that broadcast into the space: producers of stream operands.
+    within: HashSet<ValueId>,
+    /// Values constant along each lane: reductions read by their lane
+    /// (members), and elementwise values of those and scalars (computed
+    /// wherever they are read, not members).
+    per_lane: HashSet<ValueId>,
+}
+
+impl Draft {
+    fn new(space: ValueId, axis: u8) -> Draft {
+        Draft {
+            space,
+            axis,
+            streams: Vec::new(),
+            same: HashSet::from([space]),
+            within: HashSet::new(),
+            per_lane: HashSet::new(),
+        }
+    }
+}
+
+struct Membership {
+    groups: Vec<Draft>,
+    /// The group that computes each value, if any.
+    member_of: Vec<Option<usize>>,
+}
+
+/// The lane axis `v` streams along, if it is a lane operation that can
+/// join a group (a streaming operation of a vector, or along an axis of a
+/// matrix).
+fn streamed_axis(ir: &Ir, v: ValueId) -> Option<u8> {
+    let Op::Lane { op, arg, .. } = ir.node(v).op else {
+        return None;
+    };
+    if !stream::is_streamable(&op) {
+        return None;
+    }
+    match (ir.node(arg).rank, op.axis) {
+        (1, _) => Some(0),
+        (2, Some(a)) if a < 2 => Some(a),
+        _ => None,
+    }
+}
+
+fn is_elementwise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary(..) | Op::Binary(..) | Op::Cast(_) | Op::Where(..)
+    )
+}
+
+/// Groups and their members: formed once to find the lane spaces, then
+/// again with those spaces known from the start, so elementwise values
+/// computed before the first lane operation over a space (`y = 2*x` before
+/// `cumsum(x)`) share its pass.
+fn membership(ir: &Ir) -> Membership {
+    let first = form_groups(ir, &[]);
+    let seeds: Vec<(ValueId, u8)> = first.groups.iter().map(|d| (d.space, d.axis)).collect();
+    let mut m = form_groups(ir, &seeds);
+    // Seeded spaces no lane operation joined are not groups.
+    let keep: Vec<bool> = m.groups.iter().map(|d| !d.streams.is_empty()).collect();
+    let mut renumber = vec![None; m.groups.len()];
+    let mut next = 0;
+    for (g, &k) in keep.iter().enumerate() {
+        if k {
+            renumber[g] = Some(next);
+            next += 1;
+        }
+    }
+    for slot in &mut m.member_of {
+        *slot = slot.and_then(|g| renumber[g]);
+    }
+    let mut g = 0;
+    m.groups.retain(|_| {
+        g += 1;
+        keep[g - 1]
+    });
+    m
+}
+
+fn form_groups(ir: &Ir, seeds: &[(ValueId, u8)]) -> Membership {
+    let n = ir.nodes.len();
+    let mut m = Membership {
+        groups: seeds.iter().map(|&(s, a)| Draft::new(s, a)).collect(),
+        member_of: vec![None; n],
+    };
+    // The groups each value depends on (through any path).
+    let mut gdeps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for v in ir.ids() {
+        let node = ir.node(v);
+        let operands = node.op.operands();
+        let mut deps: Vec<usize> = Vec::new();
+        for o in &operands {
+            deps.extend(&gdeps[o.index()]);
+            deps.extend(m.member_of[o.index()]);
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        // Joining `g` must not need a value that itself needs `g`.
+        let acyclic = |g: usize, m: &Membership| {
+            operands.iter().all(|o| {
+                m.member_of[o.index()] == Some(g)
+                    || m.groups[g].per_lane.contains(o)
+                    || !gdeps[o.index()].contains(&g)
+            })
+        };
+        if let Some(axis) = streamed_axis(ir, v) {
+            let Op::Lane { op, arg, .. } = node.op else {
+                unreachable!("streamed_axis checked")
+            };
+            // The group that computes the operand, else one where it is
+            // the space (an input, or a value computed elsewhere).
+            let fits = |g: usize| {
+                let d = &m.groups[g];
+                d.axis == axis && d.same.contains(&arg) && acyclic(g, &m)
+            };
+            let found = m.member_of[arg.index()]
+                .filter(|&g| fits(g))
+                .or_else(|| (0..m.groups.len()).find(|&g| fits(g)));
+            let g = match found {
+                Some(g) => g,
+                None => {
+                    m.groups.push(Draft::new(arg, axis));
+                    let g = m.groups.len() - 1;
+                    if is_elementwise(&ir.node(arg).op) && m.member_of[arg.index()].is_none() {
+                        m.member_of[arg.index()] = Some(g);
+                    }
+                    g
+                }
+            };
+            let d = &mut m.groups[g];
+            d.streams.push(v);
+            add_producers(ir, arg, &mut d.within);
+            if stream::is_aligned(&op) {
+                d.same.insert(v);
+            } else if ir.node(arg).rank == 1 || axis == 0 || op.keepdims {
+                d.per_lane.insert(v);
+            }
+            m.member_of[v.index()] = Some(g);
+        } else if is_elementwise(&node.op) {
+            #[derive(PartialEq)]
+            enum Class {
+                Same,
+                PerLane,
+                Scalar,
+                Within,
+                Other,
+            }
+            let found = (0..m.groups.len()).find_map(|g| {
+                let d = &m.groups[g];
+                let classes: Vec<Class> = operands
+                    .iter()
+                    .map(|o| {
+                        if d.same.contains(o) {
+                            Class::Same
+                        } else if d.per_lane.contains(o) {
+                            Class::PerLane
+                        } else if ir.node(*o).rank == 0 {
+                            Class::Scalar
+                        } else if d.within.contains(o) {
+                            Class::Within
+                        } else {
+                            Class::Other
+                        }
+                    })
+                    .collect();
+                if classes.contains(&Class::Other) || !acyclic(g, &m) {
+                    return None;
+                }
+                if classes.contains(&Class::Same) {
+                    Some((g, true))
+                } else if classes.contains(&Class::PerLane) && !classes.contains(&Class::Within) {
+                    Some((g, false))
+                } else {
+                    None
+                }
+            });
+            match found {
+                Some((g, true)) => {
+                    m.groups[g].same.insert(v);
+                    m.member_of[v.index()] = Some(g);
+                    // A group seeded with this value as its space is moot.
+                    for d in &mut m.groups {
+                        if d.space == v && d.streams.is_empty() {
+                            d.same.clear();
+                        }
+                    }
+                }
+                // Constant along each lane: computed where it is read,
+                // from the lane's results, not a member.
+                Some((g, false)) => {
+                    m.groups[g].per_lane.insert(v);
+                }
+                None => {
+                    // The seeded space of a group computes itself there.
+                    if let Some(g) = m
+                        .groups
+                        .iter()
+                        .position(|d| d.space == v && d.streams.is_empty())
+                    {
+                        m.member_of[v.index()] = Some(g);
+                    }
+                }
+            }
+        }
+        gdeps[v.index()] = deps;
+    }
+    m
+}
+
+/// Adds `v` and everything it is computed from through elementwise
+/// operations to `within` (all of it broadcasts into `v`'s shape).
+fn add_producers(ir: &Ir, v: ValueId, within: &mut HashSet<ValueId>) {
+    let mut stack = vec![v];
+    while let Some(u) = stack.pop() {
+        if within.insert(u) && is_elementwise(&ir.node(u).op) {
+            stack.extend(ir.node(u).op.operands());
+        }
+    }
+}
+
+/// What one group does, in values (turned into accesses when its loop is
+/// added to the plan).
+#[derive(Clone, Debug, Default)]
+struct Schedule {
+    sweeps: Vec<SweepDraft>,
+    /// Every value the group loads from a buffer.
+    loads: Vec<ValueId>,
+    rows: Vec<ValueId>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct SweepDraft {
+    restart: Vec<usize>,
+    next_pass: Vec<usize>,
+    steps: Vec<StepDraft>,
+    finish: Vec<usize>,
+    /// Reductions stored once per lane after the sweep.
+    lane_stores: Vec<ValueId>,
+}
+
+#[derive(Clone, Debug)]
+enum StepDraft {
+    Segment {
+        loads: Vec<ValueId>,
+        scratch_in: Vec<ValueId>,
+        lane_in: Vec<ValueId>,
+        compute: Vec<ValueId>,
+        scratch_out: Vec<ValueId>,
+        stores: Vec<ValueId>,
+    },
+    Push(usize),
+}
+
+/// How a group obtains a value inside a sweep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Source {
+    Load,
+    LaneIn,
+    Compute,
+    /// The result of an aligned stream, in its scratch row.
+    Stream,
+}
+
+/// Works out the sweeps of group `d`: a reduction's operand is pushed in
+/// the first sweep where it can be computed (and the next, for two-pass
+/// ones); a value stored or read per element is computed in the first
+/// sweep where every reduction it reads is finished. Within a sweep, a
+/// block runs segments and pushes in stages: stage `k` computes what needs
+/// `k` aligned streams before it, then pushes the streams whose operands
+/// it computed.
+fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bool]) -> Schedule {
+    let streams = &d.streams;
+    let stream_of = |v: ValueId| streams.iter().position(|&s| s == v);
+    let passes = |k: usize| match ir.node(streams[k]).op {
+        Op::Lane { op, .. } => stream::passes(&op),
+        _ => 1,
+    };
+    let aligned = |k: usize| match ir.node(streams[k]).op {
+        Op::Lane { op, .. } => stream::is_aligned(&op),
+        _ => false,
+    };
+    let arg_of = |k: usize| match ir.node(streams[k]).op {
+        Op::Lane { arg, .. } => arg,
+        _ => streams[k],
+    };
+    // The first sweep in which each value can be computed per element.
+    let mut ready: HashMap<ValueId, u32> = HashMap::new();
+    for v in ir.ids() {
+        let node = ir.node(v);
+        let r = if matches!(node.op, Op::Const(_)) || loaded(v) {
+            0
+        } else if let Some(k) = stream_of(v) {
+            let r0 = ready.get(&arg_of(k)).copied().unwrap_or(0);
+            if aligned(k) {
+                r0
+            } else {
+                r0 + passes(k)
+            }
+        } else {
+            node.op
+                .operands()
+                .iter()
+                .map(|o| ready.get(o).copied().unwrap_or(0))
+                .max()
+                .unwrap_or(0)
+        };
+        ready.insert(v, r);
+    }
+    // What each sweep must do.
+    let mut sweeps: Vec<SweepDraft> = Vec::new();
+    let mut roots: Vec<Vec<ValueId>> = Vec::new();
+    let mut pushed: Vec<Vec<usize>> = Vec::new();
+    let grow = |sweeps: &mut Vec<SweepDraft>,
+                roots: &mut Vec<Vec<ValueId>>,
+                pushed: &mut Vec<Vec<usize>>,
+                q: usize| {
+        while sweeps.len() <= q {
+            sweeps.push(SweepDraft::default());
+            roots.push(Vec::new());
+            pushed.push(Vec::new());
+        }
+    };
+    for k in 0..streams.len() {
+        if aligned(k) {
+            continue;
+        }
+        let r0 = ready[&arg_of(k)] as usize;
+        let last = r0 + passes(k) as usize - 1;
+        grow(&mut sweeps, &mut roots, &mut pushed, last);
+        for q in r0..=last {
+            pushed[q].push(k);
+            roots[q].push(arg_of(k));
+        }
+        if passes(k) > 1 {
+            sweeps[r0 + 1].next_pass.push(k);
+        }
+        sweeps[last].finish.push(k);
+        if exported[streams[k].index()] {
+            sweeps[last].lane_stores.push(streams[k]);
+        }
+    }
+    let mut element_stores: Vec<Vec<ValueId>> = Vec::new();
+    for v in ir.ids() {
+        if exported[v.index()] && d.same.contains(&v) && !loaded(v) {
+            let q = ready[&v] as usize;
+            grow(&mut sweeps, &mut roots, &mut pushed, q);
+            while element_stores.len() <= q {
+                element_stores.push(Vec::new());
+            }
+            element_stores[q].push(v);
+            roots[q].push(v);
+        }
+    }
+    let mut rows: Vec<ValueId> = Vec::new();
+    let row = |v: ValueId, rows: &mut Vec<ValueId>| {
+        if !rows.contains(&v) {
+            rows.push(v);
+        }
+    };
+    let mut all_loads: Vec<ValueId> = Vec::new();
+    for q in 0..sweeps.len() {
+        // What the sweep needs, and how each value is obtained.
+        let mut source: HashMap<ValueId, Source> = HashMap::new();
+        let mut stack: Vec<ValueId> = roots[q].clone();
+        while let Some(v) = stack.pop() {
+            if source.contains_key(&v) || matches!(ir.node(v).op, Op::Const(_)) {
+                continue;
+            }
+            let src = if loaded(v) {
+                Source::Load
+            } else if let Some(k) = stream_of(v) {
+                if aligned(k) {
+                    stack.push(arg_of(k));
+                    Source::Stream
+                } else {
+                    Source::LaneIn
+                }
+            } else {
+                stack.extend(ir.node(v).op.operands());
+                Source::Compute
+            };
+            source.insert(v, src);
+        }
+        let mut needed: Vec<ValueId> = source.keys().copied().collect();
+        needed.sort_unstable_by_key(|v| v.0);
+        // Stage of each value: aligned streams it is downstream of.
+        let mut stage: HashMap<ValueId, usize> = HashMap::new();
+        for &v in &needed {
+            let st = match source[&v] {
+                Source::Load | Source::LaneIn => 0,
+                Source::Stream => {
+                    let k = stream_of(v).expect("a stream");
+                    stage.get(&arg_of(k)).copied().unwrap_or(0) + 1
+                }
+                Source::Compute => ir
+                    .node(v)
+                    .op
+                    .operands()
+                    .iter()
+                    .filter_map(|o| stage.get(o).copied())
+                    .max()
+                    .unwrap_or(0),
+            };
+            stage.insert(v, st);
+        }
+        let stage_of = |v: &ValueId| stage.get(v).copied().unwrap_or(0);
+        let runs: Vec<usize> = (0..streams.len())
+            .filter(|&k| {
+                if aligned(k) {
+                    source.contains_key(&streams[k])
+                } else {
+                    pushed[q].contains(&k)
+                }
+            })
+            .collect();
+        sweeps[q].restart = runs.iter().copied().filter(|&k| aligned(k)).collect();
+        let last_stage = needed.iter().map(stage_of).max().unwrap_or(0);
+        let stores_here: Vec<ValueId> = element_stores.get(q).cloned().unwrap_or_default();
+        for st in 0..=last_stage {
+            let compute: Vec<ValueId> = needed
+                .iter()
+                .copied()
+                .filter(|v| source[v] == Source::Compute && stage_of(v) == st)
+                .collect();
+            let pushes: Vec<usize> = runs
+                .iter()
+                .copied()
+                .filter(|&k| stage_of(&arg_of(k)) == st)
+                .collect();
+            let stores: Vec<ValueId> = stores_here
+                .iter()
+                .copied()
+                .filter(|v| stage_of(v) == st)
+                .collect();
+            // Values this segment reads.
+            let mut reads: Vec<ValueId> = Vec::new();
+            for &c in &compute {
+                reads.extend(ir.node(c).op.operands());
+            }
+            reads.extend(&stores);
+            // Operands of this stage's pushes that must be put in scratch.
+            let mut scratch_out: Vec<ValueId> = Vec::new();
+            for &k in &pushes {
+                let a = arg_of(k);
+                if source.get(&a) != Some(&Source::Stream) && !scratch_out.contains(&a) {
+                    reads.push(a);
+                    scratch_out.push(a);
+                }
+            }
+            // Values computed here and read by a later stage.
+            for &c in &compute {
+                let later = needed.iter().any(|&u| {
+                    stage_of(&u) > st
+                        && source[&u] == Source::Compute
+                        && ir.node(u).op.operands().contains(&c)
+                }) || stores_here.iter().any(|&u| u == c && stage_of(&u) > st);
+                if later && !scratch_out.contains(&c) {
+                    scratch_out.push(c);
+                }
+            }
+            let mut loads = Vec::new();
+            let mut scratch_in = Vec::new();
+            let mut lane_in = Vec::new();
+            for v in reads {
+                let Some(&src) = source.get(&v) else { continue };
+                let list = match src {
+                    Source::Load => &mut loads,
+                    Source::LaneIn => &mut lane_in,
+                    Source::Stream => &mut scratch_in,
+                    Source::Compute if stage_of(&v) < st => &mut scratch_in,
+                    Source::Compute => continue,
+                };
+                if !list.contains(&v) {
+                    list.push(v);
+                }
+            }
+            for &v in scratch_out.iter().chain(&scratch_in) {
+                row(v, &mut rows);
+            }
+            for &v in &loads {
+                if !all_loads.contains(&v) {
+                    all_loads.push(v);
+                }
+            }
+            if !(loads.is_empty()
+                && compute.is_empty()
+                && stores.is_empty()
+                && scratch_out.is_empty())
+            {
+                sweeps[q].steps.push(StepDraft::Segment {
+                    loads,
+                    scratch_in,
+                    lane_in,
+                    compute,
+                    scratch_out,
+                    stores,
+                });
+            }
+            for k in pushes {
+                if aligned(k) {
+                    row(streams[k], &mut rows);
+                }
+                sweeps[q].steps.push(StepDraft::Push(k));
+            }
+        }
+    }
+    Schedule {
+        sweeps,
+        loads: all_loads,
+        rows,
+    }
+}
+
+impl Builder<'_> {
+    /// Adds the loop of group `d` as scheduled by `sched`.
+    /// `mine` says which values are members of the group.
+    fn add_group_loop(&mut self, d: &Draft, sched: &Schedule, exported: &[bool], mine: &[bool]) {
+        let ir = self.ir;
+        let l = self.plan.loops.len();
+        let mut lane_slots: Vec<ValueId> = Vec::new();
+        let mut streams = Vec::with_capacity(d.streams.len());
+        for &v in &d.streams {
+            let Op::Lane { op, arg, param } = ir.node(v).op else {
+                continue;
+            };
+            let param = param.map(|p| match ir.node(p).op {
+                Op::Const(c) => ParamSource::Const(c),
+                _ => ParamSource::Input(self.holder[&p]),
+            });
+            let aligned = stream::is_aligned(&op);
+            let lane_slot = (!aligned).then(|| {
+                lane_slots.push(v);
+                lane_slots.len() - 1
+            });
+            let row_of = |u: ValueId| sched.rows.iter().position(|&r| r == u);
+            streams.push(StreamDecl {
+                value: v,
+                op,
+                operand: arg,
+                src: ir.node(arg).dtype,
+                dst: ir.node(v).dtype,
+                param,
+                in_row: row_of(arg).unwrap_or(0),
+                out_row: if aligned { row_of(v) } else { None },
+                lane_slot,
+            });
+        }
+        // Buffers of the values the group stores.
+        let mut dest: HashMap<ValueId, Vec<(ValueId, BufferId)>> = HashMap::new();
+        for v in ir.ids() {
+            if exported[v.index()] && mine[v.index()] {
+                let stores = self.destination(v, || materialised_because(ir, v));
+                self.holder.insert(v, stores[0].1);
+                dest.insert(v, stores);
+            }
+        }
+        let mut loads = Vec::new();
+        let mut stores = Vec::new();
+        let mut sweeps = Vec::with_capacity(sched.sweeps.len());
+        for sd in &sched.sweeps {
+            let mut steps = Vec::with_capacity(sd.steps.len());
+            for step in &sd.steps {
+                steps.push(match step {
+                    StepDraft::Push(k) => Step::Push(*k),
+                    StepDraft::Segment {
+                        loads: ld,
+                        scratch_in,
+                        lane_in,
+                        compute,
+                        scratch_out,
+                        stores: st,
+                    } => {
+                        let mut seg = Segment {
+                            scratch_in: scratch_in.clone(),
+                            lane_in: lane_in.clone(),
+                            compute: compute.clone(),
+                            scratch_out: scratch_out.clone(),
+                            ..Segment::default()
+                        };
+                        for &v in ld {
+                            let buffer = self.holder[&v];
+                            loads.push(self.access(l, v, buffer));
+                            seg.loads.push(loads.len() - 1);
+                        }
+                        for v in st {
+                            for &(_, buffer) in dest.get(v).map(Vec::as_slice).unwrap_or(&[]) {
+                                stores.push(self.access(l, *v, buffer));
+                                seg.stores.push(stores.len() - 1);
+                            }
+                        }
+                        Step::Segment(seg)
+                    }
+                });
+            }
+            let mut lane_stores = Vec::new();
+            for v in &sd.lane_stores {
+                for &(_, buffer) in dest.get(v).map(Vec::as_slice).unwrap_or(&[]) {
+                    stores.push(self.access(l, *v, buffer));
+                    lane_stores.push(stores.len() - 1);
+                }
+            }
+            sweeps.push(Sweep {
+                restart: sd.restart.clone(),
+                next_pass: sd.next_pass.clone(),
+                steps,
+                finish: sd.finish.clone(),
+                lane_stores,
+            });
+        }
+        self.plan.loops.push(LoopNest {
+            shape_of: d.space,
+            rank: 2,
+            loads,
+            compute: d.streams.clone(),
+            stores,
+            lane: None,
+            recur: None,
+            group: Some(Box::new(Group {
+                axis: d.axis,
+                space_rank: ir.node(d.space).rank,
+                streams,
+                sweeps,
+                rows: sched.rows.clone(),
+                lane_slots,
+            })),
+        });
+    }
 }
 
 /// Why the fused plan keeps `v` in memory.
@@ -514,6 +1458,10 @@ impl fmt::Display for Plan {
             }
         }
         for (l, nest) in self.loops.iter().enumerate() {
+            if let Some(group) = &nest.group {
+                fmt_group(f, l, nest, group)?;
+                continue;
+            }
             if let Some(v) = nest.recur {
                 let loads: Vec<String> = nest
                     .loads
@@ -575,4 +1523,88 @@ impl fmt::Display for Plan {
             self.num_temps()
         )
     }
+}
+
+/// A group loop: its streams, then each sweep's steps.
+fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -> fmt::Result {
+    let lanes = match (g.space_rank, g.axis) {
+        (2, 1) => "each row",
+        (2, _) => "each column",
+        _ => "the vector",
+    };
+    writeln!(
+        f,
+        "loop {l}: lane group over {lanes} of {}, {} sweep(s), blocks of {BLOCK}",
+        nest.shape_of,
+        g.sweeps.len()
+    )?;
+    for s in &g.streams {
+        writeln!(f, "  stream {} = {}({})", s.value, s.op.name(), s.operand)?;
+    }
+    let access = |a: &Access| format!("{}@b{}", a.value, a.buffer.0);
+    let ids = |vs: &[ValueId]| {
+        vs.iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let names = |ks: &[usize]| {
+        ks.iter()
+            .map(|&k| g.streams[k].value.to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for (q, sweep) in g.sweeps.iter().enumerate() {
+        writeln!(f, "  sweep {q}:")?;
+        if !sweep.next_pass.is_empty() {
+            writeln!(f, "    second pass of {}", names(&sweep.next_pass))?;
+        }
+        for step in &sweep.steps {
+            match step {
+                Step::Push(k) => writeln!(f, "    push {}", names(&[*k]))?,
+                Step::Segment(seg) => {
+                    let mut parts = Vec::new();
+                    if !seg.loads.is_empty() {
+                        let l: Vec<String> =
+                            seg.loads.iter().map(|&i| access(&nest.loads[i])).collect();
+                        parts.push(format!("load {}", l.join(" ")));
+                    }
+                    if !seg.scratch_in.is_empty() {
+                        parts.push(format!("block {}", ids(&seg.scratch_in)));
+                    }
+                    if !seg.lane_in.is_empty() {
+                        parts.push(format!("lane {}", ids(&seg.lane_in)));
+                    }
+                    if !seg.compute.is_empty() {
+                        parts.push(format!("compute {}", ids(&seg.compute)));
+                    }
+                    if !seg.scratch_out.is_empty() {
+                        parts.push(format!("to block {}", ids(&seg.scratch_out)));
+                    }
+                    if !seg.stores.is_empty() {
+                        let st: Vec<String> = seg
+                            .stores
+                            .iter()
+                            .map(|&i| access(&nest.stores[i]))
+                            .collect();
+                        parts.push(format!("store {}", st.join(" ")));
+                    }
+                    writeln!(f, "    {}", parts.join("; "))?;
+                }
+            }
+        }
+        if !sweep.finish.is_empty() {
+            write!(f, "    finish {}", names(&sweep.finish))?;
+            if !sweep.lane_stores.is_empty() {
+                let st: Vec<String> = sweep
+                    .lane_stores
+                    .iter()
+                    .map(|&i| access(&nest.stores[i]))
+                    .collect();
+                write!(f, "; store {} per lane", st.join(" "))?;
+            }
+            writeln!(f)?;
+        }
+    }
+    Ok(())
 }

@@ -23,10 +23,14 @@
 //!   to the Rust type it must match.
 //!
 //! The kernel ABI (fixed; the engine builds against it):
-//! `extern "C" fn(buffers: *const *mut u8, strides: *const isize, dims: *const usize)`
+//! `extern "C" fn(buffers: *const *mut u8, strides: *const isize, dims: *const usize,
+//! streams: *mut StreamCtx, scratch: *mut u8)`
 //! where `buffers[b]` is the address of element `[0, 0]` of plan buffer `b`,
 //! `strides[2*slot + axis]` the byte stride of a slot along an axis of its
-//! loop, and `dims[2*loop + axis]` the extent of a loop along an axis.
+//! loop, `dims[2*loop + axis]` the extent of a loop along an axis, and
+//! `streams`/`scratch` the call's lane-group state (null without groups):
+//! the streams the code feeds through the `arrjit_stream_*` shims, and the
+//! scratch memory holding their blocks ([`crate::fuse::Group`]).
 
 use std::sync::OnceLock;
 
@@ -44,7 +48,8 @@ use crate::fuse::{BufferKind, Plan};
 use crate::types::DType;
 
 /// The entry point of every kernel (see the module documentation).
-type KernelFn = unsafe extern "C" fn(*const *mut u8, *const isize, *const usize);
+type KernelFn =
+    unsafe extern "C" fn(*const *mut u8, *const isize, *const usize, *mut StreamCtx, *mut u8);
 
 /// A host function a kernel may call, with its exact Rust type.
 ///
@@ -60,6 +65,30 @@ pub(crate) enum HostFn {
     I32I32(extern "C" fn(i32, i32) -> i32),
     /// The lane-routine shim ([`lanes_shim`]).
     Lanes(LanesFn),
+    /// A stream shim taking the context and a stream number.
+    Stream(StreamFn),
+    /// [`stream_push`]: the context, a stream number, an element count.
+    StreamPush(StreamPushFn),
+}
+
+/// The type of [`stream_reset`], [`stream_next_pass`], [`stream_finish`].
+pub(crate) type StreamFn = unsafe extern "C" fn(*mut StreamCtx, usize);
+/// The type of [`stream_push`].
+pub(crate) type StreamPushFn = unsafe extern "C" fn(*mut StreamCtx, usize, usize);
+
+pub(crate) const STREAM_RESET: &str = "arrjit_stream_reset";
+pub(crate) const STREAM_NEXT_PASS: &str = "arrjit_stream_next_pass";
+pub(crate) const STREAM_PUSH: &str = "arrjit_stream_push";
+pub(crate) const STREAM_FINISH: &str = "arrjit_stream_finish";
+
+/// The stream shims, by symbol, for code generation.
+pub(crate) fn stream_host_fns() -> [(&'static str, HostFn); 4] {
+    [
+        (STREAM_RESET, HostFn::Stream(stream_reset)),
+        (STREAM_NEXT_PASS, HostFn::Stream(stream_next_pass)),
+        (STREAM_PUSH, HostFn::StreamPush(stream_push)),
+        (STREAM_FINISH, HostFn::Stream(stream_finish)),
+    ]
 }
 
 /// The type of [`lanes_shim`].
@@ -98,6 +127,8 @@ impl HostFn {
             HostFn::I64I64(f) => f as *const u8,
             HostFn::I32I32(f) => f as *const u8,
             HostFn::Lanes(f) => f as *const u8,
+            HostFn::Stream(f) => f as *const u8,
+            HostFn::StreamPush(f) => f as *const u8,
         }
     }
 
@@ -111,6 +142,8 @@ impl HostFn {
             HostFn::I64I64(_) => (&[types::I64, types::I64], types::I64),
             HostFn::I32I32(_) => (&[types::I32, types::I32], types::I32),
             HostFn::Lanes(_) => (&[types::I64; 10], types::INVALID),
+            HostFn::Stream(_) => (&[types::I64; 2], types::INVALID),
+            HostFn::StreamPush(_) => (&[types::I64; 3], types::INVALID),
         }
     }
 
@@ -279,7 +312,7 @@ impl KernelModule {
             .map_err(|e| module_error("finalizing", None, e))?;
         let address = module.get_finalized_function(self.entry);
         // SAFETY: `address` is the start of the function just defined with
-        // `entry_signature` (three pointer-sized parameters, no results, the
+        // `entry_signature` (five pointer-sized parameters, no results, the
         // platform's C calling convention), which is exactly `KernelFn`;
         // finalize_definitions made it executable. The pointer stays valid
         // as long as the module, which moves into the same `CompiledCode`.
@@ -311,7 +344,7 @@ impl KernelModule {
 fn entry_signature(module: &JITModule) -> Signature {
     let mut sig = module.make_signature();
     let ptr = module.target_config().pointer_type();
-    sig.params.extend([AbiParam::new(ptr); 3]);
+    sig.params.extend([AbiParam::new(ptr); 5]);
     sig
 }
 
@@ -491,11 +524,284 @@ pub(crate) fn run(
     // freely, no Rust reference to that memory is used during the call,
     // and its accesses were bounds-checked against the output's memory. The entry has the `KernelFn` ABI, and
     // the module owning the code outlives the call (borrowed via `code`).
-    unsafe { (code.entry)(pointers.as_ptr(), strides.as_ptr(), dims.as_ptr()) };
-    match LANE_FAILURE.with(|f| f.borrow_mut().take()) {
+    let mut streams = StreamCtx::new(plan, bindings)?;
+    let (ctx, scratch) = match &mut streams {
+        Some(c) => (c as *mut StreamCtx, c.scratch.cast::<u8>()),
+        None => (std::ptr::null_mut(), std::ptr::null_mut()),
+    };
+    // SAFETY (continued): `ctx` and `scratch` are null when the plan has no
+    // lane groups (the code then never uses them), else the context built
+    // for this plan, alive until after the call and touched by nothing but
+    // the code and the stream shims during it; its scratch memory has
+    // `plan.scratch_words()` words, the most any group's code addresses.
+    unsafe {
+        (code.entry)(
+            pointers.as_ptr(),
+            strides.as_ptr(),
+            dims.as_ptr(),
+            ctx,
+            scratch,
+        )
+    };
+    if let Some(e) = LANE_FAILURE.with(|f| f.borrow_mut().take()) {
+        return Err(e);
+    }
+    match streams.and_then(|mut c| c.failure.take()) {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The streams of one kernel call and the scratch memory their blocks and
+/// results pass through (see [`crate::fuse::Group`]).
+pub(crate) struct StreamCtx {
+    streams: Vec<StreamSlot>,
+    /// `words` zeroed words, owned (freed by `Drop`); only ever accessed
+    /// through raw pointers, by the kernel and the shims.
+    scratch: *mut u64,
+    words: usize,
+    /// Bool operands, copied out of scratch as `bool`s.
+    bools: Vec<bool>,
+    failure: Option<Error>,
+}
+
+struct StreamSlot {
+    stream: crate::stream::Stream,
+    /// Word offsets in scratch of the operand's block, the aligned result's
+    /// block and the reduction result.
+    input: usize,
+    output: Option<usize>,
+    result: Option<usize>,
+}
+
+impl Drop for StreamCtx {
+    fn drop(&mut self) {
+        // SAFETY: `scratch` came from `Box::into_raw` of a boxed slice of
+        // `words` words in `StreamCtx::new` and is freed only here.
+        drop(unsafe {
+            Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.scratch, self.words))
+        });
+    }
+}
+
+impl StreamCtx {
+    /// The context for a call of `plan` (`None` if it has no groups), with
+    /// each stream's parameter read from its binding.
+    fn new(plan: &Plan, bindings: &[Binding<'_>]) -> Result<Option<StreamCtx>> {
+        use crate::fuse::ParamSource;
+        use crate::ir::LaneKind;
+        use crate::types::Scalar;
+        if plan.loops.iter().all(|n| n.group.is_none()) {
+            return Ok(None);
+        }
+        let words = plan.scratch_words().max(1);
+        let mut streams = Vec::new();
+        for g in plan.loops.iter().filter_map(|n| n.group.as_ref()) {
+            for s in &g.streams {
+                let raw = match s.param {
+                    None => None,
+                    Some(ParamSource::Const(c)) => Some(c),
+                    Some(ParamSource::Input(b)) => match bindings.get(b.index()) {
+                        Some(Binding::Input(view)) if view.shape().rank() == 0 => {
+                            Some(view.get(&[]))
+                        }
+                        _ => {
+                            return Err(Error::internal("a stream parameter is not a scalar input"))
+                        }
+                    },
+                };
+                let param = raw.map(|p| match s.op.kind {
+                    LaneKind::Ewm => Scalar::F64(p.as_f64()),
+                    _ => Scalar::I64(match p {
+                        Scalar::I64(v) => v,
+                        Scalar::I32(v) => i64::from(v),
+                        other => other.as_f64() as i64,
+                    }),
+                });
+                let input = g.row_word(s.in_row);
+                let output = s.out_row.map(|r| g.row_word(r));
+                let result = s.lane_slot.map(|k| g.lane_word(k));
+                let fits = |w: usize| w + crate::fuse::BLOCK <= words;
+                if !fits(input)
+                    || output.is_some_and(|w| !fits(w) || w == input)
+                    || result.is_some_and(|w| w >= words)
+                {
+                    return Err(Error::internal("a stream's scratch lies outside scratch"));
+                }
+                streams.push(StreamSlot {
+                    stream: crate::stream::Stream::new(&s.op, s.src, s.dst, param)?,
+                    input,
+                    output,
+                    result,
+                });
+            }
+        }
+        let scratch = Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<u64>();
+        Ok(Some(StreamCtx {
+            streams,
+            scratch,
+            words,
+            bools: Vec::new(),
+            failure: None,
+        }))
+    }
+
+    /// Runs `f` on stream `id` unless an earlier step failed; records the
+    /// first failure (or panic).
+    fn with(
+        &mut self,
+        id: usize,
+        f: impl FnOnce(&mut StreamSlot, *mut u64, &mut Vec<bool>) -> Result<()>,
+    ) {
+        if self.failure.is_some() {
+            return;
+        }
+        let scratch = self.scratch;
+        let Some(slot) = self.streams.get_mut(id) else {
+            self.failure = Some(Error::internal("kernel used an unknown stream"));
+            return;
+        };
+        let bools = &mut self.bools;
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(slot, scratch, bools)));
+        self.failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(Error::internal("a stream panicked")),
+        };
+    }
+}
+
+/// A block of `n` elements of `dtype` at `p`.
+///
+/// # Safety
+/// `p` is 8-byte aligned and `n` elements of `dtype` there lie inside
+/// scratch memory that nothing writes while the block lives; for `Bool`,
+/// `bools` receives a copy (any byte is read as `!= 0`).
+unsafe fn block_at<'a>(
+    dtype: DType,
+    p: *const u64,
+    n: usize,
+    bools: &'a mut Vec<bool>,
+) -> crate::stream::Block<'a> {
+    use crate::stream::Block;
+    // SAFETY: the caller's contract.
+    unsafe {
+        match dtype {
+            DType::Bool => {
+                let bytes = std::slice::from_raw_parts(p.cast::<u8>(), n);
+                bools.clear();
+                bools.extend(bytes.iter().map(|&b| b != 0));
+                Block::Bool(bools)
+            }
+            DType::I32 => Block::I32(std::slice::from_raw_parts(p.cast(), n)),
+            DType::I64 => Block::I64(std::slice::from_raw_parts(p.cast(), n)),
+            DType::F32 => Block::F32(std::slice::from_raw_parts(p.cast(), n)),
+            DType::F64 => Block::F64(std::slice::from_raw_parts(p.cast(), n)),
+        }
+    }
+}
+
+/// A writable block of `n` elements of `dtype` at `p`.
+///
+/// # Safety
+/// As [`block_at`], and nothing else reads or writes those elements while
+/// the block lives.
+unsafe fn block_mut_at<'a>(dtype: DType, p: *mut u64, n: usize) -> crate::stream::BlockMut<'a> {
+    use crate::stream::BlockMut;
+    // SAFETY: the caller's contract; `bool` elements written by a stream
+    // are valid bytes, and the kernel reads them back as bytes.
+    unsafe {
+        match dtype {
+            DType::Bool => BlockMut::Bool(std::slice::from_raw_parts_mut(p.cast(), n)),
+            DType::I32 => BlockMut::I32(std::slice::from_raw_parts_mut(p.cast(), n)),
+            DType::I64 => BlockMut::I64(std::slice::from_raw_parts_mut(p.cast(), n)),
+            DType::F32 => BlockMut::F32(std::slice::from_raw_parts_mut(p.cast(), n)),
+            DType::F64 => BlockMut::F64(std::slice::from_raw_parts_mut(p.cast(), n)),
+        }
+    }
+}
+
+/// Restarts stream `id` (a new lane, or an aligned stream's new sweep).
+///
+/// # Safety
+/// `ctx` is the context `run` passed to the running kernel.
+unsafe extern "C" fn stream_reset(ctx: *mut StreamCtx, id: usize) {
+    // SAFETY: the context is alive for the call and only the kernel's
+    // shims use it, one at a time, on the calling thread.
+    let ctx = unsafe { &mut *ctx };
+    ctx.with(id, |slot, _, _| {
+        slot.stream.reset();
+        Ok(())
+    });
+}
+
+/// Starts the second pass of two-pass reduction `id`.
+///
+/// # Safety
+/// As [`stream_reset`].
+unsafe extern "C" fn stream_next_pass(ctx: *mut StreamCtx, id: usize) {
+    // SAFETY: as in `stream_reset`.
+    let ctx = unsafe { &mut *ctx };
+    ctx.with(id, |slot, _, _| {
+        slot.stream.next_pass();
+        Ok(())
+    });
+}
+
+/// Feeds the first `n` elements of stream `id`'s operand row to it (an
+/// aligned stream writes their results to its own row).
+///
+/// # Safety
+/// As [`stream_reset`].
+unsafe extern "C" fn stream_push(ctx: *mut StreamCtx, id: usize, n: usize) {
+    // SAFETY: as in `stream_reset`.
+    let ctx = unsafe { &mut *ctx };
+    ctx.with(id, |slot, scratch, bools| {
+        if n > crate::fuse::BLOCK {
+            return Err(Error::internal("a block longer than BLOCK"));
+        }
+        let (src, dst) = (slot.stream.src(), slot.stream.dst());
+        // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each,
+        // so at least `n` elements of any dtype) lie inside scratch, at
+        // 8-byte aligned word offsets, and are different rows; the kernel
+        // is waiting for this call, so nothing else touches them.
+        let (x, y) = unsafe {
+            (
+                block_at(src, scratch.add(slot.input), n, bools),
+                slot.output.map(|w| block_mut_at(dst, scratch.add(w), n)),
+            )
+        };
+        slot.stream.push(x, y)
+    });
+}
+
+/// Finishes reduction `id`, writing its result to its lane slot.
+///
+/// # Safety
+/// As [`stream_reset`].
+unsafe extern "C" fn stream_finish(ctx: *mut StreamCtx, id: usize) {
+    // SAFETY: as in `stream_reset`.
+    let ctx = unsafe { &mut *ctx };
+    ctx.with(id, |slot, scratch, _| {
+        let Some(w) = slot.result else {
+            return Err(Error::internal("finish of a stream without a result"));
+        };
+        let value = slot.stream.finish()?;
+        // SAFETY: `StreamCtx::new` checked that word `w` lies inside
+        // scratch; one word holds any scalar; nothing else touches it now.
+        unsafe {
+            let p = scratch.add(w);
+            match value {
+                crate::types::Scalar::Bool(v) => p.cast::<u8>().write(u8::from(v)),
+                crate::types::Scalar::I32(v) => p.cast::<i32>().write(v),
+                crate::types::Scalar::I64(v) => p.cast::<i64>().write(v),
+                crate::types::Scalar::F32(v) => p.cast::<f32>().write(v),
+                crate::types::Scalar::F64(v) => p.cast::<f64>().write(v),
+            }
+        }
+        Ok(())
+    });
 }
 
 thread_local! {
@@ -768,6 +1074,18 @@ fn check(
         }
         let mut extents = [0usize; 2];
         extents[..rank].copy_from_slice(&dims[2 * l..2 * l + rank]);
+        if let Some(g) = &nest.group {
+            // A lane group: [lanes, len] per element, [lanes, 1] per lane.
+            let lane_store = is_store
+                && nest
+                    .stores
+                    .iter()
+                    .position(|a| a.slot == access.slot)
+                    .is_some_and(|k| g.is_lane_store(k));
+            if lane_store {
+                extents[1] = 1;
+            }
+        }
         let mut extents = &extents[..rank];
         let lane_extents;
         if let Some(lane) = &nest.lane {

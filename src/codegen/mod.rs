@@ -41,7 +41,7 @@ use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use crate::error::{Error, Result};
-use crate::fuse::{Access, BufferKind, LoopNest, Plan};
+use crate::fuse::{Access, BufferKind, Group, LoopNest, Plan, Segment, Step, BLOCK};
 use crate::ir::{BinaryOp, Ir, LaneKind, Op, UnaryOp, ValueId};
 use crate::jit::{self, CompiledCode, HostFn, KernelModule, LaneRoutine};
 use crate::scalar;
@@ -175,10 +175,16 @@ fn compile_with(
         buffers: params[0],
         strides: params[1],
         dims: params[2],
+        streams: params[3],
+        scratch: params[4],
         callees: &callees,
         values: vec![None; ir.nodes.len()],
     };
     for (l, nest) in plan.loops.iter().enumerate() {
+        if let Some(group) = &nest.group {
+            t.translate_group_loop(l, nest, group, plan.stream_base(l))?;
+            continue;
+        }
         match (&lanes[l], nest.recur) {
             (Some(routine), _) => t.translate_lane_loop(l, nest, routine)?,
             (None, Some(v)) => t.translate_recur_loop(l, nest, v)?,
@@ -232,10 +238,70 @@ fn check_plan(ir: &Ir, plan: &Plan) -> Result<()> {
             return Err(bad("slot used twice"));
         }
     }
+    for (l, nest) in plan.loops.iter().enumerate() {
+        if let Some(g) = &nest.group {
+            check_group(l, nest, g)?;
+        }
+    }
     // Frame offsets are at most (2 * count) * 8 bytes.
     let limit = (i32::MAX / 16) as usize;
     if plan.num_slots() > limit || plan.loops.len() > limit || plan.buffers.len() > limit {
         return Err(internal("plan too large"));
+    }
+    Ok(())
+}
+
+/// What a group loop's code indexes: segment accesses, scratch rows, lane
+/// slots and streams all exist, and scratch offsets fit an immediate.
+fn check_group(l: usize, nest: &LoopNest, g: &Group) -> Result<()> {
+    let bad = |what: &str| Err(internal(format!("group loop {l}: {what}")));
+    if nest.rank != 2 || g.scratch_words() > (i32::MAX / 16) as usize {
+        return bad("malformed");
+    }
+    let ns = g.streams.len();
+    for s in &g.streams {
+        let row_ok = |r: Option<usize>| r.is_none_or(|r| r < g.rows.len());
+        if s.in_row >= g.rows.len()
+            || !row_ok(s.out_row)
+            || s.lane_slot.is_some_and(|k| k >= g.lane_slots.len())
+            || s.out_row.is_some() == s.lane_slot.is_some()
+        {
+            return bad("stream without its rows");
+        }
+    }
+    for sweep in &g.sweeps {
+        let streams_ok = sweep
+            .restart
+            .iter()
+            .chain(&sweep.next_pass)
+            .chain(&sweep.finish)
+            .all(|&k| k < ns);
+        let lane_ok = sweep
+            .lane_stores
+            .iter()
+            .all(|&s| s < nest.stores.len() && g.slot_of(nest.stores[s].value).is_some());
+        if !streams_ok || !lane_ok {
+            return bad("unknown stream or lane store");
+        }
+        for step in &sweep.steps {
+            match step {
+                Step::Push(k) if *k >= ns => return bad("push of an unknown stream"),
+                Step::Push(_) => {}
+                Step::Segment(seg) => {
+                    let ok = seg.loads.iter().all(|&a| a < nest.loads.len())
+                        && seg.stores.iter().all(|&a| a < nest.stores.len())
+                        && seg
+                            .scratch_in
+                            .iter()
+                            .chain(&seg.scratch_out)
+                            .all(|&v| g.row_of(v).is_some())
+                        && seg.lane_in.iter().all(|&v| g.slot_of(v).is_some());
+                    if !ok {
+                        return bad("segment refers to what does not exist");
+                    }
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -312,8 +378,31 @@ fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
     if plan.loops.iter().any(|nest| nest.lane.is_some()) {
         list.push((LANES_SYMBOL.to_string(), jit::lanes_host_fn()));
     }
+    if plan.loops.iter().any(|nest| nest.group.is_some()) {
+        list.extend(
+            jit::stream_host_fns()
+                .into_iter()
+                .map(|(name, f)| (name.to_string(), f)),
+        );
+    }
     for nest in &plan.loops {
         if nest.lane.is_some() {
+            continue;
+        }
+        if let Some(group) = &nest.group {
+            for sweep in &group.sweeps {
+                for step in &sweep.steps {
+                    if let Step::Segment(seg) = step {
+                        for &v in &seg.compute {
+                            if let Some((name, f)) = callee(ir, v) {
+                                if list.iter().all(|(n, _)| *n != name) {
+                                    list.push((name, f));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             continue;
         }
         for &v in &nest.compute {
@@ -371,6 +460,9 @@ struct Translator<'a, 'f> {
     buffers: Value,
     strides: Value,
     dims: Value,
+    /// The call's stream context and scratch memory (lane groups only).
+    streams: Value,
+    scratch: Value,
     callees: &'a HashMap<String, FuncRef>,
     /// The SSA value of each IR value in the current loop body.
     values: Vec<Option<Value>>,
@@ -643,6 +735,244 @@ impl<'a> Translator<'a, '_> {
                 param,
             ],
         );
+        Ok(())
+    }
+
+    /// Calls stream shim `name` with the context, stream `id` and `extra`.
+    fn call_stream(&mut self, name: &str, id: usize, extra: Option<Value>) -> Result<()> {
+        let f = *self
+            .callees
+            .get(name)
+            .ok_or_else(|| internal(format!("{name} was not imported")))?;
+        let id = self.b.ins().iconst(self.ptr, id as i64);
+        let mut args = vec![self.streams, id];
+        args.extend(extra);
+        self.b.ins().call(f, &args);
+        Ok(())
+    }
+
+    /// The address of element `k` of scratch row `row` of `dtype`.
+    fn row_address(&mut self, g: &Group, row: usize, k: Value, dtype: DType) -> Value {
+        let offset = self.b.ins().imul_imm_u(k, dtype.size() as i64);
+        let p = self.b.ins().iadd(self.scratch, offset);
+        self.b.ins().iadd_imm_s(p, (g.row_word(row) * 8) as i64)
+    }
+
+    /// A lane group: for each lane, its sweeps; for each sweep, its blocks;
+    /// for each block, its steps (elementwise segments over the block's
+    /// elements, and pushes of blocks into streams).
+    fn translate_group_loop(
+        &mut self,
+        l: usize,
+        nest: &LoopNest,
+        g: &Group,
+        stream_base: usize,
+    ) -> Result<()> {
+        let lanes = self.frame_load(self.dims, 2 * l);
+        let len = self.frame_load(self.dims, 2 * l + 1);
+        // Base, lane stride and element stride of every access, loads first.
+        let accesses: Vec<Access> = nest.loads.iter().chain(&nest.stores).copied().collect();
+        let mut frame = Vec::with_capacity(accesses.len());
+        for a in &accesses {
+            let base = self.frame_load(self.buffers, a.buffer.index());
+            let s_lane = self.frame_load(self.strides, 2 * a.slot);
+            let s_elem = self.frame_load(self.strides, 2 * a.slot + 1);
+            frame.push((base, s_lane, s_elem));
+        }
+        let i = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(i, zero);
+        let head = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        let lane = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, lane, lanes);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
+        let lane = self.b.use_var(i);
+        // Every access's address of element 0 of this lane.
+        let lane_base: Vec<Value> = frame
+            .iter()
+            .map(|&(base, s_lane, _)| {
+                let off = self.b.ins().imul(lane, s_lane);
+                self.b.ins().iadd(base, off)
+            })
+            .collect();
+        for (k, s) in g.streams.iter().enumerate() {
+            if s.lane_slot.is_some() {
+                self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
+            }
+        }
+        let nloads = nest.loads.len();
+        for sweep in &g.sweeps {
+            for &k in &sweep.restart {
+                self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
+            }
+            for &k in &sweep.next_pass {
+                self.call_stream(jit::STREAM_NEXT_PASS, stream_base + k, None)?;
+            }
+            // Blocks: j0 = 0; while j0 < len { bl = min(len - j0, BLOCK); ... }
+            let j0 = self.b.declare_var(self.ptr);
+            let zero = self.b.ins().iconst(self.ptr, 0);
+            self.b.def_var(j0, zero);
+            let bhead = self.b.create_block();
+            let bbody = self.b.create_block();
+            let bexit = self.b.create_block();
+            self.b.ins().jump(bhead, &[]);
+            self.b.switch_to_block(bhead);
+            let start = self.b.use_var(j0);
+            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, start, len);
+            self.b.ins().brif(more, bbody, &[], bexit, &[]);
+            self.b.switch_to_block(bbody);
+            self.b.seal_block(bbody);
+            let start = self.b.use_var(j0);
+            let rest = self.b.ins().isub(len, start);
+            let block = self.b.ins().iconst(self.ptr, BLOCK as i64);
+            let bl = self.b.ins().umin(rest, block);
+            for step in &sweep.steps {
+                match step {
+                    Step::Push(k) => {
+                        self.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
+                    }
+                    Step::Segment(seg) => {
+                        let ptrs: Vec<(usize, Value, Value)> = seg
+                            .loads
+                            .iter()
+                            .copied()
+                            .chain(seg.stores.iter().map(|&s| nloads + s))
+                            .map(|a| {
+                                let off = self.b.ins().imul(start, frame[a].2);
+                                (a, self.b.ins().iadd(lane_base[a], off), frame[a].2)
+                            })
+                            .collect();
+                        self.translate_segment(nest, g, seg, &ptrs, bl)?;
+                    }
+                }
+            }
+            let next = self.b.ins().iadd(start, bl);
+            self.b.def_var(j0, next);
+            self.b.ins().jump(bhead, &[]);
+            self.b.seal_block(bhead);
+            self.b.switch_to_block(bexit);
+            self.b.seal_block(bexit);
+            for &k in &sweep.finish {
+                self.call_stream(jit::STREAM_FINISH, stream_base + k, None)?;
+            }
+            for &s in &sweep.lane_stores {
+                let access = nest.stores[s];
+                let slot = g
+                    .slot_of(access.value)
+                    .ok_or_else(|| internal(format!("{} has no lane slot", access.value)))?;
+                let ty = clif_type(self.ir.node(access.value).dtype);
+                let v =
+                    self.b
+                        .ins()
+                        .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
+                self.b.ins().store(self.mem, v, lane_base[nloads + s], 0);
+            }
+        }
+        let next = self.b.ins().iadd_imm_u(lane, 1);
+        self.b.def_var(i, next);
+        self.b.ins().jump(head, &[]);
+        self.b.seal_block(head);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// One segment over the `bl >= 1` elements of a block: `ptrs` holds,
+    /// for each of its accesses (`nest.loads` then `nest.stores` numbering),
+    /// the address of the block's first element and the element stride.
+    fn translate_segment(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        seg: &Segment,
+        ptrs: &[(usize, Value, Value)],
+        bl: Value,
+    ) -> Result<()> {
+        let nloads = nest.loads.len();
+        let vars: Vec<Variable> = ptrs
+            .iter()
+            .map(|&(_, p, _)| {
+                let var = self.b.declare_var(self.ptr);
+                self.b.def_var(var, p);
+                var
+            })
+            .collect();
+        let k = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(k, zero);
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(body, &[]);
+        self.b.switch_to_block(body);
+        self.values.fill(None);
+        let kv = self.b.use_var(k);
+        let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
+        for &a in &seg.loads {
+            let access = nest.loads[a];
+            let var = vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
+            let p = self.b.use_var(var);
+            let ty = clif_type(self.ir.node(access.value).dtype);
+            let v = self.b.ins().load(ty, self.mem, p, 0);
+            self.values[access.value.index()] = Some(v);
+        }
+        for &v in &seg.scratch_in {
+            let row = g
+                .row_of(v)
+                .ok_or_else(|| internal(format!("{v} has no scratch row")))?;
+            let dtype = self.ir.node(v).dtype;
+            let p = self.row_address(g, row, kv, dtype);
+            let x = self.b.ins().load(clif_type(dtype), self.mem, p, 0);
+            self.values[v.index()] = Some(x);
+        }
+        for &v in &seg.lane_in {
+            let slot = g
+                .slot_of(v)
+                .ok_or_else(|| internal(format!("{v} has no lane slot")))?;
+            let ty = clif_type(self.ir.node(v).dtype);
+            let x = self
+                .b
+                .ins()
+                .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
+            self.values[v.index()] = Some(x);
+        }
+        for &v in &seg.compute {
+            let value = self.translate_node(v)?;
+            self.values[v.index()] = Some(value);
+        }
+        for &v in &seg.scratch_out {
+            let row = g
+                .row_of(v)
+                .ok_or_else(|| internal(format!("{v} has no scratch row")))?;
+            let x = self.value(v)?;
+            let p = self.row_address(g, row, kv, self.ir.node(v).dtype);
+            self.b.ins().store(self.mem, x, p, 0);
+        }
+        for &s in &seg.stores {
+            let access = nest.stores[s];
+            let var = vars
+                [find(nloads + s).ok_or_else(|| internal("segment store without a pointer"))?];
+            let x = self.value(access.value)?;
+            let p = self.b.use_var(var);
+            self.b.ins().store(self.mem, x, p, 0);
+        }
+        for (var, &(_, _, stride)) in vars.iter().zip(ptrs) {
+            let p = self.b.use_var(*var);
+            let p = self.b.ins().iadd(p, stride);
+            self.b.def_var(*var, p);
+        }
+        let next = self.b.ins().iadd_imm_u(kv, 1);
+        self.b.def_var(k, next);
+        let more = self.b.ins().icmp(IntCC::NotEqual, next, bl);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.seal_block(body);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
         Ok(())
     }
 

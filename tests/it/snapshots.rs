@@ -574,10 +574,12 @@ fn diagnostic_unknown_kernel() {
     ));
 }
 
-/// The fused plans of lane operations: which values are materialised and
-/// why. A reduction of an input and its elementwise consumer need no
-/// temporary of the data's size; a reduction of a computed operand
-/// materialises that operand (for now).
+/// The fused plans of lane operations, the issue's pass counts pinned:
+/// `x - mean(x)` is two sweeps of one loop and no temporary; `sum(a*b)`
+/// reads `a` and `b` once and writes only the result; row normalisation is
+/// one loop over the rows, each row swept for its statistics (mean and the
+/// two passes of `std`) and once more to normalise while it is in cache;
+/// the rolling z-score is one pass over `x`.
 #[test]
 fn lane_plans() {
     let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
@@ -587,38 +589,47 @@ fn lane_plans() {
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v2
-        b2: f64 temporary, shape of v1 (result of `mean`, read by a later loop)
-        loop 0: lanes of v0 along all elements: mean v0@b0 -> v1@b2
-        loop 1 over shape of v2 (rank 1):
-          load    v0@b0 v1@b2
-          compute v2
-          store   v2@b1
-        2 loop(s), 1 temporary buffer(s)"#]]
+        loop 0: lane group over the vector of v0, 2 sweep(s), blocks of 512
+          stream v1 = mean(v0)
+          sweep 0:
+            load v0@b0; to block v0
+            push v1
+            finish v1
+          sweep 1:
+            load v0@b0; lane v1; compute v2; store v2@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("x - mean(x)", &[("x", v64(&A))]));
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 input 1, shape of v1
         b2: f64 output 0, shape of v3
-        b3: f64 temporary, shape of v2 (operand of `sum`, which runs lane by lane)
-        loop 0 over shape of v2 (rank 1):
-          load    v0@b0 v1@b1
-          compute v2
-          store   v2@b3
-        loop 1: lanes of v2 along all elements: sum v2@b3 -> v3@b2
-        2 loop(s), 1 temporary buffer(s)"#]]
+        loop 0: lane group over the vector of v2, 1 sweep(s), blocks of 512
+          stream v3 = sum(v2)
+          sweep 0:
+            load v0@b0 v1@b1; compute v2; to block v2
+            push v3
+            finish v3; store v3@b2 per lane
+        1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("sum(a * b)", &[("a", v64(&A)), ("b", v64(&A))]));
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v4
-        b2: f64 temporary, shape of v1 (result of `mean`, read by a later loop)
-        b3: f64 temporary, shape of v3 (result of `std`, read by a later loop)
-        loop 0: lanes of v0 along axis 1: mean v0@b0 -> v1@b2
-        loop 1: lanes of v0 along axis 1: std v0@b0 -> v3@b3
-        loop 2 over shape of v4 (rank 2):
-          load    v0@b0 v1@b2 v3@b3
-          compute v2 v4
-          store   v4@b1
-        3 loop(s), 2 temporary buffer(s)"#]]
+        loop 0: lane group over each row of v0, 3 sweep(s), blocks of 512
+          stream v1 = mean(v0)
+          stream v3 = std(v0)
+          sweep 0:
+            load v0@b0; to block v0
+            push v1
+            push v3
+            finish v1
+          sweep 1:
+            second pass of v3
+            load v0@b0; to block v0
+            push v3
+            finish v3
+          sweep 2:
+            load v0@b0; lane v1 v3; compute v2 v4; store v4@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan(
         "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
         &[("m", mat())],
@@ -626,17 +637,105 @@ fn lane_plans() {
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v6
-        b2: f64 temporary, shape of v2 (result of `rolling_mean`, read by a later loop)
-        b3: f64 temporary, shape of v5 (result of `rolling_std`, read by a later loop)
-        loop 0: lanes of v0 along axis 0: rolling_mean v0@b0 -> v2@b2
-        loop 1: lanes of v0 along axis 0: rolling_std v0@b0 -> v5@b3
-        loop 2 over shape of v6 (rank 1):
-          load    v0@b0 v2@b2 v5@b3
-          compute v3 v6
-          store   v6@b1
-        3 loop(s), 2 temporary buffer(s)"#]]
+        loop 0: lane group over the vector of v0, 1 sweep(s), blocks of 512
+          stream v2 = rolling_mean(v0)
+          stream v5 = rolling_std(v0)
+          sweep 0:
+            load v0@b0; to block v0
+            push v2
+            push v5
+            load v0@b0; block v2 v5; compute v3 v6; store v6@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan(
         "(x - rolling_mean(x, 3)) / rolling_std(x, 3)",
         &[("x", v64(&A))],
     ));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v6
+        b2: f64 temporary, shape of v3 (result of `cumsum`, read by a later loop)
+        b3: f64 temporary, shape of v4 (result of `diff`, read by a later loop)
+        loop 0: lane group over the vector of v2, 1 sweep(s), blocks of 512
+          stream v3 = cumsum(v2)
+          sweep 0:
+            load v0@b0; compute v2; to block v2
+            push v3
+            block v3; store v3@b2
+        loop 1: lanes of v3 along axis 0: diff v3@b2 -> v4@b3
+        loop 2 over shape of v6 (rank 1):
+          load    v4@b3
+          compute v6
+          store   v6@b1
+        3 loop(s), 2 temporary buffer(s)"#]]
+    .assert_eq(&plan("diff(cumsum(x * 2)) + 1", &[("x", v64(&A))]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v2
+        loop 0: lane group over each column of v0, 2 sweep(s), blocks of 512
+          stream v1 = sum(v0)
+          sweep 0:
+            load v0@b0; to block v0
+            push v1
+            finish v1
+          sweep 1:
+            load v0@b0; lane v1; compute v2; store v2@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan("m / sum(m, axis=0)", &[("m", mat())]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v3
+        b2: f64 temporary, shape of v2 (operand of `sum`, which runs lane by lane)
+        loop 0 over shape of v2 (rank 2):
+          load    v0@b0
+          compute v2
+          store   v2@b2
+        loop 1: lanes of v2 along all elements: sum v2@b2 -> v3@b1
+        2 loop(s), 1 temporary buffer(s)"#]]
+    .assert_eq(&plan("sum(m * 2)", &[("m", mat())]));
+}
+
+/// Kernels: several outputs share the group's passes (`zscore` makes one
+/// pass over `x` for `z`, `lo` and `hi`); element rules run as recurrence
+/// loops.
+#[test]
+fn kernel_plans() {
+    let src = include_str!("../../examples/kernels.ak");
+    let module = engine(Mode::Fused).compile_module(src).unwrap();
+    let x = [1.0, 4.0, 2.0, 8.0, 5.0, 7.0];
+    let plan = |k: &str, args: &[(&str, Arg<'_>)]| {
+        module
+            .kernel(k)
+            .and_then(|k| k.compiled(args))
+            .unwrap_or_else(|e| panic!("{k}: {e}"))
+            .plan
+            .to_string()
+    };
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: i64 input 1, shape of v1
+        b2: f64 output 0, shape of v5
+        b3: f64 output 1, shape of v6
+        b4: f64 output 2, shape of v7
+        loop 0: lane group over the vector of v0, 1 sweep(s), blocks of 512
+          stream v2 = rolling_mean(v0)
+          stream v3 = rolling_std(v0)
+          stream v6 = nanmin(v5)
+          stream v7 = nanmax(v5)
+          sweep 0:
+            load v0@b0; to block v0
+            push v2
+            push v3
+            load v0@b0; block v2 v3; compute v4 v5; to block v5; store v5@b2
+            push v6
+            push v7
+            finish v6 v7; store v6@b3 v7@b4 per lane
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan("zscore", &[("x", v64(&x)), ("w", Arg::from(3i64))]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 input 1, shape of v1
+        b2: f64 output 0, shape of v2
+        loop 0: rows of v2 in order (element rules), reading v0@b0 v1@b1 -> v2@b2
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan("ewma", &[("x", v64(&x)), ("alpha", Arg::from(0.5))]));
 }
