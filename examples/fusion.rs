@@ -28,6 +28,10 @@ fn main() -> anyhow::Result<()> {
         "where(a > 0.5, a*10, a*0.5)",
         "select([a < 0.2, a < 0.6], [0.0, a], a * 2)",
         "clip(a, 0.25, 0.75)",
+        "sum(a * b)",
+        "a - mean(a)",
+        "cumsum(a * 2 + 1)",
+        "(a - rolling_mean(a, 100)) / rolling_std(a, 100)",
     ];
     println!("n = {n}; median of 7 runs");
     println!(

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 static TOTAL: AtomicUsize = AtomicUsize::new(0);
 static OK: AtomicUsize = AtomicUsize::new(0);
+static PAIR_TOTAL: AtomicUsize = AtomicUsize::new(0);
+static PAIR_OK: AtomicUsize = AtomicUsize::new(0);
 
 /// A lane call with its keyword arguments, over `x`.
 fn lane_call() -> impl Strategy<Value = String> {
@@ -80,6 +82,29 @@ fn program() -> impl Strategy<Value = String> {
     let context = prop::sample::select(vec!["L", "x - L", "L * 2", "sqrt(abs(L)) + y"]);
     (lane_call(), operand, context)
         .prop_map(|(call, op, ctx)| ctx.replace('L', &call.replace('X', &format!("({op})"))))
+}
+
+/// Two lane calls over related operands, side by side or nested, so lane
+/// groups form with several streams, consumers of reductions, chains of
+/// streams and values shared between groups.
+fn pair_program() -> impl Strategy<Value = String> {
+    let operand = prop::sample::select(vec!["x", "x * 2 + 1", "abs(x) - y"]);
+    let shape = prop::sample::select(vec![
+        "A + B",
+        "x - A * B",
+        "A(B)",
+        "where(x > 0, A, B) - x",
+        "A - B(x - A)",
+    ]);
+    (lane_call(), lane_call(), operand, shape).prop_map(|(a, b, op, shape)| {
+        let a_of = |arg: &str| a.replace('X', &format!("({arg})"));
+        let b_of = |arg: &str| b.replace('X', &format!("({arg})"));
+        match shape {
+            "A(B)" => a_of(&b_of(op)),
+            "A - B(x - A)" => format!("{} - {}", a_of(op), b_of(&format!("x - {}", a_of(op)))),
+            s => s.replace('A', &a_of(op)).replace('B', &b_of(op)),
+        }
+    })
 }
 
 fn value(dtype: DType, seed: u64) -> Scalar {
@@ -153,6 +178,55 @@ proptest! {
         if std::env::var_os("LANE_PROPS_DEBUG").is_some() {
             eprintln!("{src} {dtype:?} {dims:?}: {:?}", oracle.as_ref().map(|a| a.shape()).map_err(|e| e.to_string()));
         }
+        for (mode, got) in &results[1..] {
+            match (oracle, got) {
+                (Ok(want), Ok(got)) => prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode),
+                (Err(a), Err(b)) => {
+                    prop_assert!(a.kind() != arrjit::ErrorKind::Internal, "{}: internal error {}", src, a);
+                    prop_assert_eq!(a.kind(), b.kind(), "{} {:?}: {} vs {}", src, mode, a, b);
+                }
+                (a, b) => prop_assert!(false, "{} {:?}: {:?} vs {:?}", src, mode, a.as_ref().err(), b.as_ref().err()),
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 160, ..ProptestConfig::default() })]
+
+    /// Pairs of lane calls, on lanes long enough to span several blocks of
+    /// a lane group: the fused plan's groups, sweeps and blocks must give
+    /// the interpreter's bits.
+    #[test]
+    fn lane_pairs_agree_across_engines(
+        src in pair_program(),
+        dtype in prop::sample::select(vec![DType::F64, DType::F32, DType::I64]),
+        matrix in any::<bool>(),
+        n in prop_oneof![0usize..20, 500usize..1300],
+        m in 1usize..4,
+        seed in any::<u64>(),
+        fortran in any::<bool>(),
+    ) {
+        let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
+        let layout = Layout { fortran, step: 1, reverse: false };
+        let inputs = vec![
+            ("x".to_string(), input(dtype, &dims, seed, layout)),
+            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
+        ];
+        let mut results = Vec::new();
+        for (mode, engine) in engines() {
+            let result = engine.compile(&src).and_then(|e| {
+                let names = e.inputs().to_vec();
+                let all = args(&inputs);
+                let used: Vec<_> = all.into_iter().filter(|(n, _)| names.iter().any(|m| m == n)).collect();
+                e.eval(&used)
+            });
+            results.push((mode, result));
+        }
+        let (_, oracle) = &results[0];
+        let total = PAIR_TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
+        let ok = PAIR_OK.fetch_add(usize::from(oracle.is_ok()), Ordering::Relaxed) + usize::from(oracle.is_ok());
+        prop_assert!(total < 100 || 3 * ok >= total, "only {} of {} programs evaluated", ok, total);
         for (mode, got) in &results[1..] {
             match (oracle, got) {
                 (Ok(want), Ok(got)) => prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode),
