@@ -288,9 +288,9 @@ fn draw(r: &Results, svg: &mut String, size: (u32, u32), rows: u32) -> DrawResul
         let mut chart = ChartBuilder::on(&area)
             .caption(short(name, 40), ("sans-serif", 14))
             .margin(6)
-            .x_label_area_size(24)
+            .x_label_area_size(34)
             .y_label_area_size(64)
-            .build_cartesian_2d(0f64..top, (0..count).into_segmented())?;
+            .build_cartesian_2d(0f64..top, (0..count - 1).into_segmented())?;
         chart
             .configure_mesh()
             .disable_y_mesh()
