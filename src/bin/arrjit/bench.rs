@@ -236,6 +236,18 @@ pub struct Results {
     pub workloads: Vec<(String, String)>,
     /// Modes or workload/mode pairs that were not measured, and why.
     pub notes: Vec<String>,
+    /// The 1-minute load average before and after the run (Linux), to
+    /// say how busy a shared machine was.
+    pub load: Option<(f64, f64)>,
+}
+
+fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 pub fn run(args: BenchArgs) -> Result<(), Error> {
@@ -243,6 +255,7 @@ pub fn run(args: BenchArgs) -> Result<(), Error> {
     let modes = selected_modes(&args.modes)?;
     let suite = select_workloads(&args)?;
 
+    let load_before = load_average();
     let progress = ProgressBar::new(1);
     progress.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
@@ -284,6 +297,7 @@ pub fn run(args: BenchArgs) -> Result<(), Error> {
         rows,
         workloads: suite.iter().map(|w| (w.name.clone(), w.text())).collect(),
         notes,
+        load: load_before.zip(load_average()),
     };
     print!("{}", report::table(&results));
     if let Some(path) = &args.json {

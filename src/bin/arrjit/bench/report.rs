@@ -57,6 +57,18 @@ pub fn table(r: &Results) -> String {
         m.arch,
         m.features.join(" ")
     );
+    if let Some((before, after)) = r.load {
+        let _ = writeln!(
+            t,
+            "load average (1 min): {before:.2} before, {after:.2} after, on {} cores{}",
+            m.cores,
+            if before.max(after) > m.cores as f64 * 0.5 {
+                " (a busy machine: read the figures as ratios)"
+            } else {
+                ""
+            }
+        );
+    }
     let _ = writeln!(
         t,
         "STREAM triad: {:.1} GB/s (3 × {} f64, median of {}, min {} ms, max {} ms)",
