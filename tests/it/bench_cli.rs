@@ -44,8 +44,15 @@ fn keys(v: &Value) -> BTreeSet<&str> {
 
 #[test]
 fn suite_json_has_the_schema() {
-    let path = std::env::temp_dir().join(format!("arrjit-bench-{}.json", std::process::id()));
-    let out = bench(&["--json", path.to_str().unwrap()]);
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("arrjit-bench-{}.json", std::process::id()));
+    let svg = dir.join(format!("arrjit-bench-{}.svg", std::process::id()));
+    let out = bench(&[
+        "--json",
+        path.to_str().unwrap(),
+        "--report",
+        svg.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let table = String::from_utf8_lossy(&out.stdout);
@@ -53,6 +60,9 @@ fn suite_json_has_the_schema() {
     assert!(table.contains("fused-mt: not measured"), "{table}");
     let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let _ = std::fs::remove_file(&path);
+    let chart = std::fs::read_to_string(&svg).unwrap();
+    let _ = std::fs::remove_file(&svg);
+    assert!(chart.starts_with("<svg") && chart.contains("rownorm"));
 
     assert_eq!(
         keys(&json),
@@ -128,6 +138,13 @@ fn user_expression_has_no_rust_loop() {
         stdout.contains("rust: no hand-written loop for `a * b - 1`"),
         "{stdout}"
     );
+}
+
+#[test]
+fn report_must_be_svg_or_html() {
+    let out = bench(&["--report", "chart.png"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(".svg or .html"));
 }
 
 #[test]

@@ -252,6 +252,9 @@ fn load_average() -> Option<f64> {
 
 pub fn run(args: BenchArgs) -> Result<(), Error> {
     let plan = Plan::from_args(&args);
+    if let Some(path) = &args.report {
+        report::chart_is_html(path)?;
+    }
     let modes = selected_modes(&args.modes)?;
     let suite = select_workloads(&args)?;
 

@@ -224,27 +224,35 @@ fn io_error(path: &Path, e: &std::io::Error) -> Error {
 /// A bar chart per workload (GB/s of each mode, the triad as a line), as
 /// an SVG file or an HTML page holding the SVG and the table.
 pub fn write_chart(r: &Results, path: &Path) -> Result<(), Error> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    let html = chart_is_html(path)?;
     let svg = chart_svg(r)?;
-    let text = match ext {
-        "svg" => svg,
-        "html" | "htm" => format!(
+    let text = if html {
+        format!(
             "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>arrjit bench</title>\
              <style>body{{font-family:sans-serif;margin:2em}} pre{{font-size:12px}}</style>\
              </head><body>\n<h1>arrjit bench</h1>\n{svg}\n<pre>{}</pre>\n</body></html>\n",
             html_escape(&table(r))
-        ),
-        _ => {
-            return Err(Error::new(
-                ErrorKind::Call,
-                format!(
-                    "--report {}: the report is a .svg or .html file",
-                    path.display()
-                ),
-            ))
-        }
+        )
+    } else {
+        svg
     };
     std::fs::write(path, text).map_err(|e| io_error(path, &e))
+}
+
+/// Whether the report at `path` is HTML (else SVG); an error for any
+/// other extension, checked before anything runs.
+pub fn chart_is_html(path: &Path) -> Result<bool, Error> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("svg") => Ok(false),
+        Some("html" | "htm") => Ok(true),
+        _ => Err(Error::new(
+            ErrorKind::Call,
+            format!(
+                "--report {}: the report is a .svg or .html file",
+                path.display()
+            ),
+        )),
+    }
 }
 
 fn html_escape(s: &str) -> String {
