@@ -109,7 +109,8 @@ pub const MODES: &[ModeSpec] = &[
         runner: Runner::Engine(Mode::Interpret),
         threads: 1,
         unavailable: None,
-        includes: "reference interpreter, element by element, allocating its result \
+        includes:
+            "reference interpreter, element by element, allocating its result and copying it out \
                    (run at a smaller n and scaled linearly to n: marked *)",
     },
     ModeSpec {
