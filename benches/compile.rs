@@ -3,11 +3,21 @@
 //! group: the front end alone (interpret mode: parse + lower + plan, no
 //! code generation) and Cranelift without optimisation.
 //!
+//! A second set of groups, `compile/workload/NAME`, compiles every
+//! workload of `arrjit bench` (expressions and the kernels of
+//! `examples/kernels.ak`) fused and unfused; for a kernel the figure
+//! includes one call on 256 elements, since a kernel compiles on its first
+//! call.
+//!
 //! `cargo bench --bench compile`
 
 use arrjit::codegen::OptLevel;
 use arrjit::{Arg, Config, Engine, Mode};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+
+#[path = "../src/bin/arrjit/bench/workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
 
 const SEEDS: &[(&str, &str)] = &[
     ("a*b+c", "a*b+c"),
@@ -72,5 +82,45 @@ fn compile(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compile);
+/// Cold compile of every `arrjit bench` workload, fused and unfused.
+fn compile_workloads(c: &mut Criterion) {
+    let inputs = workloads::Inputs::new(256);
+    let slices = inputs.slices(256);
+    for w in workloads::builtin() {
+        let args = w.args(&slices);
+        let mut group = c.benchmark_group(format!("compile/workload/{}", w.name));
+        for (label, mode) in [("fused", Mode::Fused), ("unfused", Mode::Unfused)] {
+            let config = Config {
+                mode,
+                verify: false,
+                ..Config::default()
+            };
+            group.bench_function(label, |b| {
+                b.iter_batched(
+                    || Engine::with_config(config.clone()),
+                    |engine| match &w.source {
+                        workloads::Source::Expr(src) => drop(
+                            engine
+                                .compile(src)
+                                .expect("parses")
+                                .compiled(&args)
+                                .expect("compiles"),
+                        ),
+                        workloads::Source::Kernel(name) => drop(
+                            engine
+                                .compile_module(workloads::KERNELS)
+                                .and_then(|m| m.kernel(name))
+                                .and_then(|k| k.call(&args))
+                                .expect("compiles and runs"),
+                        ),
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, compile, compile_workloads);
 criterion_main!(benches);

@@ -3,6 +3,7 @@
 
 mod accuracy;
 mod api;
+mod bench_cli;
 mod cases;
 mod cli;
 mod kernels;

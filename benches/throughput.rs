@@ -1,0 +1,132 @@
+//! Throughput of every workload of `arrjit bench`, the modes side by side
+//! in one criterion group per workload: the reference interpreter, unfused
+//! and fused compiled code, and the hand-written Rust loop. Criterion
+//! reports bytes per second (each input read once, each output written
+//! once), so the interpreter, run at a hundredth of n, reads on the same
+//! scale.
+//!
+//! `cargo bench --bench throughput` (n = 1,000,000; set ARRJIT_BENCH_N to
+//! change it). `arrjit bench` measures the same workloads with the triad
+//! beside them; this is the criterion view of it, with its statistics.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use arrjit::{Arg, Array, Config, Engine, Mode};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+#[path = "../src/bin/arrjit/bench/workloads.rs"]
+#[allow(dead_code)]
+mod workloads;
+
+use workloads::{Inputs, Source, Workload};
+
+fn n() -> usize {
+    std::env::var("ARRJIT_BENCH_N")
+        .ok()
+        .and_then(|s| s.replace('_', "").parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+/// An expression or kernel, compiled (by the first call) in one mode.
+enum Runner {
+    Expr(arrjit::Expr, Array),
+    Kernel(arrjit::Kernel),
+}
+
+impl Runner {
+    fn new(w: &Workload, mode: Mode, args: &[(&str, Arg<'_>)]) -> Runner {
+        let engine = Engine::with_config(Config {
+            mode,
+            verify: false,
+            ..Config::default()
+        });
+        match &w.source {
+            Source::Expr(src) => {
+                let expr = engine.compile(src).expect("parses");
+                let out = expr.eval(args).expect("runs");
+                Runner::Expr(expr, out)
+            }
+            Source::Kernel(name) => {
+                let kernel = engine
+                    .compile_module(workloads::KERNELS)
+                    .and_then(|m| m.kernel(name))
+                    .expect("kernel exists");
+                kernel.call(args).expect("runs");
+                Runner::Kernel(kernel)
+            }
+        }
+    }
+
+    fn outputs_bytes(&self, args: &[(&str, Arg<'_>)]) -> usize {
+        match self {
+            Runner::Expr(_, out) => out.len() * out.dtype().size(),
+            Runner::Kernel(k) => k
+                .call(args)
+                .expect("runs")
+                .iter()
+                .map(|(_, a)| a.len() * a.dtype().size())
+                .sum(),
+        }
+    }
+
+    /// Expressions write into a preallocated result; kernels allocate
+    /// theirs (the library has no call-into for kernels).
+    fn run(&mut self, args: &[(&str, Arg<'_>)]) {
+        match self {
+            Runner::Expr(e, out) => e.eval_into(args, out.view_mut()).expect("runs"),
+            Runner::Kernel(k) => drop(black_box(k.call(args).expect("runs"))),
+        }
+    }
+}
+
+fn throughput(c: &mut Criterion) {
+    let n = n();
+    let inputs = Inputs::new(n);
+    let full = inputs.slices(n);
+    let small = inputs.slices((n / 100).max(1_000).min(n));
+    for w in workloads::builtin() {
+        let mut group = c.benchmark_group(format!("throughput/{}", w.name));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        for (label, mode, s) in [
+            ("interp", Mode::Interpret, &small),
+            ("unfused", Mode::Unfused, &full),
+            ("fused", Mode::Fused, &full),
+        ] {
+            let args = w.args(s);
+            let mut runner = Runner::new(&w, mode, &args);
+            let bytes = w.input_bytes(s) + runner.outputs_bytes(&args);
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function(label, |b| b.iter(|| runner.run(black_box(&args))));
+        }
+        if let Some(baseline) = w.baseline {
+            let args = w.args(&full);
+            let runner = Runner::new(&w, Mode::Fused, &args);
+            let out_lens: Vec<usize> = match &runner {
+                Runner::Expr(_, out) => vec![out.len()],
+                Runner::Kernel(k) => k
+                    .call(&args)
+                    .expect("runs")
+                    .iter()
+                    .map(|(_, a)| a.len())
+                    .collect(),
+            };
+            let mut outs: Vec<Vec<f64>> = out_lens.iter().map(|&l| vec![0.0; l]).collect();
+            let bytes = w.input_bytes(&full) + out_lens.iter().sum::<usize>() * 8;
+            group.throughput(Throughput::Bytes(bytes as u64));
+            group.bench_function("rust", |b| {
+                b.iter(|| {
+                    baseline(black_box(&full), &mut outs);
+                    black_box(&mut outs);
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);
