@@ -61,7 +61,8 @@ pub struct Config {
     pub opt_level: OptLevel,
     /// Run Cranelift's verifier on every kernel (slower compiles).
     pub verify: bool,
-    /// Keep the Cranelift IR text of compiled kernels (for `explain`).
+    /// Keep the Cranelift IR text and the machine code of compiled kernels
+    /// (for `explain`).
     pub capture_clif: bool,
 }
 
@@ -1086,6 +1087,36 @@ impl Kernel {
     /// Calls the kernel; returns its outputs in declaration order, by name.
     pub fn call(&self, args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
         let kernel = self.ast();
+        let (inputs, compiled, mut dims) = self.bind_and_compile(args)?;
+        let outputs = run(&compiled, &inputs, None)?;
+        // Output extents against the named dimensions.
+        for (decl, array) in kernel.outputs.iter().zip(&outputs) {
+            for (dim, &extent) in decl.ty.dims.iter().zip(array.shape().dims()) {
+                check_dim(&mut dims, dim, extent, &decl.name.name)?;
+            }
+        }
+        Ok(kernel
+            .outputs
+            .iter()
+            .map(|o| o.name.name.clone())
+            .zip(outputs)
+            .collect())
+    }
+
+    /// The compiled form for these arguments (compiling it if needed),
+    /// without running it, for tools that show the IR, the plan or the code.
+    pub fn compiled(&self, args: &[(&str, Arg<'_>)]) -> Result<Arc<Compiled>> {
+        self.bind_and_compile(args).map(|(_, compiled, _)| compiled)
+    }
+
+    /// Binds the arguments to the parameters, checks named dimensions, and
+    /// finds (or compiles) the code for their signature.
+    #[allow(clippy::type_complexity)]
+    fn bind_and_compile<'a, 's>(
+        &'s self,
+        args: &[(&str, Arg<'a>)],
+    ) -> Result<(Small<Input<'a>>, Arc<Compiled>, HashMap<&'s str, usize>)> {
+        let kernel = self.ast();
         let mut inputs: Small<Input<'_>> = Small::new();
         for param in &kernel.params {
             let name = param.name.name.as_str();
@@ -1136,19 +1167,7 @@ impl Kernel {
         let compiled = self
             .engine
             .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))?;
-        let outputs = run(&compiled, &inputs, None)?;
-        // Output extents against the named dimensions.
-        for (decl, array) in kernel.outputs.iter().zip(&outputs) {
-            for (dim, &extent) in decl.ty.dims.iter().zip(array.shape().dims()) {
-                check_dim(&mut dims, dim, extent, &decl.name.name)?;
-            }
-        }
-        Ok(kernel
-            .outputs
-            .iter()
-            .map(|o| o.name.name.clone())
-            .zip(outputs)
-            .collect())
+        Ok((inputs, compiled, dims))
     }
 }
 
