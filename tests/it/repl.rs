@@ -411,7 +411,7 @@ fn load_save_and_settings() {
     let (out, status) = repl(
         "x = arange(6)\nsave(x * 2, \"y.npy\")\ny = load(\"y.npy\")\ny + 1\n\
          :set seed 7\nr1 = rand(3)\n:set seed 7\nr2 = rand(3)\nall(r1 == r2)\n\
-         :set mode interpret\nsum(y)\n:set\n:quit\n1 + 1\n",
+         :set mode interpret\nsum(y)\n:set\np, q = arange(2), ones(2)\np, q = q, p\np\n:quit\n1 + 1\n",
         Some(&dir),
     );
     let _ = std::fs::remove_dir_all(&dir);
@@ -436,6 +436,12 @@ fn load_save_and_settings() {
         verify off
         cache 256
         seed 7
+        p: i64, shape (2,)
+        q: f64, shape (2,)
+        p: f64, shape (2,)
+        q: i64, shape (2,)
+        [1. 1.]
+        f64, shape (2,)
     "#]]
     .assert_eq(&out);
 }
