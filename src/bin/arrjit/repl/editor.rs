@@ -46,9 +46,7 @@ impl Completer for ReplHelper {
         _ctx: &Context<'_>,
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let before = &line[..pos];
-        let start = before
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-            .map_or(0, |k| k + 1);
+        let start = word_start(before);
         let word = &before[start..];
         let head = before.trim_start();
         let candidates: Vec<String> = if word.starts_with(':') {
@@ -65,6 +63,16 @@ impl Completer for ReplHelper {
         };
         Ok((start, candidates))
     }
+}
+
+/// Where the word ending at the end of `before` starts (a name, or a
+/// command with its `:`).
+fn word_start(before: &str) -> usize {
+    before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+        .map_or(0, |(k, c)| k + c.len_utf8())
 }
 
 fn complete_from<'a>(word: &str, names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -133,4 +141,24 @@ pub fn interactive(session: &mut Session, history: Option<&Path>) -> anyhow::Res
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_start_after_any_other_character() {
+        assert_eq!(word_start("y = ew"), 4);
+        assert_eq!(word_start(":ti"), 0);
+        assert_eq!(word_start("é·ab"), "é·".len());
+        assert_eq!(word_start(""), 0);
+    }
+
+    #[test]
+    fn completion_candidates() {
+        let names = ["ewma", "ewm_mean", "exp", "x"];
+        assert_eq!(complete_from("ew", names), ["ewm_mean", "ewma"]);
+        assert!(complete_from("", names).is_empty());
+    }
 }
