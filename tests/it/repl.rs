@@ -116,6 +116,7 @@ mean(ewma(x, 0.5) - x)
 e = 1
 z, lo, hi = zscore(x, 100)
 lo
+:type zscore(x, 100)
 zscore(x, w=0.5)
 a = rand(50_000)
 b = rand(50_000)
@@ -163,6 +164,9 @@ linspace(0, 1, 5)
         hi: f64, shape ()
         -3.915719687199207
         f64, shape ()
+        z: f64, shape (100000,)
+        lo: f64, shape ()
+        hi: f64, shape ()
         error: `w` is declared i64, but the call passes f64
           --> <kernel zscore>:1:29
           |

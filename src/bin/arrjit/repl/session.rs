@@ -1055,20 +1055,20 @@ impl Session {
         });
         let callable = self.prepare(&engine, &target)?;
         let compiled = self.compiled(&callable, &target)?;
-        let tree = match &callable {
-            Callable::Expr(e) => explain::expr_tree(e.ast()),
-            Callable::Kernel(k) => {
-                let Callee::Kernel { source, .. } = &target.callee else {
-                    return Ok(String::new());
-                };
-                let module = parse::parse_module(source, engine.config().max_depth)?;
+        let tree = match (&callable, &target.callee) {
+            (Callable::Expr(e), _) => explain::expr_tree(e.ast()),
+            (Callable::Kernel(_), Callee::Kernel { name, source }) => {
+                let module = parse::parse_module(source, engine.config().max_depth)
+                    .map_err(|e| in_kernel(e, name, source))?;
                 module
                     .kernels
                     .iter()
-                    .find(|x| x.name.name == k.name())
+                    .find(|k| &k.name.name == name)
                     .map(explain::kernel_tree)
                     .unwrap_or_default()
             }
+            // `prepare` makes a kernel callable only of a kernel callee.
+            (Callable::Kernel(_), Callee::Expr { .. }) => String::new(),
         };
         Ok(explain::report(&sections, &tree, &compiled)
             .trim_end()
