@@ -320,6 +320,14 @@ fn explain_cli_selects_sections() {
     let (unfused, _, _) = explain(&[expr, "--plan", "--unfused"]);
     assert!(unfused.contains("6 loop(s)"), "{unfused}");
 
+    // An expression may start with `-`.
+    let (neg, _, status) = explain(&["-x**2", "--ast"]);
+    assert_eq!(status, Some(0));
+    assert!(
+        neg.starts_with("== syntax tree ==\nunary - @0..5\n"),
+        "{neg}"
+    );
+
     // Kernels from a file.
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/kernels.ak");
     let (k, _, status) = explain(&["-f", file, "-k", "zscore", "--ast", "--plan"]);

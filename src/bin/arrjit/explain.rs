@@ -19,7 +19,7 @@ use super::{as_args, io_reason, parse_bindings, Failure, Value};
 #[derive(Args)]
 pub struct ExplainArgs {
     /// The expression; with -f, the first input.
-    #[arg(value_name = "EXPR")]
+    #[arg(value_name = "EXPR", allow_hyphen_values = true)]
     expr: Option<String>,
 
     /// Inputs as NAME=VALUE (a .npy file or a number) or NAME:TYPE
