@@ -229,10 +229,32 @@ mod x86 {
     use std::fmt::Write;
 
     use iced_x86::{
-        Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, OpKind,
+        Decoder, DecoderOptions, FlowControl, Formatter, Instruction, IntelFormatter, MemorySize,
+        OpKind,
     };
 
     use crate::jit::MachineCode;
+
+    /// The value of a constant-pool operand, as the instruction reads it.
+    fn constant(bytes: &[u8], inst: &Instruction) -> Option<String> {
+        let at = usize::try_from(inst.ip_rel_memory_address()).ok()?;
+        let read = |n: usize| bytes.get(at..at.checked_add(n)?);
+        match inst.memory_size() {
+            MemorySize::Float64 => {
+                let b: [u8; 8] = read(8)?.try_into().ok()?;
+                Some(format!("{:?}", f64::from_le_bytes(b)))
+            }
+            MemorySize::Float32 => {
+                let b: [u8; 4] = read(4)?.try_into().ok()?;
+                Some(format!("{:?}f32", f32::from_le_bytes(b)))
+            }
+            size => {
+                let b = read(size.size())?;
+                let hex: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+                Some(format!("bytes {}", hex.join(" ")))
+            }
+        }
+    }
 
     /// Decodes by following control flow from the entry (Cranelift drops
     /// unreachable blocks), so the constant pool after the code is never
@@ -294,7 +316,8 @@ mod x86 {
             .collect();
 
         let mut formatter = IntelFormatter::new();
-        formatter.options_mut().set_rip_relative_addresses(true);
+        // `[60h]` rather than `[rip+2Dh]`: the offset in this listing.
+        formatter.options_mut().set_rip_relative_addresses(false);
         formatter
             .options_mut()
             .set_space_after_operand_separator(true);
@@ -318,12 +341,15 @@ mod x86 {
                 _ => formatter.format(inst, &mut text),
             }
             let end = inst.next_ip();
-            let notes: Vec<&str> = mc
+            let mut notes: Vec<String> = mc
                 .relocs
                 .iter()
                 .filter(|(off, _)| (ip..end).contains(&u64::from(*off)))
-                .map(|(_, name)| name.as_str())
+                .map(|(_, name)| name.clone())
                 .collect();
+            if inst.is_ip_rel_memory_operand() {
+                notes.extend(constant(bytes, inst));
+            }
             if notes.is_empty() {
                 let _ = writeln!(out, "  {ip:4x}:  {text}");
             } else {

@@ -320,6 +320,13 @@ fn explain_cli_selects_sections() {
     let (unfused, _, _) = explain(&[expr, "--plan", "--unfused"]);
     assert!(unfused.contains("6 loop(s)"), "{unfused}");
 
+    // Constants read from the constant pool are shown with their value.
+    if cfg!(target_arch = "x86_64") {
+        let (asm, _, _) = explain(&["floor(x) + 0.1", "--asm"]);
+        assert!(asm.contains("; 0.1\n"), "{asm}");
+        assert!(asm.contains("constants ("), "{asm}");
+    }
+
     // An expression may start with `-`.
     let (neg, _, status) = explain(&["-x**2", "--ast"]);
     assert_eq!(status, Some(0));
