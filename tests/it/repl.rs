@@ -427,15 +427,39 @@ fn errors_do_not_end_the_session_and_bad_input_never_panics() {
 fn load_save_and_settings() {
     let dir = std::env::temp_dir().join(format!("arrjit-repl-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("k.ak"), KERNELS).unwrap();
+    std::fs::write(
+        dir.join("bad.ak"),
+        "kernel f(x: f64[n]) -> (y: f64[n]) {\n    y = x +\n}\n",
+    )
+    .unwrap();
     let (out, status) = repl(
-        "x = arange(6)\nsave(x * 2, \"y.npy\")\ny = load(\"y.npy\")\ny + 1\n\
+        ":load k.ak\new = ewma(ones(3), 0.5)\n:load bad.ak\n:load nope.ak\n\
+         x = arange(6)\nsave(x * 2, \"y.npy\")\ny = load(\"y.npy\")\ny + 1\n\
          :set seed 7\nr1 = rand(3)\n:set seed 7\nr2 = rand(3)\nall(r1 == r2)\n\
          :set mode interpret\nsum(y)\n:set\np, q = arange(2), ones(2)\np, q = q, p\np\n:quit\n1 + 1\n",
         Some(&dir),
     );
     let _ = std::fs::remove_dir_all(&dir);
-    assert_eq!(status, Some(0), "{out}");
+    assert_eq!(status, Some(2), "{out}");
     expect![[r#"
+        defined ewma(x: f64[n], alpha: f64) -> (y: f64[n])
+        defined zscore(x: f64[n], w: i64) -> (z: f64[n], lo: f64, hi: f64)
+        ew: f64, shape (3,)
+        error: unexpected `}`
+          --> bad.ak:3:1
+          |
+        3 | }
+          | ^
+          |
+          = note: expected an expression
+
+        error: nope.ak: no such file
+          --> <repl>:1:7
+          |
+        1 | :load nope.ak
+          |       ^^^^^^^
+
         x: i64, shape (6,)
         saved i64, shape (6,) to y.npy
         y: i64, shape (6,)

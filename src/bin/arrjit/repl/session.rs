@@ -30,8 +30,8 @@ pub const BUILTINS: [&str; 8] = [
 ];
 
 /// The commands, for `:help` and completion.
-pub const COMMANDS: [&str; 9] = [
-    ":help", ":vars", ":type", ":explain", ":time", ":cache", ":set", ":reset", ":quit",
+pub const COMMANDS: [&str; 10] = [
+    ":help", ":vars", ":type", ":explain", ":time", ":cache", ":set", ":load", ":reset", ":quit",
 ];
 
 /// What `:set` knows, for completion.
@@ -60,6 +60,7 @@ Commands
   :cache                  compile cache counters
   :set [NAME VALUE]       settings: mode fused|unfused|interpret, opt speed|none,
                           verify on|off, cache N, seed N
+  :load FILE              define the kernels of a source file
   :reset                  forget variables and kernels
   :quit                   leave (or Ctrl-D)
 EXPR may also be a kernel call, `zscore(x, 100)`, in :type, :explain and :time.";
@@ -549,6 +550,38 @@ impl Session {
         ))
     }
 
+    /// `:load FILE`: the kernels of a file, as if typed; errors point
+    /// into the file.
+    fn load_kernels(&mut self, text: &str, rest: Range<usize>) -> Outcome<String> {
+        let arg = &text[rest.clone()];
+        let path = scan::string(text, rest.clone()).unwrap_or(arg);
+        if path.is_empty() {
+            return fail(
+                ErrorKind::Call,
+                rest,
+                "`:load` needs the path of a file of kernels",
+            );
+        }
+        let src = std::fs::read_to_string(path).map_err(|e| {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::InvalidData => "not UTF-8 text".to_string(),
+                _ => e.to_string(),
+            };
+            Error::at(
+                ErrorKind::Io,
+                span(rest.clone()),
+                format!("{path}: {reason}"),
+            )
+        })?;
+        self.define(&src).map_err(|mut f| {
+            if f.source.is_none() {
+                f.source = Some((path.to_string(), Arc::from(src.as_str())));
+            }
+            f
+        })
+    }
+
     fn define(&mut self, text: &str) -> Outcome<String> {
         let max_depth = self.engine.config().max_depth;
         self.engine.compile_module(text)?;
@@ -938,6 +971,7 @@ impl Session {
             ":time" => self.time(text, rest),
             ":cache" => Ok(self.cache()),
             ":set" => self.set(text, rest),
+            ":load" => self.load_kernels(text, rest),
             ":reset" => {
                 self.vars.clear();
                 self.kernels.clear();
