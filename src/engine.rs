@@ -61,7 +61,8 @@ pub struct Config {
     pub opt_level: OptLevel,
     /// Run Cranelift's verifier on every kernel (slower compiles).
     pub verify: bool,
-    /// Keep the Cranelift IR text of compiled kernels (for `explain`).
+    /// Keep the Cranelift IR text and the machine code of compiled kernels
+    /// (for `explain`).
     pub capture_clif: bool,
 }
 

@@ -307,6 +307,13 @@ impl KernelModule {
         let code_bytes = ctx
             .compiled_code()
             .map_or(0, |c| c.code_info().total_size as usize);
+        // For `explain`: kept only when the CLIF text is, so ordinary
+        // compiles pay nothing for it.
+        let machine_code = if clif.is_some() {
+            machine_code(ctx, module)
+        } else {
+            None
+        };
         module
             .finalize_definitions()
             .map_err(|e| module_error("finalizing", None, e))?;
@@ -327,6 +334,7 @@ impl KernelModule {
             entry,
             code_bytes,
             clif,
+            machine_code,
             plan: plan.clone(),
             stored,
             _lanes: lanes,
@@ -341,11 +349,58 @@ impl KernelModule {
     }
 }
 
+/// The emitted bytes of `ctx`'s function and the symbol each relocation
+/// refers to (the host functions it calls), before relocation.
+fn machine_code(ctx: &Context, module: &JITModule) -> Option<MachineCode> {
+    use cranelift_codegen::ir::ExternalName;
+    use cranelift_codegen::FinalizedRelocTarget;
+    let compiled = ctx.compiled_code()?;
+    let relocs = compiled
+        .buffer
+        .relocs()
+        .iter()
+        .map(|r| {
+            let name = match &r.target {
+                FinalizedRelocTarget::ExternalName(ExternalName::User(user)) => {
+                    let index = ctx.func.params.user_named_funcs()[*user].index;
+                    let id = FuncId::from_u32(index);
+                    module
+                        .declarations()
+                        .get_function_decl(id)
+                        .linkage_name(id)
+                        .into_owned()
+                }
+                target => target.display(Some(&ctx.func.params)),
+            };
+            (r.offset, name)
+        })
+        .collect();
+    Some(MachineCode {
+        bytes: compiled.code_buffer().to_vec(),
+        relocs,
+        arch: module.isa().triple().architecture.to_string(),
+    })
+}
+
 fn entry_signature(module: &JITModule) -> Signature {
     let mut sig = module.make_signature();
     let ptr = module.target_config().pointer_type();
     sig.params.extend([AbiParam::new(ptr); 5]);
     sig
+}
+
+/// A kernel's machine code as Cranelift emitted it, for `explain`: the
+/// bytes before relocation (a relocated field holds its addend, usually 0)
+/// and, per relocated field, the symbol it will point to. Plain data, no
+/// pointers into code memory.
+#[derive(Clone, Debug)]
+pub struct MachineCode {
+    /// The function's code followed by its constant pool.
+    pub bytes: Vec<u8>,
+    /// `(offset of the relocated field, symbol)`.
+    pub relocs: Vec<(u32, String)>,
+    /// The target architecture, as target-lexicon names it (`x86_64`).
+    pub arch: String,
 }
 
 /// One compiled kernel: executable code and the module that owns it.
@@ -356,6 +411,7 @@ pub struct CompiledCode {
     entry: KernelFn,
     code_bytes: usize,
     clif: Option<String>,
+    machine_code: Option<MachineCode>,
     /// The plan the code was generated for; `run` checks memory accesses
     /// against it, so the caller's plan must equal it.
     plan: Plan,
@@ -398,6 +454,11 @@ impl CompiledCode {
     /// The Cranelift IR that was compiled, if `capture_clif` was set.
     pub fn clif(&self) -> Option<&str> {
         self.clif.as_deref()
+    }
+
+    /// The emitted machine code, if `capture_clif` was set.
+    pub fn machine_code(&self) -> Option<&MachineCode> {
+        self.machine_code.as_ref()
     }
 
     /// The plan this code implements.

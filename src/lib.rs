@@ -9,6 +9,7 @@ pub mod diagnostic;
 pub mod display;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod fuse;
 pub mod interp;
 pub mod ir;

@@ -9,5 +9,6 @@ mod cli;
 mod kernels;
 mod lane_props;
 mod props;
+mod repl;
 mod snapshots;
 mod util;

@@ -4,6 +4,9 @@
 //! arrjit eval EXPR [NAME=VALUE ...] [-o PATH]
 //! arrjit eval -f FILE [-k KERNEL] [NAME=VALUE ...] [-o OUT=PATH ...]
 //! arrjit bench [EXPR ...] [--n N] [--quick] [--json PATH]
+//! arrjit repl [--seed N] [--history PATH | --no-history]
+//! arrjit explain EXPR [NAME=VALUE | NAME:TYPE ...] [--ast --ir --plan --clif --asm]
+//! arrjit explain -f FILE [-k KERNEL] [NAME=VALUE | NAME:TYPE ...] [--ast ...]
 //! ```
 //!
 //! Exit status: 0 on success, 2 for an error in the user's input (source,
@@ -18,6 +21,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod bench;
+mod explain;
+mod repl;
 
 use arrjit::npy::{self, NpyArray};
 use arrjit::{diagnostic, display, Arg, Config, Engine, Error, ErrorKind, Mode, Scalar};
@@ -44,6 +49,15 @@ enum Command {
     Eval(EvalArgs),
     /// Measure workloads: fused, unfused, interpreted and hand-written Rust.
     Bench(bench::BenchArgs),
+    /// An interactive session: variables, kernels, :explain, :time.
+    Repl(repl::ReplArgs),
+    /// Show what the compiler makes of an expression or kernel: syntax
+    /// tree, typed IR, fusion plan, Cranelift IR, machine code.
+    #[command(
+        override_usage = "arrjit explain EXPR [NAME=VALUE | NAME:TYPE ...] [--ast --ir --plan --clif --asm]\n       \
+                      arrjit explain -f FILE [-k KERNEL] [NAME=VALUE | NAME:TYPE ...] [--ast ...]"
+    )]
+    Explain(explain::ExplainArgs),
 }
 
 #[derive(Args)]
@@ -121,12 +135,25 @@ fn main() -> ExitCode {
     let outcome = std::panic::catch_unwind(move || match cli.command {
         Command::Eval(args) => eval(args),
         Command::Bench(args) => bench::run(args).map_err(|e| Failure::plain(&e)),
+        Command::Repl(args) => match repl::run(args) {
+            Ok(true) => Ok(()),
+            // The errors were shown as they happened.
+            Ok(false) => Err(Failure {
+                message: String::new(),
+                code: 2,
+            }),
+            Err(e) => Err(Failure {
+                message: format!("error: {e}"),
+                code: 1,
+            }),
+        },
+        Command::Explain(args) => explain::run(args),
     });
     match outcome {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(failure)) => {
             eprint!("{}", failure.message);
-            if !failure.message.ends_with('\n') {
+            if !failure.message.is_empty() && !failure.message.ends_with('\n') {
                 eprintln!();
             }
             ExitCode::from(failure.code)
