@@ -15,9 +15,10 @@
 //! copied first (NumPy's ufuncs do the same for overlapping operands) —
 //! except the common `evaluate("a * 2", out=a)`, which runs in place.
 
-#![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code)]
 
 mod convert;
+#[allow(unsafe_code)]
 mod memory;
 
 use std::num::NonZeroUsize;
@@ -374,13 +375,15 @@ fn evaluate_with<'py>(
 static DEFAULT: Mutex<Option<Py<PyEngine>>> = Mutex::new(None);
 
 fn default_engine(py: Python<'_>) -> PyResult<Bound<'_, PyEngine>> {
-    let mut slot = DEFAULT.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(e) = slot.as_ref() {
+    let lock = || DEFAULT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = lock().as_ref() {
         return Ok(e.bind(py).clone());
     }
-    let e = Py::new(py, PyEngine::with_config(arrjit::Config::default()))?;
-    *slot = Some(e.clone_ref(py));
-    Ok(e.into_bound(py))
+    // Made without the lock held: allocating may run Python code (a
+    // garbage collection, a finaliser) that calls back into arrjit.
+    let made = Py::new(py, PyEngine::with_config(arrjit::Config::default()))?;
+    let mut slot = lock();
+    Ok(slot.get_or_insert(made).bind(py).clone())
 }
 
 /// ``evaluate(ex, local_dict=None, global_dict=None, out=None, **names)``
@@ -425,7 +428,12 @@ fn compile(py: Python<'_>, source: &str) -> PyResult<Py<PyAny>> {
 fn configure(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     let engine_type = py.get_type::<PyEngine>();
     let engine = engine_type.call((), config)?.cast_into::<PyEngine>()?;
-    *DEFAULT.lock().unwrap_or_else(|p| p.into_inner()) = Some(engine.unbind());
+    let old = DEFAULT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(engine.unbind());
+    // Dropped after the lock is released (a drop may run Python code).
+    drop(old);
     Ok(())
 }
 

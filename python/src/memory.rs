@@ -228,17 +228,8 @@ impl<'py> Typed<'py> {
             Typed::F32(a) => ReadGuard::F32(a.try_readonly().map_err(|e| borrow_error(e, false))?),
             Typed::F64(a) => ReadGuard::F64(a.try_readonly().map_err(|e| borrow_error(e, false))?),
         };
-        let input = Input { _guard: guard, raw };
-        if raw.dtype == DType::Bool && raw.span > 0 {
-            // SAFETY: as in `Input::view`; any byte is a valid `u8`.
-            let bytes = unsafe { std::slice::from_raw_parts(raw.start as *const u8, raw.span) };
-            if bytes.iter().any(|&b| b > 1) {
-                return Err("is a bool array holding bytes other than 0 and 1 \
-                            (made with .view(bool)?); convert it with .astype(bool)"
-                    .into());
-            }
-        }
-        Ok(input)
+        check_bools(&raw)?;
+        Ok(Input { _guard: guard, raw })
     }
 
     /// Borrows the array for writing.
@@ -251,8 +242,28 @@ impl<'py> Typed<'py> {
             Typed::F32(a) => WriteGuard::F32(a.try_readwrite().map_err(e)?),
             Typed::F64(a) => WriteGuard::F64(a.try_readwrite().map_err(e)?),
         };
+        check_bools(&raw)?;
         Ok(Output { _guard: guard, raw })
     }
+}
+
+/// Refuses a `bool` array holding a byte other than 0 or 1 (which a
+/// `&[bool]` must not), as `.view(bool)` of integer memory can.
+fn check_bools(raw: &Raw) -> Result<(), String> {
+    if raw.dtype != DType::Bool || raw.span == 0 {
+        return Ok(());
+    }
+    // SAFETY: the range of a borrowed array, as in `Input::view` (the
+    // caller holds its guard); any byte is a valid `u8`.
+    let bytes = unsafe { std::slice::from_raw_parts(raw.start as *const u8, raw.span) };
+    if bytes.iter().any(|&b| b > 1) {
+        return Err(
+            "is a bool array holding bytes other than 0 and 1 (made with \
+                    .view(bool)?); convert it with .astype(bool)"
+                .into(),
+        );
+    }
+    Ok(())
 }
 
 /// An input array, borrowed for reading for the length of a call.
