@@ -393,6 +393,15 @@ def test_kernel_errors():
     assert info.value.span is not None
 
 
+def test_compile_tells_kernels_from_expressions_by_the_first_word():
+    assert isinstance(arrjit.compile("# doc\n  kernel f(x: f64) -> (y: f64) { y = x }"), arrjit.Module)
+    assert isinstance(arrjit.compile("kernels * 2"), arrjit.Expression)
+    assert isinstance(arrjit.compile("a * 2 # kernel"), arrjit.Expression)
+    with pytest.raises(arrjit.ArrjitError) as info:
+        arrjit.compile("kernel f(x: f64) -> (y: f64) { y = }")
+    assert info.value.kind == "parse"
+
+
 def test_compile_errors_have_spans():
     with pytest.raises(arrjit.ArrjitError) as info:
         arrjit.compile("a + sqrtt(b)")(1.0, 2.0)
