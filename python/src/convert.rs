@@ -87,7 +87,7 @@ fn hold<'py>(
     in_place: &mut Option<String>,
 ) -> Result<Value<'py>, Error> {
     let py = obj.py();
-    let what = format!("input `{name}`");
+    let what = InputName(name);
     let typed = match Typed::of(obj) {
         Some(t) => t,
         None => {
@@ -101,7 +101,7 @@ fn hold<'py>(
                 return i
                     .extract::<i64>()
                     .map(|v| Value::Scalar(Scalar::I64(v)))
-                    .map_err(|_| array_error(&what, "is an integer outside the range of int64"));
+                    .map_err(|_| array_error(what, "is an integer outside the range of int64"));
             }
             let array = if obj.cast::<PyUntypedArray>().is_ok() {
                 obj.clone()
@@ -110,19 +110,19 @@ fn hold<'py>(
                     .get_or_try_init(py, || -> PyResult<_> {
                         Ok(py.import("numpy")?.getattr("asarray")?.unbind())
                     })
-                    .map_err(|e| array_error(&what, &format!("needs numpy.asarray: {e}")))?;
+                    .map_err(|e| array_error(what, &format!("needs numpy.asarray: {e}")))?;
                 asarray
                     .bind(py)
                     .call1((obj,))
-                    .map_err(|e| array_error(&what, &format!("cannot be made an array: {e}")))?
+                    .map_err(|e| array_error(what, &format!("cannot be made an array: {e}")))?
             };
             match Typed::of(&array) {
                 Some(t) => t,
-                None => return Err(unsupported_dtype(&what, &array)),
+                None => return Err(unsupported_dtype(what, &array)),
             }
         }
     };
-    let raw = typed.raw().map_err(|p| array_error(&what, &p))?;
+    let raw = typed.raw().map_err(|p| array_error(what, &p))?;
     if let Some(out) = out {
         if raw.overlaps(out) {
             if overlap == Overlap::InPlace && in_place.is_none() && raw.same_as(out) {
@@ -132,22 +132,32 @@ fn hold<'py>(
             // Shares memory with the output: read a copy, as NumPy does.
             let copy = obj
                 .call_method0("copy")
-                .map_err(|e| array_error(&what, &format!("could not be copied: {e}")))?;
-            let typed = Typed::of(&copy).ok_or_else(|| unsupported_dtype(&what, &copy))?;
-            let raw = typed.raw().map_err(|p| array_error(&what, &p))?;
+                .map_err(|e| array_error(what, &format!("could not be copied: {e}")))?;
+            let typed = Typed::of(&copy).ok_or_else(|| unsupported_dtype(what, &copy))?;
+            let raw = typed.raw().map_err(|p| array_error(what, &p))?;
             return typed
                 .read(raw)
                 .map(Value::Array)
-                .map_err(|p| array_error(&what, &p));
+                .map_err(|p| array_error(what, &p));
         }
     }
     typed
         .read(raw)
         .map(Value::Array)
-        .map_err(|p| array_error(&what, &p))
+        .map_err(|p| array_error(what, &p))
 }
 
-fn unsupported_dtype(what: &str, array: &Bound<'_, PyAny>) -> Error {
+/// "input `name`", formatted only when an error needs it.
+#[derive(Clone, Copy)]
+struct InputName<'a>(&'a str);
+
+impl std::fmt::Display for InputName<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "input `{}`", self.0)
+    }
+}
+
+fn unsupported_dtype(what: impl std::fmt::Display, array: &Bound<'_, PyAny>) -> Error {
     let dtype = array
         .cast::<PyUntypedArray>()
         .ok()

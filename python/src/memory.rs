@@ -347,6 +347,6 @@ impl Output<'_> {
 }
 
 /// An error about a named array.
-pub(crate) fn array_error(what: &str, problem: &str) -> Error {
+pub(crate) fn array_error(what: impl std::fmt::Display, problem: &str) -> Error {
     Error::new(ErrorKind::Call, format!("{what} {problem}"))
 }
