@@ -1104,6 +1104,26 @@ impl<'a> Translator<'a, '_> {
         Ok(())
     }
 
+    /// `if c { x } else { y }` without a branch. Cranelift's x86 backend
+    /// lowers a float `select` to a conditional jump around a move, which
+    /// mispredicts on data-dependent conditions; a float blend is done on
+    /// the bits instead (a mask from the condition, `bitselect`). Integer
+    /// selects already become `cmov`.
+    fn blend(&mut self, c: Value, x: Value, y: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(x);
+        let int = match ty {
+            types::F64 => types::I64,
+            types::F32 => types::I32,
+            _ => return self.b.ins().select(c, x, y),
+        };
+        let mask = self.b.ins().bmask(int, c);
+        let flags = MemFlagsData::new();
+        let xi = self.b.ins().bitcast(int, flags, x);
+        let yi = self.b.ins().bitcast(int, flags, y);
+        let r = self.b.ins().bitselect(mask, xi, yi);
+        self.b.ins().bitcast(ty, flags, r)
+    }
+
     /// The SSA value of `id` in the current body (constants are
     /// materialised here, at their use).
     fn value(&mut self, id: ValueId) -> Result<Value> {
@@ -1174,7 +1194,7 @@ impl<'a> Translator<'a, '_> {
             }
             Op::Where(c, a, b) => {
                 let (c, x, y) = (self.value(c)?, self.value(a)?, self.value(b)?);
-                Ok(self.b.ins().select(c, x, y))
+                Ok(self.blend(c, x, y))
             }
             Op::Lane { .. } | Op::Recur(_) => Err(Error::internal(format!(
                 "{id}: a lane operation inside an elementwise loop (the plan must materialise it)"
@@ -1226,9 +1246,9 @@ impl<'a> Translator<'a, '_> {
                 let zero = self.float(ty, 0.0);
                 let unit = self.b.ins().fcopysign(one, x);
                 let is_zero = self.b.ins().fcmp(FloatCC::Equal, x, zero);
-                let r = self.b.ins().select(is_zero, zero, unit);
+                let r = self.blend(is_zero, zero, unit);
                 let is_nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-                self.b.ins().select(is_nan, x, r)
+                self.blend(is_nan, x, r)
             }
             IsNan => self.b.ins().fcmp(FloatCC::Unordered, x, x),
             IsInf | IsFinite => {
@@ -1278,7 +1298,7 @@ impl<'a> Translator<'a, '_> {
                     .b
                     .ins()
                     .icmp(IntCC::UnsignedLessThanOrEqual, shifted, two);
-                self.b.ins().select(small, x, zero)
+                self.blend(small, x, zero)
             }
             Signbit => {
                 let zero = self.int(ty, 0);
@@ -1342,17 +1362,17 @@ impl<'a> Translator<'a, '_> {
                     FloatCC::GreaterThan
                 };
                 let pick = cmp(self, cc);
-                let r = self.b.ins().select(pick, x, y);
+                let r = self.blend(pick, x, y);
                 let x_nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
                 let y_nan = self.b.ins().fcmp(FloatCC::Unordered, y, y);
                 if matches!(op, Minimum | Maximum) {
                     // x if x is NaN, else y if y is NaN, else the pick.
-                    let r = self.b.ins().select(y_nan, y, r);
-                    self.b.ins().select(x_nan, x, r)
+                    let r = self.blend(y_nan, y, r);
+                    self.blend(x_nan, x, r)
                 } else {
                     // y if x is NaN, else x if y is NaN, else the pick.
-                    let r = self.b.ins().select(y_nan, x, r);
-                    self.b.ins().select(x_nan, y, r)
+                    let r = self.blend(y_nan, x, r);
+                    self.blend(x_nan, y, r)
                 }
             }
             _ => return None,
@@ -1400,7 +1420,7 @@ impl<'a> Translator<'a, '_> {
         let y_zero = self.b.ins().icmp(IntCC::Equal, y, zero);
         let y_minus_one = self.b.ins().icmp(IntCC::Equal, y, minus_one);
         let unsafe_divisor = self.b.ins().bor(y_zero, y_minus_one);
-        let divisor = self.b.ins().select(unsafe_divisor, one, y);
+        let divisor = self.blend(unsafe_divisor, one, y);
         // With divisor 1 the remainder is 0, right for y = 0 and y = -1.
         let r = self.b.ins().srem(x, divisor);
         if op == BinaryOp::Fmod {
@@ -1414,14 +1434,14 @@ impl<'a> Translator<'a, '_> {
         let adjust = self.b.ins().band(r_nonzero, signs_differ);
         if op == BinaryOp::Mod {
             let plus = self.b.ins().iadd(r, y);
-            return self.b.ins().select(adjust, plus, r);
+            return self.blend(adjust, plus, r);
         }
         let q = self.b.ins().sdiv(x, divisor);
         let neg_x = self.b.ins().ineg(x);
-        let q = self.b.ins().select(y_minus_one, neg_x, q);
+        let q = self.blend(y_minus_one, neg_x, q);
         let adjust = self.b.ins().uextend(ty, adjust);
         let q = self.b.ins().isub(q, adjust);
-        self.b.ins().select(y_zero, zero, q)
+        self.blend(y_zero, zero, q)
     }
 
     fn translate_binary_bool(&mut self, op: BinaryOp, x: Value, y: Value) -> Option<Value> {
