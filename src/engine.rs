@@ -864,7 +864,8 @@ fn run(
                     let per_axis = broadcast_strides(space, shape, st);
                     match space.rank() {
                         2 => {
-                            let a = usize::from(g.axis);
+                            // All elements are run row by row, as axis 1.
+                            let a = usize::from(g.axis.min(1));
                             [per_axis[1 - a], per_axis[a]]
                         }
                         _ => [0, per_axis[0]],

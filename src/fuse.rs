@@ -192,7 +192,9 @@ pub struct Sweep {
 /// call, not buffers, so no temporary of the data's size exists.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Group {
-    /// The lane axis of the space (0 for a vector).
+    /// The lane axis of the space (0 for a vector), or [`ALL`]: one lane
+    /// made of all elements of a matrix in row-major order (reductions
+    /// only), run row by row with the sweeps outside the rows.
     pub axis: u8,
     /// The space's rank (1 or 2).
     pub space_rank: u8,
@@ -785,9 +787,15 @@ fn streamed_axis(ir: &Ir, v: ValueId) -> Option<u8> {
     match (ir.node(arg).rank, op.axis) {
         (1, _) => Some(0),
         (2, Some(a)) if a < 2 => Some(a),
+        // All elements of a matrix, row by row, as one lane.
+        (2, None) => Some(ALL),
         _ => None,
     }
 }
+
+/// The group axis of a lane over all elements of a matrix, in row-major
+/// order: the group's loop runs over the rows, but its streams see one lane.
+pub const ALL: u8 = 2;
 
 fn is_elementwise(op: &Op) -> bool {
     matches!(
@@ -880,7 +888,7 @@ fn form_groups(ir: &Ir, seeds: &[(ValueId, u8)]) -> Membership {
             add_producers(ir, arg, &mut d.within);
             if stream::is_aligned(&op) {
                 d.same.insert(v);
-            } else if ir.node(arg).rank == 1 || axis == 0 || op.keepdims {
+            } else if ir.node(arg).rank == 1 || axis == 0 || axis == ALL || op.keepdims {
                 d.per_lane.insert(v);
             }
             m.member_of[v.index()] = Some(g);
@@ -1528,13 +1536,14 @@ impl fmt::Display for Plan {
 /// A group loop: its streams, then each sweep's steps.
 fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -> fmt::Result {
     let lanes = match (g.space_rank, g.axis) {
-        (2, 1) => "each row",
-        (2, _) => "each column",
+        (2, ALL) => "all elements (row by row) of",
+        (2, 1) => "each row of",
+        (2, _) => "each column of",
         _ => "the vector",
     };
     writeln!(
         f,
-        "loop {l}: lane group over {lanes} of {}, {} sweep(s), blocks of {BLOCK}",
+        "loop {l}: lane group over {lanes} {}, {} sweep(s), blocks of {BLOCK}",
         nest.shape_of,
         g.sweeps.len()
     )?;
@@ -1601,7 +1610,8 @@ fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -
                     .iter()
                     .map(|&i| access(&nest.stores[i]))
                     .collect();
-                write!(f, "; store {} per lane", st.join(" "))?;
+                let when = if g.axis == ALL { "once" } else { "per lane" };
+                write!(f, "; store {} {when}", st.join(" "))?;
             }
             writeln!(f)?;
         }

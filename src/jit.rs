@@ -1145,6 +1145,11 @@ fn check(
                     .is_some_and(|k| g.is_lane_store(k));
             if lane_store {
                 extents[1] = 1;
+                // All elements as one lane: stored once, at lane 0, even
+                // when there are no rows.
+                if g.axis == crate::fuse::ALL {
+                    extents[0] = 1;
+                }
             }
         }
         let mut extents = &extents[..rank];

@@ -760,7 +760,9 @@ impl<'a> Translator<'a, '_> {
 
     /// A lane group: for each lane, its sweeps; for each sweep, its blocks;
     /// for each block, its steps (elementwise segments over the block's
-    /// elements, and pushes of blocks into streams).
+    /// elements, and pushes of blocks into streams). A group over all
+    /// elements of a matrix turns the first two around: for each sweep,
+    /// every row, since its streams see the rows as one lane.
     fn translate_group_loop(
         &mut self,
         l: usize,
@@ -779,21 +781,58 @@ impl<'a> Translator<'a, '_> {
             let s_elem = self.frame_load(self.strides, 2 * a.slot + 1);
             frame.push((base, s_lane, s_elem));
         }
+        let reset_reductions = |t: &mut Self| -> Result<()> {
+            for (k, s) in g.streams.iter().enumerate() {
+                if s.lane_slot.is_some() {
+                    t.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
+                }
+            }
+            Ok(())
+        };
+        if g.axis == crate::fuse::ALL {
+            reset_reductions(self)?;
+            for sweep in &g.sweeps {
+                self.sweep_start(sweep, stream_base)?;
+                self.lane_loop(lanes, &frame, |t, lane_base| {
+                    t.translate_blocks(nest, g, sweep, stream_base, lane_base, len)
+                })?;
+                let bases: Vec<Value> = frame.iter().map(|f| f.0).collect();
+                self.sweep_end(nest, g, sweep, stream_base, &bases)?;
+            }
+            return Ok(());
+        }
+        self.lane_loop(lanes, &frame, |t, lane_base| {
+            reset_reductions(t)?;
+            for sweep in &g.sweeps {
+                t.sweep_start(sweep, stream_base)?;
+                t.translate_blocks(nest, g, sweep, stream_base, lane_base, len)?;
+                t.sweep_end(nest, g, sweep, stream_base, lane_base)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// `for lane in 0..lanes { body(address of each access's lane) }`.
+    fn lane_loop(
+        &mut self,
+        lanes: Value,
+        frame: &[(Value, Value, Value)],
+        body: impl FnOnce(&mut Self, &[Value]) -> Result<()>,
+    ) -> Result<()> {
         let i = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
         let head = self.b.create_block();
-        let body = self.b.create_block();
+        let block = self.b.create_block();
         let exit = self.b.create_block();
         self.b.ins().jump(head, &[]);
         self.b.switch_to_block(head);
         let lane = self.b.use_var(i);
         let more = self.b.ins().icmp(IntCC::UnsignedLessThan, lane, lanes);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-        self.b.switch_to_block(body);
-        self.b.seal_block(body);
+        self.b.ins().brif(more, block, &[], exit, &[]);
+        self.b.switch_to_block(block);
+        self.b.seal_block(block);
         let lane = self.b.use_var(i);
-        // Every access's address of element 0 of this lane.
         let lane_base: Vec<Value> = frame
             .iter()
             .map(|&(base, s_lane, _)| {
@@ -801,85 +840,120 @@ impl<'a> Translator<'a, '_> {
                 self.b.ins().iadd(base, off)
             })
             .collect();
-        for (k, s) in g.streams.iter().enumerate() {
-            if s.lane_slot.is_some() {
-                self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
-            }
-        }
-        let nloads = nest.loads.len();
-        for sweep in &g.sweeps {
-            for &k in &sweep.restart {
-                self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
-            }
-            for &k in &sweep.next_pass {
-                self.call_stream(jit::STREAM_NEXT_PASS, stream_base + k, None)?;
-            }
-            // Blocks: j0 = 0; while j0 < len { bl = min(len - j0, BLOCK); ... }
-            let j0 = self.b.declare_var(self.ptr);
-            let zero = self.b.ins().iconst(self.ptr, 0);
-            self.b.def_var(j0, zero);
-            let bhead = self.b.create_block();
-            let bbody = self.b.create_block();
-            let bexit = self.b.create_block();
-            self.b.ins().jump(bhead, &[]);
-            self.b.switch_to_block(bhead);
-            let start = self.b.use_var(j0);
-            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, start, len);
-            self.b.ins().brif(more, bbody, &[], bexit, &[]);
-            self.b.switch_to_block(bbody);
-            self.b.seal_block(bbody);
-            let start = self.b.use_var(j0);
-            let rest = self.b.ins().isub(len, start);
-            let block = self.b.ins().iconst(self.ptr, BLOCK as i64);
-            let bl = self.b.ins().umin(rest, block);
-            for step in &sweep.steps {
-                match step {
-                    Step::Push(k) => {
-                        self.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
-                    }
-                    Step::Segment(seg) => {
-                        let ptrs: Vec<(usize, Value, Value)> = seg
-                            .loads
-                            .iter()
-                            .copied()
-                            .chain(seg.stores.iter().map(|&s| nloads + s))
-                            .map(|a| {
-                                let off = self.b.ins().imul(start, frame[a].2);
-                                (a, self.b.ins().iadd(lane_base[a], off), frame[a].2)
-                            })
-                            .collect();
-                        self.translate_segment(nest, g, seg, &ptrs, bl)?;
-                    }
-                }
-            }
-            let next = self.b.ins().iadd(start, bl);
-            self.b.def_var(j0, next);
-            self.b.ins().jump(bhead, &[]);
-            self.b.seal_block(bhead);
-            self.b.switch_to_block(bexit);
-            self.b.seal_block(bexit);
-            for &k in &sweep.finish {
-                self.call_stream(jit::STREAM_FINISH, stream_base + k, None)?;
-            }
-            for &s in &sweep.lane_stores {
-                let access = nest.stores[s];
-                let slot = g
-                    .slot_of(access.value)
-                    .ok_or_else(|| internal(format!("{} has no lane slot", access.value)))?;
-                let ty = clif_type(self.ir.node(access.value).dtype);
-                let v =
-                    self.b
-                        .ins()
-                        .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
-                self.b.ins().store(self.mem, v, lane_base[nloads + s], 0);
-            }
-        }
+        body(self, &lane_base)?;
         let next = self.b.ins().iadd_imm_u(lane, 1);
         self.b.def_var(i, next);
         self.b.ins().jump(head, &[]);
         self.b.seal_block(head);
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// Restarts and second passes at the start of a sweep.
+    fn sweep_start(&mut self, sweep: &crate::fuse::Sweep, stream_base: usize) -> Result<()> {
+        for &k in &sweep.restart {
+            self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
+        }
+        for &k in &sweep.next_pass {
+            self.call_stream(jit::STREAM_NEXT_PASS, stream_base + k, None)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes and per-lane stores at the end of a sweep (`lane_base`: the
+    /// address of each access's lane).
+    fn sweep_end(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        sweep: &crate::fuse::Sweep,
+        stream_base: usize,
+        lane_base: &[Value],
+    ) -> Result<()> {
+        for &k in &sweep.finish {
+            self.call_stream(jit::STREAM_FINISH, stream_base + k, None)?;
+        }
+        let nloads = nest.loads.len();
+        for &s in &sweep.lane_stores {
+            let access = nest.stores[s];
+            let slot = g
+                .slot_of(access.value)
+                .ok_or_else(|| internal(format!("{} has no lane slot", access.value)))?;
+            let ty = clif_type(self.ir.node(access.value).dtype);
+            let v = self
+                .b
+                .ins()
+                .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
+            self.b.ins().store(self.mem, v, lane_base[nloads + s], 0);
+        }
+        Ok(())
+    }
+
+    /// The blocks of one lane in one sweep: `j0 = 0; while j0 < len { bl =
+    /// min(len - j0, BLOCK); steps; j0 += bl }`.
+    fn translate_blocks(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        sweep: &crate::fuse::Sweep,
+        stream_base: usize,
+        lane_base: &[Value],
+        len: Value,
+    ) -> Result<()> {
+        let nloads = nest.loads.len();
+        let j0 = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(j0, zero);
+        let bhead = self.b.create_block();
+        let bbody = self.b.create_block();
+        let bexit = self.b.create_block();
+        self.b.ins().jump(bhead, &[]);
+        self.b.switch_to_block(bhead);
+        let start = self.b.use_var(j0);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, start, len);
+        self.b.ins().brif(more, bbody, &[], bexit, &[]);
+        self.b.switch_to_block(bbody);
+        self.b.seal_block(bbody);
+        let start = self.b.use_var(j0);
+        let rest = self.b.ins().isub(len, start);
+        let block = self.b.ins().iconst(self.ptr, BLOCK as i64);
+        let bl = self.b.ins().umin(rest, block);
+        for step in &sweep.steps {
+            match step {
+                Step::Push(k) => {
+                    self.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
+                }
+                Step::Segment(seg) => {
+                    let mut ptrs = Vec::with_capacity(seg.loads.len() + seg.stores.len());
+                    for a in seg
+                        .loads
+                        .iter()
+                        .copied()
+                        .chain(seg.stores.iter().map(|&s| nloads + s))
+                    {
+                        let s_elem = self.frame_load(self.strides, {
+                            let access = if a < nloads {
+                                nest.loads[a]
+                            } else {
+                                nest.stores[a - nloads]
+                            };
+                            2 * access.slot + 1
+                        });
+                        let off = self.b.ins().imul(start, s_elem);
+                        let p = self.b.ins().iadd(lane_base[a], off);
+                        ptrs.push((a, p, s_elem));
+                    }
+                    self.translate_segment(nest, g, seg, &ptrs, bl)?;
+                }
+            }
+        }
+        let next = self.b.ins().iadd(start, bl);
+        self.b.def_var(j0, next);
+        self.b.ins().jump(bhead, &[]);
+        self.b.seal_block(bhead);
+        self.b.switch_to_block(bexit);
+        self.b.seal_block(bexit);
         Ok(())
     }
 

@@ -589,7 +589,7 @@ fn lane_plans() {
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v2
-        loop 0: lane group over the vector of v0, 2 sweep(s), blocks of 512
+        loop 0: lane group over the vector v0, 2 sweep(s), blocks of 512
           stream v1 = mean(v0)
           sweep 0:
             load v0@b0; to block v0
@@ -603,7 +603,7 @@ fn lane_plans() {
         b0: f64 input 0, shape of v0
         b1: f64 input 1, shape of v1
         b2: f64 output 0, shape of v3
-        loop 0: lane group over the vector of v2, 1 sweep(s), blocks of 512
+        loop 0: lane group over the vector v2, 1 sweep(s), blocks of 512
           stream v3 = sum(v2)
           sweep 0:
             load v0@b0 v1@b1; compute v2; to block v2
@@ -637,7 +637,7 @@ fn lane_plans() {
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v6
-        loop 0: lane group over the vector of v0, 1 sweep(s), blocks of 512
+        loop 0: lane group over the vector v0, 1 sweep(s), blocks of 512
           stream v2 = rolling_mean(v0)
           stream v5 = rolling_std(v0)
           sweep 0:
@@ -655,7 +655,7 @@ fn lane_plans() {
         b1: f64 output 0, shape of v6
         b2: f64 temporary, shape of v3 (result of `cumsum`, read by a later loop)
         b3: f64 temporary, shape of v4 (result of `diff`, read by a later loop)
-        loop 0: lane group over the vector of v2, 1 sweep(s), blocks of 512
+        loop 0: lane group over the vector v2, 1 sweep(s), blocks of 512
           stream v3 = cumsum(v2)
           sweep 0:
             load v0@b0; compute v2; to block v2
@@ -684,13 +684,13 @@ fn lane_plans() {
     expect![[r#"
         b0: f64 input 0, shape of v0
         b1: f64 output 0, shape of v3
-        b2: f64 temporary, shape of v2 (operand of `sum`, which runs lane by lane)
-        loop 0 over shape of v2 (rank 2):
-          load    v0@b0
-          compute v2
-          store   v2@b2
-        loop 1: lanes of v2 along all elements: sum v2@b2 -> v3@b1
-        2 loop(s), 1 temporary buffer(s)"#]]
+        loop 0: lane group over all elements (row by row) of v2, 1 sweep(s), blocks of 512
+          stream v3 = sum(v2)
+          sweep 0:
+            load v0@b0; compute v2; to block v2
+            push v3
+            finish v3; store v3@b1 once
+        1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("sum(m * 2)", &[("m", mat())]));
 }
 
@@ -716,7 +716,7 @@ fn kernel_plans() {
         b2: f64 output 0, shape of v5
         b3: f64 output 1, shape of v6
         b4: f64 output 2, shape of v7
-        loop 0: lane group over the vector of v0, 1 sweep(s), blocks of 512
+        loop 0: lane group over the vector v0, 1 sweep(s), blocks of 512
           stream v2 = rolling_mean(v0)
           stream v3 = rolling_std(v0)
           stream v6 = nanmin(v5)
