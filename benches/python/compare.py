@@ -16,6 +16,11 @@ no EWMA or rolling window: those rows use pandas when it is installed. Numba's
 compile time is the eager compile of the typed signature, beside arrjit's
 (lower + plan + Cranelift) for the same workload.
 
+When the `arrjit` Python module is installed (`pip install .` at the repository
+root), arrjit is also timed in process, through `arrjit.evaluate(..., out=...)`
+and the kernels of examples/kernels.ak, with no process or file in between: the
+"arrjit (py)" column, the call as a NumPy user makes it.
+
 Every system's result is checked against NumPy's (or pandas') before timing.
 Single-threaded by default; --threads N sets numexpr's and Numba's threads
 (Numba's elementwise loops then use prange) and compares with arrjit's
@@ -25,6 +30,7 @@ fused-mt mode when the results have it. Not needed by CI.
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -137,6 +143,43 @@ NUMEXPR = {
     "select": "where(x < -1, 0.0, where(x < 1, x, x*2))",
     "diff": "x1 - x0",
 }
+
+
+ARRJIT_EXPRS = {
+    "sum": "sum(a)",
+    "a*b+c": "a*b+c",
+    "2*a + 3*b**2 - sqrt(c)": "2*a + 3*b**2 - sqrt(c)",
+    "exp": "exp(x)",
+    "sin": "sin(x)",
+    "clip": "clip(x, -1, 1)",
+    "where": "where(x > 0.5, x*10, x*0.5)",
+    "select": "select([x < -1, x < 1], [0.0, x], x * 2)",
+    "diff": "diff(x)",
+    "cumsum": "cumsum(x)",
+    "rownorm": "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+}
+
+
+def arrjit_py_impls(np, aj):
+    """The arrjit module in process: expressions into a preallocated output
+    (a reduction returns its scalar), kernels as a NumPy user calls them."""
+    with open(os.path.join(ROOT, "examples", "kernels.ak")) as f:
+        kernels = aj.compile(f.read())
+
+    def make(name, expr):
+        def run(d, out):
+            names = {k: d[k] for k in re.findall(r"[A-Za-z_]\w*", expr) if k in d}
+            if name == "sum":
+                return aj.evaluate(expr, local_dict=names)
+            aj.evaluate(expr, local_dict=names, out=out)
+            return out
+        return run
+
+    impls = {name: make(name, expr) for name, expr in ARRJIT_EXPRS.items()}
+    impls["running_max"] = lambda d, out: kernels.running_max(d["x"])
+    impls["ewma"] = lambda d, out: kernels.ewma(d["x"], ALPHA)
+    impls["zscore"] = lambda d, out: kernels.zscore(d["x"], W)
+    return impls
 
 
 def numexpr_impls(np, ne):
@@ -301,6 +344,7 @@ def main():
     if np is None:
         sys.exit("compare.py needs NumPy: pip install numpy")
     pd, ne, numba = optional("pandas"), optional("numexpr"), optional("numba")
+    aj = optional("arrjit")
     if ne is not None:
         ne.set_num_threads(args.threads)
     if numba is not None and args.threads > 1:
@@ -322,7 +366,8 @@ def main():
     nex = numexpr_impls(np, ne) if ne is not None else {}
     nb = numba_impls(np, numba, args.threads) if numba is not None else {}
 
-    systems = ["numpy", "numexpr", "numba"]
+    ajp = arrjit_py_impls(np, aj) if aj is not None else {}
+    systems = (["arrjit (py)"] if aj is not None else []) + ["numpy", "numexpr", "numba"]
     rows = []
     data_cache = {}
     for name, a in arrjit.items():
@@ -349,6 +394,13 @@ def main():
         row = {"name": name, "n": n, "arrjit": a["median_s"], "arrjit_compile": a["compile_s"]}
         # NumPy (pandas for the windows and EWMA), allocating as users write it.
         row["numpy"] = measure(lambda: ref[name](d), runs)[0]
+        if name in ajp:
+            if name == "rownorm":
+                out = np.empty_like(d["m"])
+            else:
+                out = np.empty(d["x"].shape[0] - 1 if name == "diff" else d["x"].shape[0])
+            check(np, name, "arrjit (py)", ajp[name](d, out), want)
+            row["arrjit (py)"] = measure(lambda: ajp[name](d, out), runs)[0]
         if name in nex:
             shape = d["x"].shape[0] - 1 if name == "diff" else d["x"].shape[0]
             out = np.empty(shape)
@@ -375,7 +427,8 @@ def main():
         rows.append(row)
 
     print_table(results, rows, systems, runs, mode, args.threads,
-                {"numpy": np.__version__, "numexpr": getattr(ne, "__version__", None),
+                {"arrjit": getattr(aj, "__version__", None) and "module",
+                 "numpy": np.__version__, "numexpr": getattr(ne, "__version__", None),
                  "numba": getattr(numba, "__version__", None),
                  "pandas": getattr(pd, "__version__", None)})
 
@@ -410,6 +463,9 @@ def print_table(results, rows, systems, runs, mode, threads, versions):
         line += f" {('-' if ac is None else f'{ac * 1e3:.2f}'):>19} {('-' if nc is None else f'{nc * 1e3:.0f}'):>7}"
         print(line)
     print()
+    if "arrjit (py)" in systems:
+        print("arrjit (py): the Python module in process (expressions into a preallocated "
+              "output; kernels allocate theirs), against the harness's fused figure.")
     print("numpy column: NumPy as users write it (allocating; ewma and zscore through pandas, "
           "rolling/ewm in C). numexpr and Numba write into a preallocated output, as arrjit "
           "fused does; '-': no natural version in that system.")

@@ -1435,19 +1435,21 @@ impl<'a> Translator<'a, '_> {
                 } else {
                     FloatCC::GreaterThan
                 };
+                // One blend of x and y, on a condition that folds in the
+                // NaN rules (so no chain of selects).
                 let pick = cmp(self, cc);
-                let r = self.blend(pick, x, y);
                 let x_nan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-                let y_nan = self.b.ins().fcmp(FloatCC::Unordered, y, y);
-                if matches!(op, Minimum | Maximum) {
-                    // x if x is NaN, else y if y is NaN, else the pick.
-                    let r = self.blend(y_nan, y, r);
-                    self.blend(x_nan, x, r)
+                let take_x = if matches!(op, Minimum | Maximum) {
+                    // x if x is NaN, else y if y is NaN (the pick is then
+                    // false), else the pick.
+                    self.b.ins().bor(pick, x_nan)
                 } else {
                     // y if x is NaN, else x if y is NaN, else the pick.
-                    let r = self.blend(y_nan, x, r);
-                    self.blend(x_nan, y, r)
-                }
+                    let y_nan = self.b.ins().fcmp(FloatCC::Unordered, y, y);
+                    let either = self.b.ins().bor(pick, y_nan);
+                    self.b.ins().band_not(either, x_nan)
+                };
+                self.blend(take_x, x, y)
             }
             _ => return None,
         })
