@@ -404,14 +404,16 @@ impl<'a> Builder<'a> {
         let Op::Recur(rec) = &self.ir.node(v).op else {
             unreachable!("add_recur_loop of a recurrence")
         };
+        let sources: Vec<(ValueId, BufferId)> = rec
+            .sources
+            .clone()
+            .into_iter()
+            .map(|src| (src, self.held(src)))
+            .collect();
         let l = self.plan.loops.len();
-        let sources = rec.sources.clone();
         let loads = sources
             .into_iter()
-            .map(|src| {
-                let buffer = self.holder[&src];
-                self.access(l, src, buffer)
-            })
+            .map(|(src, buffer)| self.access(l, src, buffer))
             .collect();
         let stores = vec![self.access(l, v, dst)];
         self.plan.loops.push(LoopNest {
@@ -461,6 +463,20 @@ impl<'a> Builder<'a> {
         });
     }
 
+    /// The buffer holding `v`: its own, or, for a constant (a lane
+    /// operation of a literal, `min(0)`), a temporary filled by a loop.
+    fn held(&mut self, v: ValueId) -> BufferId {
+        if let Some(&b) = self.holder.get(&v) {
+            return b;
+        }
+        let node = self.ir.node(v);
+        let why = "a constant read as an array".to_string();
+        let t = self.add_temp_why(BufferKind::Temp, v, node.dtype, why);
+        self.add_loop(v, Vec::new(), &[v], &[(v, t)]);
+        self.holder.insert(v, t);
+        t
+    }
+
     /// The buffer a lane operation reads its operand from: the operand's
     /// own, unless the lane runs over all elements of a matrix input (which
     /// may be strided), which is first copied row-major into a temporary.
@@ -469,7 +485,7 @@ impl<'a> Builder<'a> {
             unreachable!("lane_source of a lane value")
         };
         let node = self.ir.node(arg);
-        let holder = self.holder[&arg];
+        let holder = self.held(arg);
         let is_input = matches!(self.plan.buffers[holder.index()].kind, BufferKind::Input(_));
         if op.axis.is_none() && node.rank == 2 && is_input {
             let why = format!(
@@ -841,7 +857,15 @@ fn form_groups(ir: &Ir, seeds: &[(ValueId, u8)]) -> Membership {
     };
     // The groups each value depends on (through any path).
     let mut gdeps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    // Values no output needs (an unused `let`) join nothing.
+    let mut live = vec![false; n];
+    for v in computed_values(ir, &ir.outputs) {
+        live[v.index()] = true;
+    }
     for v in ir.ids() {
+        if !live[v.index()] && !matches!(ir.node(v).op, Op::Input(_)) {
+            continue;
+        }
         let node = ir.node(v);
         let operands = node.op.operands();
         let mut deps: Vec<usize> = Vec::new();

@@ -1587,6 +1587,16 @@ impl Lowerer<'_> {
         span: Span,
     ) -> Result<Val> {
         let name = func.name.as_str();
+        if self.rule.is_some() {
+            return Err(Error::at(
+                ErrorKind::Type,
+                func.span,
+                format!(
+                    "`{name}` works along an array, but inside an element rule every value is one element"
+                ),
+            )
+            .with_note("compute it outside the rule with `let`, and read the result in the rule"));
+        }
         let la = self.lane_args(lf, func, args)?;
         let wanted = match lf {
             LaneFunc::Reduce(_) | LaneFunc::Scan(_) | LaneFunc::Diff => 1,
