@@ -62,6 +62,10 @@ pub struct Config {
     pub max_inputs: usize,
     /// Most outputs of a kernel.
     pub max_outputs: usize,
+    /// Most loop nests in the plan of one compiled kernel, checked before
+    /// code generation (whose time grows faster than linearly with them:
+    /// an unfused chain of 40,000 operations took 90 s to compile).
+    pub max_loops: usize,
     /// Largest machine code of one compiled kernel, in bytes; a kernel
     /// over it is refused (and its code freed) instead of cached.
     pub max_code_bytes: usize,
@@ -85,6 +89,7 @@ impl Default for Config {
             max_source_len: 1 << 20,
             max_inputs: 64,
             max_outputs: 64,
+            max_loops: 2048,
             max_code_bytes: 16 << 20,
             max_cache_code_bytes: 256 << 20,
             opt_level: OptLevel::Speed,
@@ -403,6 +408,16 @@ impl Engine {
         let code = match config.mode {
             Mode::Interpret => None,
             Mode::Fused | Mode::Unfused => {
+                let (loops, max) = (plan.loops.len(), config.max_loops);
+                if loops > max {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "the plan has {loops} loop nests, more than the limit of {max} \
+                             (fused code needs fewer)"
+                        ),
+                    ));
+                }
                 let opts = CodegenOptions {
                     opt_level: config.opt_level,
                     verify: config.verify,

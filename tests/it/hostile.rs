@@ -1549,3 +1549,31 @@ fn cli_value_that_is_neither_number_nor_file() {
         "not-a-number-or-file",
     );
 }
+
+#[test]
+fn limit_loop_nests_bound_compile_time() {
+    // A chain of 3,000 `let`s: one loop nest per operation unfused (over
+    // the default limit of 2048, refused before code generation, which
+    // grows faster than linearly), one fused.
+    let mut src = String::from("kernel k(x: f64[n]) -> (y: f64[n]) {\nlet a0 = x\n");
+    for k in 1..3000 {
+        src.push_str(&format!("let a{k} = a{} + 1\n", k - 1));
+    }
+    src.push_str("y = a2999\n}\n");
+    let unfused = Engine::with_config(Config {
+        mode: Mode::Unfused,
+        ..Config::default()
+    });
+    let k = unfused.compile_module(&src).unwrap().kernel("k").unwrap();
+    let start = std::time::Instant::now();
+    assert_err(
+        k.call(&[("x", x())]).map(drop),
+        ErrorKind::Limit,
+        "loop nests, more than the limit of 2048",
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    // Fused code needs one loop nest and evaluates it.
+    let fused = Engine::new().compile_module(&src).unwrap();
+    let y = fused.kernel("k").unwrap().call(&[("x", x())]).unwrap();
+    assert_eq!(f64s(&y[0].1)[0], 3000.0);
+}
