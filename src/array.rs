@@ -228,6 +228,44 @@ fn too_big() -> Error {
     Error::new(ErrorKind::Shape, "array shape overflows the address space")
 }
 
+/// Allocations from this size up are tried fallibly first (see
+/// [`Data::try_zeros`]); smaller ones cannot fail in practice and skip the
+/// extra system call.
+pub const PROBE_BYTES: usize = 1 << 20;
+
+/// Whether an array of `shape` could be allocated: its byte count does not
+/// overflow and, when large, a fallible reservation of it succeeds. An
+/// [`ErrorKind::Limit`] error otherwise.
+pub fn check_alloc(dtype: DType, shape: Shape) -> Result<()> {
+    let len = shape.checked_len().ok_or_else(|| {
+        Error::new(
+            ErrorKind::Limit,
+            format!("cannot allocate an array of shape {shape}: its size overflows"),
+        )
+    })?;
+    check_len_alloc(dtype, len)
+}
+
+fn check_len_alloc(dtype: DType, len: usize) -> Result<()> {
+    let refused = |bytes: String| {
+        Error::new(
+            ErrorKind::Limit,
+            format!("cannot allocate {bytes} bytes for {len} elements of {dtype}"),
+        )
+    };
+    let bytes = len
+        .checked_mul(dtype.size())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or_else(|| refused("more than isize::MAX".to_string()))?;
+    if bytes >= PROBE_BYTES {
+        let mut probe: Vec<u8> = Vec::new();
+        probe
+            .try_reserve_exact(bytes)
+            .map_err(|_| refused(bytes.to_string()))?;
+    }
+    Ok(())
+}
+
 /// Owned data of one dtype, row-major.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
@@ -248,6 +286,17 @@ impl Data {
             DType::F32 => Data::F32(vec![0.0; len]),
             DType::F64 => Data::F64(vec![0.0; len]),
         }
+    }
+
+    /// `len` elements of zero, or a [`ErrorKind::Limit`] error instead of
+    /// an abort when the memory cannot be had: the byte count overflows,
+    /// or the allocator refuses it (a broadcast of two huge zero-stride
+    /// views asks for terabytes). Large requests are first tried with a
+    /// fallible reservation, which maps nothing it does not get; the real
+    /// allocation stays a `calloc`, whose pages the kernel zeroes lazily.
+    pub fn try_zeros(dtype: DType, len: usize) -> Result<Data> {
+        check_len_alloc(dtype, len)?;
+        Ok(Data::zeros(dtype, len))
     }
 
     pub fn dtype(&self) -> DType {
@@ -314,6 +363,13 @@ impl Array {
             data: Data::zeros(dtype, len),
             shape,
         }
+    }
+
+    /// An array of zeros, or an error (never an abort) when the shape's
+    /// element count overflows or the memory cannot be allocated.
+    pub fn try_zeros(dtype: DType, shape: Shape) -> Result<Array> {
+        check_alloc(dtype, shape)?;
+        Ok(Array::zeros(dtype, shape))
     }
 
     /// Wraps row-major data; the length must match the shape.

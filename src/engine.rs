@@ -58,6 +58,21 @@ pub struct Config {
     pub max_depth: usize,
     /// Longest source text accepted, in bytes.
     pub max_source_len: usize,
+    /// Most inputs of an expression, or parameters of a kernel.
+    pub max_inputs: usize,
+    /// Most outputs of a kernel.
+    pub max_outputs: usize,
+    /// Most loop nests in the plan of one compiled kernel, checked before
+    /// code generation (whose time grows faster than linearly with them:
+    /// an unfused chain of 40,000 operations took 90 s to compile).
+    pub max_loops: usize,
+    /// Largest machine code of one compiled kernel, in bytes; a kernel
+    /// over it is refused (and its code freed) instead of cached.
+    pub max_code_bytes: usize,
+    /// Most machine code the cache holds in total, in bytes: least
+    /// recently used kernels are evicted beyond it, as beyond
+    /// `cache_capacity` (the kernel just compiled is always kept).
+    pub max_cache_code_bytes: usize,
     pub opt_level: OptLevel,
     /// Run Cranelift's verifier on every kernel (slower compiles).
     pub verify: bool,
@@ -73,6 +88,11 @@ impl Default for Config {
             cache_capacity: 256,
             max_depth: parse::DEFAULT_MAX_DEPTH,
             max_source_len: 1 << 20,
+            max_inputs: 64,
+            max_outputs: 64,
+            max_loops: 2048,
+            max_code_bytes: 16 << 20,
+            max_cache_code_bytes: 256 << 20,
             opt_level: OptLevel::Speed,
             verify: cfg!(debug_assertions),
             capture_clif: false,
@@ -192,6 +212,15 @@ impl Engine {
         self.check_source(src)?;
         let ast = parse::parse_expr(src, self.inner.config.max_depth)?;
         let names = lower::free_names(&ast);
+        self.check_count(
+            "inputs",
+            "the expression",
+            names.len(),
+            self.inner.config.max_inputs,
+        )
+        .map_err(|e| {
+            e.or_span(first_use(&ast, &names[self.inner.config.max_inputs]).unwrap_or_default())
+        })?;
         Ok(Expr {
             engine: self.clone(),
             canonical: Arc::from(ast.to_string()),
@@ -208,6 +237,12 @@ impl Engine {
         let module = parse::parse_module(src, self.inner.config.max_depth)?;
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for k in &module.kernels {
+            let config = &self.inner.config;
+            let what = format!("kernel `{}`", k.name.name);
+            self.check_count("parameters", &what, k.params.len(), config.max_inputs)
+                .map_err(|e| e.or_span(k.name.span))?;
+            self.check_count("outputs", &what, k.outputs.len(), config.max_outputs)
+                .map_err(|e| e.or_span(k.name.span))?;
             if let Some(first) = seen.insert(&k.name.name, k.name.span) {
                 return Err(Error::at(
                     ErrorKind::Parse,
@@ -274,6 +309,16 @@ impl Engine {
         Ok(())
     }
 
+    fn check_count(&self, things: &str, of: &str, n: usize, max: usize) -> Result<()> {
+        if n > max {
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!("{of} has {n} {things}, more than the limit of {max}"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The compiled kernel for `key`, compiling it (once, even when several
     /// threads ask at the same time) if the cache does not have it.
     fn get_or_compile(
@@ -297,15 +342,62 @@ impl Engine {
                 slot
             }
         };
+        let mut fresh = false;
         let result = slot.get_or_init(|| {
+            fresh = true;
             let start = Instant::now();
-            let compiled = build().and_then(|ir| self.codegen(ir, start));
+            // A panic in lowering, planning or code generation is a bug;
+            // it becomes an internal error, never an unwinding host call.
+            let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                build().and_then(|ir| self.codegen(ir, start))
+            }))
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("a panic");
+                Err(Error::internal(format!("the compiler panicked: {what}")))
+            });
             if let Ok(c) = &compiled {
                 self.lock().stats.compile_time += c.compile_time;
             }
             compiled.map(Arc::new)
         });
+        if fresh && result.is_ok() {
+            self.trim_code_memory(&slot);
+        }
         result.clone()
+    }
+
+    /// Evicts least recently used kernels until the code the cache holds
+    /// is within `max_cache_code_bytes`, never evicting `keep` (the kernel
+    /// just compiled). Evicted kernels still running elsewhere are freed
+    /// when their last user is done.
+    fn trim_code_memory(&self, keep: &Slot) {
+        let max = self.inner.config.max_cache_code_bytes;
+        let mut cache = self.lock();
+        let code_bytes = |slot: &Slot| {
+            slot.get()
+                .and_then(|r| r.as_ref().ok())
+                .and_then(|c| c.code.as_ref())
+                .map_or(0, |c| c.code_bytes())
+        };
+        let mut total: usize = cache.map.iter().map(|(_, s)| code_bytes(s)).sum();
+        while total > max {
+            // The least recently used entry other than `keep`.
+            let victim = cache
+                .map
+                .iter()
+                .rev()
+                .find(|(_, s)| !Arc::ptr_eq(s, keep))
+                .map(|(k, _)| k.clone());
+            let Some(key) = victim else { break };
+            if let Some(slot) = cache.map.pop(&key) {
+                total -= code_bytes(&slot);
+                cache.stats.evictions += 1;
+            }
+        }
     }
 
     fn codegen(&self, ir: Ir, start: Instant) -> Result<Compiled> {
@@ -317,12 +409,33 @@ impl Engine {
         let code = match config.mode {
             Mode::Interpret => None,
             Mode::Fused | Mode::Unfused => {
+                let (loops, max) = (plan.loops.len(), config.max_loops);
+                if loops > max {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "the plan has {loops} loop nests, more than the limit of {max} \
+                             (fused code needs fewer)"
+                        ),
+                    ));
+                }
                 let opts = CodegenOptions {
                     opt_level: config.opt_level,
                     verify: config.verify,
                     capture_clif: config.capture_clif,
                 };
-                Some(codegen::compile(&ir, &plan, &opts)?)
+                let code = codegen::compile(&ir, &plan, &opts)?;
+                let (bytes, max) = (code.code_bytes(), config.max_code_bytes);
+                if bytes > max {
+                    return Err(Error::new(
+                        ErrorKind::Limit,
+                        format!(
+                            "the compiled kernel has {bytes} bytes of machine code, \
+                             more than the limit of {max}"
+                        ),
+                    ));
+                }
+                Some(code)
             }
         };
         Ok(Compiled {
@@ -773,6 +886,11 @@ fn run(
         }
     }
     let Some(code) = &compiled.code else {
+        // The interpreter materialises every value: check the largest can
+        // be allocated, so a huge broadcast is an error, not an abort.
+        for (shape, node) in shapes.iter().zip(&ir.nodes) {
+            crate::array::check_alloc(node.dtype, *shape)?;
+        }
         return interpret(ir, inputs, target);
     };
     let skip = usize::from(target.is_some());
@@ -785,7 +903,7 @@ fn run(
                 format!("result shape {shape} is too large"),
             ));
         }
-        let mut array = Array::zeros(ir.node(out).dtype, shape);
+        let mut array = Array::try_zeros(ir.node(out).dtype, shape)?;
         jit::advise_huge_pages(array.data_mut());
         outputs.push(array);
     }
@@ -796,11 +914,11 @@ fn run(
         .iter()
         .filter(|b| b.kind == BufferKind::Temp)
         .map(|b| {
-            let mut data = Data::zeros(b.dtype, shapes[b.value.index()].checked_len().unwrap_or(0));
+            let mut data = Array::try_zeros(b.dtype, shapes[b.value.index()])?.into_data();
             jit::advise_huge_pages(&mut data);
-            data
+            Ok(data)
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let target_layout = target.as_ref().map(|t| Layout::of(&t.view()));
     // Shape and element strides of each buffer.
     let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK]) {

@@ -470,7 +470,7 @@ impl Lowerer<'_> {
                     format!("the row index is `i`, not `{}`", var.name),
                 ))
             }
-            (ast::Index::Absolute { row, .. }, Some(r)) => row - r as i64,
+            (ast::Index::Absolute { row, .. }, Some(r)) => row.saturating_sub(r as i64),
             (ast::Index::Absolute { span, .. }, None) => {
                 return Err(Error::at(
                     ErrorKind::Type,
@@ -479,6 +479,11 @@ impl Lowerer<'_> {
                 ))
             }
         };
+        // Offsets are bounded like lags, so `row + offset` and the reach
+        // computed from it cannot overflow.
+        if offset.unsigned_abs() > u64::from(u32::MAX) {
+            return Err(Error::at(ErrorKind::Type, span, "index offset too large"));
+        }
         if base.name == ctx.output {
             let here = match ctx.row {
                 Some(r) => format!("{}[{}]", base.name, r as i64 + offset),

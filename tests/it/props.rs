@@ -695,7 +695,20 @@ fn runner(cases: u32) -> TestRunner {
         max_shrink_iters: 2000,
         ..Config::default()
     };
-    TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha))
+    // A fixed seed for CI; `ARRJIT_FUZZ_SEED` picks another when the
+    // property runs as a long fuzzing session (see `fuzz.rs`).
+    let rng = match std::env::var("ARRJIT_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        Some(seed) => {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&seed.to_le_bytes());
+            TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+        }
+        None => TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    };
+    TestRunner::new_with_rng(config, rng)
 }
 
 #[test]
