@@ -146,6 +146,9 @@ impl PyEngine {
             opt_level: parse_opt_level(opt_level)?,
             verify,
             capture_clif: false,
+            // The hardening limits (inputs, outputs, loops, code bytes)
+            // keep the library's defaults.
+            ..defaults
         };
         Ok(PyEngine::with_config(config))
     }
