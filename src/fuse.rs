@@ -675,17 +675,18 @@ pub fn plan_fused(ir: &Ir) -> Plan {
             None => {}
         }
     }
+    // What is in memory, for the cones (a cone never stops at its root).
+    let held: HashMap<ValueId, BufferId> = ir
+        .ids()
+        .filter(|u| materialised[u.index()])
+        .map(|u| (u, BufferId(0)))
+        .collect();
     let reads = |unit: Unit| -> Vec<ValueId> {
         match unit {
             Unit::Group(g) => schedules[g].loads.clone(),
             Unit::Value(v) => match &ir.node(v).op {
                 Op::Lane { .. } | Op::Recur(_) => ir.node(v).op.operands().to_vec(),
                 _ => {
-                    let held: HashMap<ValueId, BufferId> = ir
-                        .ids()
-                        .filter(|u| materialised[u.index()] && *u != v)
-                        .map(|u| (u, BufferId(0)))
-                        .collect();
                     let mut out = Vec::new();
                     for c in cone(ir, v, &held) {
                         out.extend(ir.node(c).op.operands());
