@@ -107,6 +107,62 @@ fn pair_program() -> impl Strategy<Value = String> {
     })
 }
 
+/// `src` evaluated by every engine (interpreter first) on the inputs it
+/// names.
+fn run_everywhere(
+    src: &str,
+    inputs: &[(String, Owned)],
+) -> Vec<(arrjit::Mode, arrjit::Result<arrjit::Array>)> {
+    engines()
+        .into_iter()
+        .map(|(mode, engine)| {
+            let result = engine.compile(src).and_then(|e| {
+                let names = e.inputs().to_vec();
+                let used: Vec<_> = args(inputs)
+                    .into_iter()
+                    .filter(|(n, _)| names.iter().any(|m| m == n))
+                    .collect();
+                e.eval(&used)
+            });
+            (mode, result)
+        })
+        .collect()
+}
+
+/// Every engine agrees with the interpreter bit for bit (NaNs as NaNs),
+/// or fails with the same kind of (non-internal) error.
+fn agree(
+    src: &str,
+    results: &[(arrjit::Mode, arrjit::Result<arrjit::Array>)],
+) -> Result<(), TestCaseError> {
+    let (_, oracle) = &results[0];
+    for (mode, got) in &results[1..] {
+        match (oracle, got) {
+            (Ok(want), Ok(got)) => {
+                prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode)
+            }
+            (Err(a), Err(b)) => {
+                prop_assert!(
+                    a.kind() != arrjit::ErrorKind::Internal,
+                    "{}: internal error {}",
+                    src,
+                    a
+                );
+                prop_assert_eq!(a.kind(), b.kind(), "{} {:?}: {} vs {}", src, mode, a, b);
+            }
+            (a, b) => prop_assert!(
+                false,
+                "{} {:?}: {:?} vs {:?}",
+                src,
+                mode,
+                a.as_ref().err(),
+                b.as_ref().err()
+            ),
+        }
+    }
+    Ok(())
+}
+
 fn value(dtype: DType, seed: u64) -> Scalar {
     let special = [f64::NAN, 0.0, -0.0, 1.5, -2.25, 1e300, f64::INFINITY, 7.0];
     let v = if seed.is_multiple_of(11) {
@@ -158,16 +214,7 @@ proptest! {
             ("x".to_string(), input(dtype, &dims, seed, layout)),
             ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
         ];
-        let mut results = Vec::new();
-        for (mode, engine) in engines() {
-            let result = engine.compile(&src).and_then(|e| {
-                let names = e.inputs().to_vec();
-                let all = args(&inputs);
-                let used: Vec<_> = all.into_iter().filter(|(n, _)| names.iter().any(|m| m == n)).collect();
-                e.eval(&used)
-            });
-            results.push((mode, result));
-        }
+        let results = run_everywhere(&src, &inputs);
         let (_, oracle) = &results[0];
         // Most programs must evaluate (errors are legitimate, e.g. axis=1
         // of a vector, but a generator that only made errors would test
@@ -178,16 +225,7 @@ proptest! {
         if std::env::var_os("LANE_PROPS_DEBUG").is_some() {
             eprintln!("{src} {dtype:?} {dims:?}: {:?}", oracle.as_ref().map(|a| a.shape()).map_err(|e| e.to_string()));
         }
-        for (mode, got) in &results[1..] {
-            match (oracle, got) {
-                (Ok(want), Ok(got)) => prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode),
-                (Err(a), Err(b)) => {
-                    prop_assert!(a.kind() != arrjit::ErrorKind::Internal, "{}: internal error {}", src, a);
-                    prop_assert_eq!(a.kind(), b.kind(), "{} {:?}: {} vs {}", src, mode, a, b);
-                }
-                (a, b) => prop_assert!(false, "{} {:?}: {:?} vs {:?}", src, mode, a.as_ref().err(), b.as_ref().err()),
-            }
-        }
+        agree(&src, &results)?;
     }
 }
 
@@ -213,29 +251,11 @@ proptest! {
             ("x".to_string(), input(dtype, &dims, seed, layout)),
             ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
         ];
-        let mut results = Vec::new();
-        for (mode, engine) in engines() {
-            let result = engine.compile(&src).and_then(|e| {
-                let names = e.inputs().to_vec();
-                let all = args(&inputs);
-                let used: Vec<_> = all.into_iter().filter(|(n, _)| names.iter().any(|m| m == n)).collect();
-                e.eval(&used)
-            });
-            results.push((mode, result));
-        }
+        let results = run_everywhere(&src, &inputs);
         let (_, oracle) = &results[0];
         let total = PAIR_TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
         let ok = PAIR_OK.fetch_add(usize::from(oracle.is_ok()), Ordering::Relaxed) + usize::from(oracle.is_ok());
         prop_assert!(total < 100 || 3 * ok >= total, "only {} of {} programs evaluated", ok, total);
-        for (mode, got) in &results[1..] {
-            match (oracle, got) {
-                (Ok(want), Ok(got)) => prop_assert_eq!(bitwise_diff(want, got), None, "{} {:?}", src, mode),
-                (Err(a), Err(b)) => {
-                    prop_assert!(a.kind() != arrjit::ErrorKind::Internal, "{}: internal error {}", src, a);
-                    prop_assert_eq!(a.kind(), b.kind(), "{} {:?}: {} vs {}", src, mode, a, b);
-                }
-                (a, b) => prop_assert!(false, "{} {:?}: {:?} vs {:?}", src, mode, a.as_ref().err(), b.as_ref().err()),
-            }
-        }
+        agree(&src, &results)?;
     }
 }
