@@ -819,6 +819,26 @@ impl<'a> Translator<'a, '_> {
         frame: &[(Value, Value, Value)],
         body: impl FnOnce(&mut Self, &[Value]) -> Result<()>,
     ) -> Result<()> {
+        self.count_up_to(lanes, |t, lane| {
+            let lane_base: Vec<Value> = frame
+                .iter()
+                .map(|&(base, s_lane, _)| {
+                    let off = t.b.ins().imul(lane, s_lane);
+                    t.b.ins().iadd(base, off)
+                })
+                .collect();
+            body(t, &lane_base)?;
+            Ok(t.b.ins().iadd_imm_u(lane, 1))
+        })
+    }
+
+    /// `i = 0; while i < limit { i = body(i) }`: a top-tested loop whose
+    /// body returns the next value of the counter.
+    fn count_up_to(
+        &mut self,
+        limit: Value,
+        body: impl FnOnce(&mut Self, Value) -> Result<Value>,
+    ) -> Result<()> {
         let i = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
@@ -827,21 +847,13 @@ impl<'a> Translator<'a, '_> {
         let exit = self.b.create_block();
         self.b.ins().jump(head, &[]);
         self.b.switch_to_block(head);
-        let lane = self.b.use_var(i);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, lane, lanes);
+        let at = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, at, limit);
         self.b.ins().brif(more, block, &[], exit, &[]);
         self.b.switch_to_block(block);
         self.b.seal_block(block);
-        let lane = self.b.use_var(i);
-        let lane_base: Vec<Value> = frame
-            .iter()
-            .map(|&(base, s_lane, _)| {
-                let off = self.b.ins().imul(lane, s_lane);
-                self.b.ins().iadd(base, off)
-            })
-            .collect();
-        body(self, &lane_base)?;
-        let next = self.b.ins().iadd_imm_u(lane, 1);
+        let at = self.b.use_var(i);
+        let next = body(self, at)?;
         self.b.def_var(i, next);
         self.b.ins().jump(head, &[]);
         self.b.seal_block(head);
@@ -902,59 +914,39 @@ impl<'a> Translator<'a, '_> {
         len: Value,
     ) -> Result<()> {
         let nloads = nest.loads.len();
-        let j0 = self.b.declare_var(self.ptr);
-        let zero = self.b.ins().iconst(self.ptr, 0);
-        self.b.def_var(j0, zero);
-        let bhead = self.b.create_block();
-        let bbody = self.b.create_block();
-        let bexit = self.b.create_block();
-        self.b.ins().jump(bhead, &[]);
-        self.b.switch_to_block(bhead);
-        let start = self.b.use_var(j0);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, start, len);
-        self.b.ins().brif(more, bbody, &[], bexit, &[]);
-        self.b.switch_to_block(bbody);
-        self.b.seal_block(bbody);
-        let start = self.b.use_var(j0);
-        let rest = self.b.ins().isub(len, start);
-        let block = self.b.ins().iconst(self.ptr, BLOCK as i64);
-        let bl = self.b.ins().umin(rest, block);
-        for step in &sweep.steps {
-            match step {
-                Step::Push(k) => {
-                    self.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
-                }
-                Step::Segment(seg) => {
-                    let mut ptrs = Vec::with_capacity(seg.loads.len() + seg.stores.len());
-                    for a in seg
-                        .loads
-                        .iter()
-                        .copied()
-                        .chain(seg.stores.iter().map(|&s| nloads + s))
-                    {
-                        let s_elem = self.frame_load(self.strides, {
+        self.count_up_to(len, |t, start| {
+            let rest = t.b.ins().isub(len, start);
+            let block = t.b.ins().iconst(t.ptr, BLOCK as i64);
+            let bl = t.b.ins().umin(rest, block);
+            for step in &sweep.steps {
+                match step {
+                    Step::Push(k) => {
+                        t.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
+                    }
+                    Step::Segment(seg) => {
+                        let mut ptrs = Vec::with_capacity(seg.loads.len() + seg.stores.len());
+                        for a in seg
+                            .loads
+                            .iter()
+                            .copied()
+                            .chain(seg.stores.iter().map(|&s| nloads + s))
+                        {
                             let access = if a < nloads {
                                 nest.loads[a]
                             } else {
                                 nest.stores[a - nloads]
                             };
-                            2 * access.slot + 1
-                        });
-                        let off = self.b.ins().imul(start, s_elem);
-                        let p = self.b.ins().iadd(lane_base[a], off);
-                        ptrs.push((a, p, s_elem));
+                            let s_elem = t.frame_load(t.strides, 2 * access.slot + 1);
+                            let off = t.b.ins().imul(start, s_elem);
+                            let p = t.b.ins().iadd(lane_base[a], off);
+                            ptrs.push((a, p, s_elem));
+                        }
+                        t.translate_segment(nest, g, seg, &ptrs, bl)?;
                     }
-                    self.translate_segment(nest, g, seg, &ptrs, bl)?;
                 }
             }
-        }
-        let next = self.b.ins().iadd(start, bl);
-        self.b.def_var(j0, next);
-        self.b.ins().jump(bhead, &[]);
-        self.b.seal_block(bhead);
-        self.b.switch_to_block(bexit);
-        self.b.seal_block(bexit);
-        Ok(())
+            Ok(t.b.ins().iadd(start, bl))
+        })
     }
 
     /// One segment over the `bl >= 1` elements of a block: `ptrs` holds,
