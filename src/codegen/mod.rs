@@ -46,6 +46,7 @@ use crate::ir::{BinaryOp, Ir, LaneKind, Op, UnaryOp, ValueId};
 use crate::jit::{self, CompiledCode, HostFn, KernelModule, LaneRoutine};
 use crate::scalar;
 use crate::types::{DType, Scalar};
+use simd::{Lanes, Reach};
 
 /// How hard Cranelift optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -435,6 +436,15 @@ fn clif_type(dtype: DType) -> Type {
         DType::F32 => types::F32,
         DType::F64 => types::F64,
     }
+}
+
+/// The vector body of a loop nest (see `simd`).
+struct VectorPlan {
+    lanes: Lanes,
+    /// Per access, `nest.loads` then `nest.stores`.
+    reach: Vec<Reach>,
+    /// Elements the vector body runs: whole steps, or 0.
+    limit: Value,
 }
 
 /// Per-slot state of a loop nest: the base pointer and the strides.
@@ -1042,18 +1052,65 @@ impl<'a> Translator<'a, '_> {
         Ok(())
     }
 
-    /// `if n != 0 { i = 0; do { body; advance; i += 1 } while i != n }`
-    fn translate_loop_1d(&mut self, nest: &LoopNest, slots: &[SlotFrame], n: Value) -> Result<()> {
-        let body = self.b.create_block();
-        let exit = self.b.create_block();
+    /// The vector body's plan for a loop nest: its lanes, how it reaches
+    /// each slot, and the number of elements of `n` it runs (computed
+    /// once, outside every loop).
+    fn vector_plan(
+        &mut self,
+        nest: &LoopNest,
+        slots: &[SlotFrame],
+        axis: usize,
+        n: Value,
+    ) -> Option<VectorPlan> {
+        let lanes = self.vector_lanes(nest)?;
+        let accesses = nest.loads.iter().chain(&nest.stores);
+        let reach: Vec<(Reach, Value)> = accesses
+            .zip(slots)
+            .map(|(a, s)| {
+                let stride = s.strides[axis].expect("strides of the loop's axes were read");
+                (self.reach(a), stride)
+            })
+            .collect();
+        let limit = self.vector_extent(lanes, &reach, n);
+        Some(VectorPlan {
+            lanes,
+            reach: reach.into_iter().map(|(r, _)| r).collect(),
+            limit,
+        })
+    }
+
+    /// The innermost loop over `n` elements along `axis`: the vector body
+    /// while `vector` has whole steps left, then the scalar body, top-tested
+    /// (`while i != n { body; advance; i += 1 }`).
+    fn inner_loop(
+        &mut self,
+        nest: &LoopNest,
+        slots: &[SlotFrame],
+        axis: usize,
+        n: Value,
+        vector: Option<&VectorPlan>,
+    ) -> Result<()> {
         let i = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
-        self.b.ins().brif(n, body, &[], exit, &[]);
+        if let Some(v) = vector {
+            let ptrs: Vec<(Reach, Variable)> = v
+                .reach
+                .iter()
+                .zip(slots)
+                .map(|(&r, s)| (r, s.ptr))
+                .collect();
+            self.vector_loop(nest, v.lanes, &ptrs, i, v.limit)?;
+        }
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let at = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::NotEqual, at, n);
+        self.b.ins().brif(more, body, &[], exit, &[]);
 
         self.b.switch_to_block(body);
         self.translate_body(nest, slots)?;
-        self.advance(slots, 0, |s| s.ptr);
+        self.advance(slots, axis, |s| s.ptr);
         let next = self.b.use_var(i);
         let next = self.b.ins().iadd_imm_u(next, 1);
         self.b.def_var(i, next);
@@ -1066,8 +1123,13 @@ impl<'a> Translator<'a, '_> {
         Ok(())
     }
 
-    /// Rows outside, columns inside, both bottom-tested behind one test for
-    /// an empty iteration space.
+    fn translate_loop_1d(&mut self, nest: &LoopNest, slots: &[SlotFrame], n: Value) -> Result<()> {
+        let vector = self.vector_plan(nest, slots, 0, n);
+        self.inner_loop(nest, slots, 0, n, vector.as_ref())
+    }
+
+    /// Rows outside, columns inside, behind one test for an empty
+    /// iteration space.
     fn translate_loop_2d(
         &mut self,
         nest: &LoopNest,
@@ -1075,12 +1137,11 @@ impl<'a> Translator<'a, '_> {
         rows: Value,
         cols: Value,
     ) -> Result<()> {
+        let vector = self.vector_plan(nest, slots, 1, cols);
         let outer_body = self.b.create_block();
-        let inner_body = self.b.create_block();
         let outer_latch = self.b.create_block();
         let exit = self.b.create_block();
         let i = self.b.declare_var(self.ptr);
-        let j = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
         let no_rows = self.b.ins().icmp_imm_u(IntCC::Equal, rows, 0);
@@ -1090,23 +1151,12 @@ impl<'a> Translator<'a, '_> {
 
         // Start a row: every slot's pointer at its row pointer.
         self.b.switch_to_block(outer_body);
-        let zero = self.b.ins().iconst(self.ptr, 0);
-        self.b.def_var(j, zero);
         for s in slots {
             let row = self.b.use_var(s.row.expect("rank-2 slots have rows"));
             self.b.def_var(s.ptr, row);
         }
-        self.b.ins().jump(inner_body, &[]);
-
-        self.b.switch_to_block(inner_body);
-        self.translate_body(nest, slots)?;
-        self.advance(slots, 1, |s| s.ptr);
-        let next = self.b.use_var(j);
-        let next = self.b.ins().iadd_imm_u(next, 1);
-        self.b.def_var(j, next);
-        let more = self.b.ins().icmp(IntCC::NotEqual, next, cols);
-        self.b.ins().brif(more, inner_body, &[], outer_latch, &[]);
-        self.b.seal_block(inner_body);
+        self.inner_loop(nest, slots, 1, cols, vector.as_ref())?;
+        self.b.ins().jump(outer_latch, &[]);
 
         self.b.switch_to_block(outer_latch);
         self.b.seal_block(outer_latch);
@@ -1563,5 +1613,6 @@ impl<'a> Translator<'a, '_> {
     }
 }
 
+mod simd;
 #[cfg(test)]
 pub(crate) mod tests;

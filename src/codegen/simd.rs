@@ -1,0 +1,402 @@
+//! Vector bodies for elementwise loops.
+//!
+//! Cranelift's x86-64 backend vectorises nothing by itself and offers
+//! 128-bit vectors, so an elementwise loop whose values all have a vector
+//! form gets a second body, written here, that works on `f64x2` or `f32x4`
+//! (`bool` values are lane masks of the same width) and is unrolled
+//! [`UNROLL`] times. It runs while at least one unrolled step of elements
+//! remains and every slot the loop reads or writes is contiguous along the
+//! inner axis — a run-time test on the strides, made once per loop — and
+//! the scalar body finishes the tail (and runs everything when a slot is
+//! strided or broadcast at run time).
+//!
+//! Every vector operation is the lane-wise form of the scalar one in
+//! `mod.rs`, so the two bodies agree bit for bit: IEEE `+ - * /` and
+//! `sqrt` are the same instructions on packed lanes, compares give the same
+//! truth per lane, and NaN-aware `minimum`/`maximum`/`fmin`/`fmax` and
+//! `where` are the same blend on a lane mask.
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_frontend::Variable;
+
+use super::{clif_type, internal, Translator};
+use crate::error::Result;
+use crate::fuse::{Access, LoopNest};
+use crate::ir::{BinaryOp, Op, UnaryOp, ValueId};
+use crate::types::{DType, Scalar};
+
+/// Vectors per step of the vector loop.
+pub(super) const UNROLL: u32 = 2;
+
+/// The vector form of a loop body: its one float type and the matching
+/// vector and mask types.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Lanes {
+    float: DType,
+    vector: Type,
+    mask: Type,
+    /// Lanes per vector.
+    count: u32,
+}
+
+impl Lanes {
+    /// Elements per step of the vector loop.
+    pub(super) fn step(&self) -> u32 {
+        self.count * UNROLL
+    }
+
+    /// Bytes per vector.
+    fn bytes(&self) -> i32 {
+        self.vector.bytes() as i32
+    }
+}
+
+/// What a slot is in the vector body.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Reach {
+    /// Consecutive elements (checked at run time: stride = element size).
+    Contiguous,
+    /// One element for the whole loop (a rank-0 buffer: stride 0).
+    Splat,
+}
+
+impl<'a> Translator<'a, '_> {
+    /// The vector form of an elementwise body, or `None` when a value has
+    /// none: every load and store must be of one float dtype, every
+    /// computed value of that dtype or `bool`, every operation one with a
+    /// lane-wise form.
+    pub(super) fn vector_lanes(&self, nest: &LoopNest) -> Option<Lanes> {
+        let ir = self.ir;
+        let float = nest.stores.first().map(|a| ir.node(a.value).dtype)?;
+        let (vector, mask, count) = match float {
+            DType::F64 => (types::F64X2, types::I64X2, 2),
+            DType::F32 => (types::F32X4, types::I32X4, 4),
+            _ => return None,
+        };
+        let memory_ok = nest
+            .loads
+            .iter()
+            .chain(&nest.stores)
+            .all(|a| ir.node(a.value).dtype == float);
+        if !memory_ok {
+            return None;
+        }
+        let is = |v: ValueId, d: DType| ir.node(v).dtype == d;
+        for &v in &nest.compute {
+            let node = ir.node(v);
+            if node.dtype != float && node.dtype != DType::Bool {
+                return None;
+            }
+            if super::callee(ir, v).is_some() {
+                return None;
+            }
+            let ok = match node.op {
+                Op::Input(_) | Op::Const(_) => true,
+                Op::Unary(op, a) if is(a, float) => matches!(
+                    op,
+                    UnaryOp::Neg
+                        | UnaryOp::Abs
+                        | UnaryOp::Sqrt
+                        | UnaryOp::Square
+                        | UnaryOp::Reciprocal
+                        | UnaryOp::IsNan
+                        | UnaryOp::IsInf
+                        | UnaryOp::IsFinite
+                ),
+                Op::Unary(op, a) if is(a, DType::Bool) => op == UnaryOp::Not,
+                Op::Binary(op, a, _) if is(a, float) => {
+                    use BinaryOp::*;
+                    matches!(
+                        op,
+                        Add | Sub
+                            | Mul
+                            | Div
+                            | Lt
+                            | Le
+                            | Gt
+                            | Ge
+                            | Eq
+                            | Ne
+                            | Minimum
+                            | Maximum
+                            | Fmin
+                            | Fmax
+                    )
+                }
+                Op::Binary(op, a, _) if is(a, DType::Bool) => {
+                    use BinaryOp::*;
+                    matches!(
+                        op,
+                        Add | BitOr | Maximum | Fmax | Mul | BitAnd | Minimum | Fmin | BitXor
+                    )
+                }
+                Op::Where(c, _, _) => is(c, DType::Bool),
+                _ => false,
+            };
+            if !ok {
+                return None;
+            }
+        }
+        Some(Lanes {
+            float,
+            vector,
+            mask,
+            count,
+        })
+    }
+
+    /// How the vector body reaches the slot of `access`.
+    pub(super) fn reach(&self, access: &Access) -> Reach {
+        if self.ir.node(access.value).rank == 0 {
+            Reach::Splat
+        } else {
+            Reach::Contiguous
+        }
+    }
+
+    /// The number of elements of `n` the vector loop runs: a whole number
+    /// of steps if every contiguous slot's `strides` (along the inner axis)
+    /// is the element size, else 0.
+    pub(super) fn vector_extent(
+        &mut self,
+        lanes: Lanes,
+        reach: &[(Reach, Value)],
+        n: Value,
+    ) -> Value {
+        let size = lanes.float.size() as i64;
+        let mut ok = self.b.ins().iconst(types::I8, 1);
+        for &(r, stride) in reach {
+            if r == Reach::Contiguous {
+                let unit = self.b.ins().icmp_imm_s(IntCC::Equal, stride, size);
+                ok = self.b.ins().band(ok, unit);
+            }
+        }
+        let whole = self.b.ins().band_imm_s(n, !(i64::from(lanes.step()) - 1));
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.ins().select(ok, whole, zero)
+    }
+
+    /// `while i != limit { vector body; i += step }`, bottom-tested, over
+    /// pointers `ptrs` (one per access, in `nest.loads` then `nest.stores`
+    /// order).
+    pub(super) fn vector_loop(
+        &mut self,
+        nest: &LoopNest,
+        lanes: Lanes,
+        ptrs: &[(Reach, Variable)],
+        i: Variable,
+        limit: Value,
+    ) -> Result<()> {
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        let at = self.b.use_var(i);
+        let more = self.b.ins().icmp(IntCC::NotEqual, at, limit);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        let nloads = nest.loads.len();
+        for u in 0..UNROLL as i32 {
+            self.values.fill(None);
+            let offset = u * lanes.bytes();
+            for (access, &(reach, var)) in nest.loads.iter().zip(ptrs) {
+                if matches!(self.ir.node(access.value).op, Op::Const(_)) {
+                    continue;
+                }
+                let p = self.b.use_var(var);
+                let v = match reach {
+                    Reach::Contiguous => self.b.ins().load(lanes.vector, self.mem, p, offset),
+                    Reach::Splat => {
+                        let x = self.b.ins().load(clif_type(lanes.float), self.mem, p, 0);
+                        self.b.ins().splat(lanes.vector, x)
+                    }
+                };
+                self.values[access.value.index()] = Some(v);
+            }
+            for &v in &nest.compute {
+                let value = self.vector_node(lanes, v)?;
+                self.values[v.index()] = Some(value);
+            }
+            for (access, &(_, var)) in nest.stores.iter().zip(&ptrs[nloads..]) {
+                let x = self.vector_value(lanes, access.value)?;
+                let p = self.b.use_var(var);
+                self.b.ins().store(self.mem, x, p, offset);
+            }
+        }
+        let advance = i64::from(lanes.step()) * lanes.float.size() as i64;
+        for &(reach, var) in ptrs {
+            if reach == Reach::Contiguous {
+                let p = self.b.use_var(var);
+                let p = self.b.ins().iadd_imm_s(p, advance);
+                self.b.def_var(var, p);
+            }
+        }
+        let at = self.b.use_var(i);
+        let next = self.b.ins().iadd_imm_u(at, i64::from(lanes.step()));
+        self.b.def_var(i, next);
+        let more = self.b.ins().icmp(IntCC::NotEqual, next, limit);
+        self.b.ins().brif(more, body, &[], exit, &[]);
+        self.b.seal_block(body);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// The vector of `id` in the current body (constants are splatted here,
+    /// at their use).
+    fn vector_value(&mut self, lanes: Lanes, id: ValueId) -> Result<Value> {
+        if let Op::Const(c) = self.ir.node(id).op {
+            return Ok(self.vector_const(lanes, c));
+        }
+        self.values[id.index()]
+            .ok_or_else(|| internal(format!("{id} is used before it is computed")))
+    }
+
+    fn vector_const(&mut self, lanes: Lanes, c: Scalar) -> Value {
+        match c {
+            // A mask: all ones or all zeros per lane.
+            Scalar::Bool(v) => {
+                let lane = lanes.mask.lane_type();
+                let x = self.b.ins().iconst(lane, if v { -1 } else { 0 });
+                self.b.ins().splat(lanes.mask, x)
+            }
+            _ => {
+                let x = self.translate_const(c);
+                self.b.ins().splat(lanes.vector, x)
+            }
+        }
+    }
+
+    fn splat_float(&mut self, lanes: Lanes, v: f64) -> Value {
+        let x = self.float(clif_type(lanes.float), v);
+        self.b.ins().splat(lanes.vector, x)
+    }
+
+    /// `if c { x } else { y }` per lane, `c` a mask.
+    fn vector_blend(&mut self, c: Value, x: Value, y: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(x);
+        let c = if ty == self.b.func.dfg.value_type(c) {
+            c
+        } else {
+            self.b.ins().bitcast(ty, MemFlagsData::new(), c)
+        };
+        self.b.ins().bitselect(c, x, y)
+    }
+
+    fn vector_node(&mut self, lanes: Lanes, id: ValueId) -> Result<Value> {
+        let node = self.ir.node(id);
+        let unsupported = || internal(format!("{id}: {:?} has no vector form", node.op));
+        match node.op {
+            Op::Input(_) | Op::Const(_) => self.vector_value(lanes, id),
+            Op::Unary(op, a) => {
+                let x = self.vector_value(lanes, a)?;
+                if self.ir.node(a).dtype == DType::Bool {
+                    return match op {
+                        UnaryOp::Not => Ok(self.b.ins().bnot(x)),
+                        _ => Err(unsupported()),
+                    };
+                }
+                Ok(match op {
+                    UnaryOp::Neg => self.b.ins().fneg(x),
+                    UnaryOp::Abs => self.b.ins().fabs(x),
+                    UnaryOp::Sqrt => self.b.ins().sqrt(x),
+                    UnaryOp::Square => self.b.ins().fmul(x, x),
+                    UnaryOp::Reciprocal => {
+                        let one = self.splat_float(lanes, 1.0);
+                        self.b.ins().fdiv(one, x)
+                    }
+                    UnaryOp::IsNan => self.b.ins().fcmp(FloatCC::Unordered, x, x),
+                    UnaryOp::IsInf | UnaryOp::IsFinite => {
+                        let inf = self.splat_float(lanes, f64::INFINITY);
+                        let a = self.b.ins().fabs(x);
+                        let cc = if op == UnaryOp::IsInf {
+                            FloatCC::Equal
+                        } else {
+                            FloatCC::LessThan
+                        };
+                        self.b.ins().fcmp(cc, a, inf)
+                    }
+                    _ => return Err(unsupported()),
+                })
+            }
+            Op::Binary(op, a, b) => {
+                let (x, y) = (self.vector_value(lanes, a)?, self.vector_value(lanes, b)?);
+                if self.ir.node(a).dtype == DType::Bool {
+                    use BinaryOp::*;
+                    return match op {
+                        Add | BitOr | Maximum | Fmax => Ok(self.b.ins().bor(x, y)),
+                        Mul | BitAnd | Minimum | Fmin => Ok(self.b.ins().band(x, y)),
+                        BitXor => Ok(self.b.ins().bxor(x, y)),
+                        _ => Err(unsupported()),
+                    };
+                }
+                self.vector_binary_float(op, a, x, y)
+                    .ok_or_else(unsupported)
+            }
+            Op::Where(c, a, b) => {
+                let c = self.vector_value(lanes, c)?;
+                let (x, y) = (self.vector_value(lanes, a)?, self.vector_value(lanes, b)?);
+                Ok(self.vector_blend(c, x, y))
+            }
+            _ => Err(unsupported()),
+        }
+    }
+
+    /// `x op y` on float lanes (`a`: the IR value of `x`).
+    fn vector_binary_float(
+        &mut self,
+        op: BinaryOp,
+        a: ValueId,
+        x: Value,
+        y: Value,
+    ) -> Option<Value> {
+        use BinaryOp::*;
+        let ins = |t: &mut Self, cc: FloatCC, p: Value, q: Value| t.b.ins().fcmp(cc, p, q);
+        Some(match op {
+            Add => self.b.ins().fadd(x, y),
+            Sub => self.b.ins().fsub(x, y),
+            Mul => self.b.ins().fmul(x, y),
+            Div => self.b.ins().fdiv(x, y),
+            Lt => ins(self, FloatCC::LessThan, x, y),
+            Le => ins(self, FloatCC::LessThanOrEqual, x, y),
+            Gt => ins(self, FloatCC::LessThan, y, x),
+            Ge => ins(self, FloatCC::LessThanOrEqual, y, x),
+            Eq => ins(self, FloatCC::Equal, x, y),
+            Ne => ins(self, FloatCC::NotEqual, x, y),
+            // The scalar rule (`translate_binary_float`): x if the pick
+            // holds or x is NaN (minimum/maximum), y if x is NaN and else x
+            // if y is NaN (fmin/fmax). `x < y` is written `fcmp lt x y` and
+            // `x > y` as `fcmp lt y x`, the forms the backend turns into
+            // `minp`/`maxp` when the NaN terms vanish: when `x` is a
+            // constant that is not NaN, `minimum(x, y)` is exactly
+            // `x < y ? x : y` (clip's bounds).
+            Minimum | Maximum | Fmin | Fmax => {
+                let pick = if matches!(op, Minimum | Fmin) {
+                    ins(self, FloatCC::LessThan, x, y)
+                } else {
+                    ins(self, FloatCC::LessThan, y, x)
+                };
+                let x_never_nan =
+                    matches!(self.ir.node(a).op, Op::Const(c) if !c.as_f64().is_nan());
+                let take_x = match (op, x_never_nan) {
+                    (Minimum | Maximum, true) => pick,
+                    (Minimum | Maximum, false) => {
+                        let x_nan = ins(self, FloatCC::Unordered, x, x);
+                        self.b.ins().bor(pick, x_nan)
+                    }
+                    (_, never) => {
+                        let y_nan = ins(self, FloatCC::Unordered, y, y);
+                        let either = self.b.ins().bor(pick, y_nan);
+                        if never {
+                            either
+                        } else {
+                            let x_nan = ins(self, FloatCC::Unordered, x, x);
+                            self.b.ins().band_not(either, x_nan)
+                        }
+                    }
+                };
+                self.vector_blend(take_x, x, y)
+            }
+            _ => return None,
+        })
+    }
+}
