@@ -46,7 +46,7 @@ use crate::ir::{BinaryOp, Ir, LaneKind, Op, UnaryOp, ValueId};
 use crate::jit::{self, CompiledCode, HostFn, KernelModule, LaneRoutine};
 use crate::scalar;
 use crate::types::{DType, Scalar};
-use simd::{Lanes, Reach};
+use simd::{Lanes, Place, Reach, VectorBody};
 
 /// How hard Cranelift optimises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -959,6 +959,90 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
+    /// The vector loop of a segment, if its values have a vector form:
+    /// it runs whole steps of the block while every pointer access is
+    /// contiguous, advancing `vars` and the element counter `k`.
+    #[allow(clippy::too_many_arguments)]
+    fn vector_segment(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        seg: &Segment,
+        ptrs: &[(usize, Value, Value)],
+        vars: &[Variable],
+        k: Variable,
+        bl: Value,
+    ) -> Result<()> {
+        let nloads = nest.loads.len();
+        let value_of = |a: usize| {
+            if a < nloads {
+                nest.loads[a].value
+            } else {
+                nest.stores[a - nloads].value
+            }
+        };
+        let memory = ptrs
+            .iter()
+            .map(|&(a, _, _)| value_of(a))
+            .chain(seg.scratch_in.iter().copied())
+            .chain(seg.lane_in.iter().copied())
+            .chain(seg.scratch_out.iter().copied());
+        let Some(lanes) = self.vector_lanes(memory, &seg.compute) else {
+            return Ok(());
+        };
+        let reach: Vec<(Reach, Value)> = ptrs
+            .iter()
+            .map(|&(a, _, stride)| (self.reach(value_of(a)), stride))
+            .collect();
+        let limit = self.vector_extent(lanes, &reach, bl);
+        let slot = |a: usize| -> Result<Place> {
+            let at = ptrs
+                .iter()
+                .position(|&(x, _, _)| x == a)
+                .ok_or_else(|| internal("segment access without a pointer"))?;
+            Ok(Place::Slot(vars[at], reach[at].0))
+        };
+        let row = |t: &mut Self, v: ValueId| -> Result<Place> {
+            let row = g
+                .row_of(v)
+                .ok_or_else(|| internal(format!("{v} has no scratch row")))?;
+            let base =
+                t.b.ins()
+                    .iadd_imm_s(t.scratch, (g.row_word(row) * 8) as i64);
+            Ok(Place::Row(base))
+        };
+        let mut loads = Vec::new();
+        for &a in &seg.loads {
+            loads.push((nest.loads[a].value, slot(a)?));
+        }
+        for &v in &seg.scratch_in {
+            loads.push((v, row(self, v)?));
+        }
+        for &v in &seg.lane_in {
+            let s = g
+                .slot_of(v)
+                .ok_or_else(|| internal(format!("{v} has no lane slot")))?;
+            let addr = self
+                .b
+                .ins()
+                .iadd_imm_s(self.scratch, (g.lane_word(s) * 8) as i64);
+            loads.push((v, Place::Fixed(addr)));
+        }
+        let mut stores = Vec::new();
+        for &v in &seg.scratch_out {
+            stores.push((v, row(self, v)?));
+        }
+        for &s in &seg.stores {
+            stores.push((nest.stores[s].value, slot(nloads + s)?));
+        }
+        let body = VectorBody {
+            loads,
+            compute: &seg.compute,
+            stores,
+        };
+        self.vector_loop(lanes, &body, k, limit)
+    }
+
     /// One segment over the `bl >= 1` elements of a block: `ptrs` holds,
     /// for each of its accesses (`nest.loads` then `nest.stores` numbering),
     /// the address of the block's first element and the element stride.
@@ -982,13 +1066,16 @@ impl<'a> Translator<'a, '_> {
         let k = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(k, zero);
+        let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
+        self.vector_segment(nest, g, seg, ptrs, &vars, k, bl)?;
         let body = self.b.create_block();
         let exit = self.b.create_block();
-        self.b.ins().jump(body, &[]);
+        let kv = self.b.use_var(k);
+        let more = self.b.ins().icmp(IntCC::NotEqual, kv, bl);
+        self.b.ins().brif(more, body, &[], exit, &[]);
         self.b.switch_to_block(body);
         self.values.fill(None);
         let kv = self.b.use_var(k);
-        let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
         for &a in &seg.loads {
             let access = nest.loads[a];
             let var = vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
@@ -1062,13 +1149,13 @@ impl<'a> Translator<'a, '_> {
         axis: usize,
         n: Value,
     ) -> Option<VectorPlan> {
-        let lanes = self.vector_lanes(nest)?;
-        let accesses = nest.loads.iter().chain(&nest.stores);
-        let reach: Vec<(Reach, Value)> = accesses
+        let accesses = || nest.loads.iter().chain(&nest.stores);
+        let lanes = self.vector_lanes(accesses().map(|a| a.value), &nest.compute)?;
+        let reach: Vec<(Reach, Value)> = accesses()
             .zip(slots)
             .map(|(a, s)| {
                 let stride = s.strides[axis].expect("strides of the loop's axes were read");
-                (self.reach(a), stride)
+                (self.reach(a.value), stride)
             })
             .collect();
         let limit = self.vector_extent(lanes, &reach, n);
@@ -1094,13 +1181,22 @@ impl<'a> Translator<'a, '_> {
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
         if let Some(v) = vector {
-            let ptrs: Vec<(Reach, Variable)> = v
+            let mut places = v
                 .reach
                 .iter()
                 .zip(slots)
-                .map(|(&r, s)| (r, s.ptr))
-                .collect();
-            self.vector_loop(nest, v.lanes, &ptrs, i, v.limit)?;
+                .map(|(&r, s)| Place::Slot(s.ptr, r));
+            let body = VectorBody {
+                loads: nest
+                    .loads
+                    .iter()
+                    .map(|a| a.value)
+                    .zip(places.by_ref())
+                    .collect(),
+                compute: &nest.compute,
+                stores: nest.stores.iter().map(|a| a.value).zip(places).collect(),
+            };
+            self.vector_loop(v.lanes, &body, i, v.limit)?;
         }
         let body = self.b.create_block();
         let exit = self.b.create_block();

@@ -22,7 +22,6 @@ use cranelift_frontend::Variable;
 
 use super::{clif_type, internal, Translator};
 use crate::error::Result;
-use crate::fuse::{Access, LoopNest};
 use crate::ir::{BinaryOp, Op, UnaryOp, ValueId};
 use crate::types::{DType, Scalar};
 
@@ -52,6 +51,26 @@ impl Lanes {
     }
 }
 
+/// Where a vector body reads or writes a value.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Place {
+    /// Through a slot pointer (a variable the loop advances, if the slot
+    /// is contiguous).
+    Slot(Variable, Reach),
+    /// A scratch row: element `i` at `base + i * size`.
+    Row(Value),
+    /// One element at a fixed address, the same for every element (a
+    /// reduction result in its lane slot).
+    Fixed(Value),
+}
+
+/// One vector body: what it loads, computes and stores.
+pub(super) struct VectorBody<'x> {
+    pub loads: Vec<(ValueId, Place)>,
+    pub compute: &'x [ValueId],
+    pub stores: Vec<(ValueId, Place)>,
+}
+
 /// What a slot is in the vector body.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(super) enum Reach {
@@ -63,27 +82,27 @@ pub(super) enum Reach {
 
 impl<'a> Translator<'a, '_> {
     /// The vector form of an elementwise body, or `None` when a value has
-    /// none: every load and store must be of one float dtype, every
-    /// computed value of that dtype or `bool`, every operation one with a
-    /// lane-wise form.
-    pub(super) fn vector_lanes(&self, nest: &LoopNest) -> Option<Lanes> {
+    /// none: every value read from or written to memory must be of one
+    /// float dtype, every computed value of that dtype or `bool`, every
+    /// operation one with a lane-wise form.
+    pub(super) fn vector_lanes(
+        &self,
+        memory: impl IntoIterator<Item = ValueId>,
+        compute: &[ValueId],
+    ) -> Option<Lanes> {
         let ir = self.ir;
-        let float = nest.stores.first().map(|a| ir.node(a.value).dtype)?;
+        let mut memory = memory.into_iter().peekable();
+        let float = ir.node(*memory.peek()?).dtype;
         let (vector, mask, count) = match float {
             DType::F64 => (types::F64X2, types::I64X2, 2),
             DType::F32 => (types::F32X4, types::I32X4, 4),
             _ => return None,
         };
-        let memory_ok = nest
-            .loads
-            .iter()
-            .chain(&nest.stores)
-            .all(|a| ir.node(a.value).dtype == float);
-        if !memory_ok {
+        if !memory.all(|v| ir.node(v).dtype == float) {
             return None;
         }
         let is = |v: ValueId, d: DType| ir.node(v).dtype == d;
-        for &v in &nest.compute {
+        for &v in compute {
             let node = ir.node(v);
             if node.dtype != float && node.dtype != DType::Bool {
                 return None;
@@ -146,9 +165,10 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
-    /// How the vector body reaches the slot of `access`.
-    pub(super) fn reach(&self, access: &Access) -> Reach {
-        if self.ir.node(access.value).rank == 0 {
+    /// How the vector body reaches the slot through which `value` is
+    /// loaded or stored.
+    pub(super) fn reach(&self, value: ValueId) -> Reach {
+        if self.ir.node(value).rank == 0 {
             Reach::Splat
         } else {
             Reach::Contiguous
@@ -177,65 +197,72 @@ impl<'a> Translator<'a, '_> {
         self.b.ins().select(ok, whole, zero)
     }
 
-    /// `while i != limit { vector body; i += step }`, bottom-tested, over
-    /// pointers `ptrs` (one per access, in `nest.loads` then `nest.stores`
-    /// order).
+    /// `while i != limit { vector body; i += step }`, bottom-tested.
     pub(super) fn vector_loop(
         &mut self,
-        nest: &LoopNest,
         lanes: Lanes,
-        ptrs: &[(Reach, Variable)],
+        body: &VectorBody<'_>,
         i: Variable,
         limit: Value,
     ) -> Result<()> {
-        let body = self.b.create_block();
+        let block = self.b.create_block();
         let exit = self.b.create_block();
         let at = self.b.use_var(i);
         let more = self.b.ins().icmp(IntCC::NotEqual, at, limit);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-        self.b.switch_to_block(body);
-        let nloads = nest.loads.len();
+        self.b.ins().brif(more, block, &[], exit, &[]);
+        self.b.switch_to_block(block);
+        let size = lanes.float.size() as i64;
+        let at = self.b.use_var(i);
+        // The byte offset of element `i` in a scratch row.
+        let row_offset = self.b.ins().imul_imm_u(at, size);
+        let address = |t: &mut Self, place: Place, u: i32| -> (Value, i32) {
+            let offset = u * lanes.bytes();
+            match place {
+                Place::Slot(var, _) => (t.b.use_var(var), offset),
+                Place::Row(base) => (t.b.ins().iadd(base, row_offset), offset),
+                Place::Fixed(addr) => (addr, 0),
+            }
+        };
         for u in 0..UNROLL as i32 {
             self.values.fill(None);
-            let offset = u * lanes.bytes();
-            for (access, &(reach, var)) in nest.loads.iter().zip(ptrs) {
-                if matches!(self.ir.node(access.value).op, Op::Const(_)) {
+            for &(v, place) in &body.loads {
+                if matches!(self.ir.node(v).op, Op::Const(_)) {
                     continue;
                 }
-                let p = self.b.use_var(var);
-                let v = match reach {
-                    Reach::Contiguous => self.b.ins().load(lanes.vector, self.mem, p, offset),
-                    Reach::Splat => {
+                let (p, offset) = address(self, place, u);
+                let x = match place {
+                    Place::Slot(_, Reach::Contiguous) | Place::Row(_) => {
+                        self.b.ins().load(lanes.vector, self.mem, p, offset)
+                    }
+                    Place::Slot(_, Reach::Splat) | Place::Fixed(_) => {
                         let x = self.b.ins().load(clif_type(lanes.float), self.mem, p, 0);
                         self.b.ins().splat(lanes.vector, x)
                     }
                 };
-                self.values[access.value.index()] = Some(v);
+                self.values[v.index()] = Some(x);
             }
-            for &v in &nest.compute {
-                let value = self.vector_node(lanes, v)?;
-                self.values[v.index()] = Some(value);
+            for &v in body.compute {
+                let x = self.vector_node(lanes, v)?;
+                self.values[v.index()] = Some(x);
             }
-            for (access, &(_, var)) in nest.stores.iter().zip(&ptrs[nloads..]) {
-                let x = self.vector_value(lanes, access.value)?;
-                let p = self.b.use_var(var);
+            for &(v, place) in &body.stores {
+                let x = self.vector_value(lanes, v)?;
+                let (p, offset) = address(self, place, u);
                 self.b.ins().store(self.mem, x, p, offset);
             }
         }
-        let advance = i64::from(lanes.step()) * lanes.float.size() as i64;
-        for &(reach, var) in ptrs {
-            if reach == Reach::Contiguous {
+        for &(_, place) in body.loads.iter().chain(&body.stores) {
+            if let Place::Slot(var, Reach::Contiguous) = place {
                 let p = self.b.use_var(var);
-                let p = self.b.ins().iadd_imm_s(p, advance);
+                let p = self.b.ins().iadd_imm_s(p, i64::from(lanes.step()) * size);
                 self.b.def_var(var, p);
             }
         }
-        let at = self.b.use_var(i);
         let next = self.b.ins().iadd_imm_u(at, i64::from(lanes.step()));
         self.b.def_var(i, next);
         let more = self.b.ins().icmp(IntCC::NotEqual, next, limit);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-        self.b.seal_block(body);
+        self.b.ins().brif(more, block, &[], exit, &[]);
+        self.b.seal_block(block);
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
         Ok(())
