@@ -24,7 +24,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::ir::{Ir, LaneOp, Op, ValueId};
+use crate::ir::{Ir, LaneOp, Op, UnaryOp, ValueId};
 use crate::stream;
 use crate::types::{DType, Scalar};
 
@@ -163,6 +163,21 @@ pub enum Step {
     Segment(Segment),
     /// Feeds the block of stream `k`'s operand to it.
     Push(usize),
+    /// Runs the block routine of map `k` (see [`MapDecl`]).
+    Map(usize),
+}
+
+/// An elementwise function applied a block at a time by a block routine
+/// of [`crate::vmath`] (vectorised math: many elements per call), reading
+/// its operand's scratch row and writing its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MapDecl {
+    /// The function's value.
+    pub value: ValueId,
+    pub op: UnaryOp,
+    pub dtype: DType,
+    pub from_row: usize,
+    pub to_row: usize,
 }
 
 /// One pass over a lane, block by block.
@@ -199,6 +214,8 @@ pub struct Group {
     /// The space's rank (1 or 2).
     pub space_rank: u8,
     pub streams: Vec<StreamDecl>,
+    /// Block routines its steps run.
+    pub maps: Vec<MapDecl>,
     pub sweeps: Vec<Sweep>,
     /// The value held in each scratch row.
     pub rows: Vec<ValueId>,
@@ -277,6 +294,16 @@ impl Plan {
             .iter()
             .filter_map(|n| n.group.as_ref())
             .map(|g| g.streams.len())
+            .sum()
+    }
+
+    /// The number of maps of the groups of loops before `l` (as
+    /// [`Plan::stream_base`]).
+    pub fn map_base(&self, l: usize) -> usize {
+        self.loops[..l]
+            .iter()
+            .filter_map(|n| n.group.as_ref())
+            .map(|g| g.maps.len())
             .sum()
     }
 
@@ -387,7 +414,7 @@ impl<'a> Builder<'a> {
             loads.push(self.access(l, v, buffer));
         }
         let stores = stores.iter().map(|&(v, b)| self.access(l, v, b)).collect();
-        self.plan.loops.push(LoopNest {
+        let nest = LoopNest {
             shape_of,
             rank: self.ir.node(shape_of).rank,
             loads,
@@ -396,7 +423,9 @@ impl<'a> Builder<'a> {
             lane: None,
             recur: None,
             group: None,
-        });
+        };
+        let nest = blocked(self.ir, nest);
+        self.plan.loops.push(nest);
     }
 
     /// Adds the loop of recurrence `v`, reading each source from its buffer.
@@ -1400,11 +1429,161 @@ impl Builder<'_> {
                 axis: d.axis,
                 space_rank: ir.node(d.space).rank,
                 streams,
+                maps: Vec::new(),
                 sweeps,
                 rows: sched.rows.clone(),
                 lane_slots,
             })),
         });
+    }
+}
+
+/// Whether `op` on `dtype` is applied a block at a time (it has a block
+/// routine in [`crate::vmath`]).
+pub fn is_mapped(op: UnaryOp, dtype: DType) -> bool {
+    crate::vmath::block(op, dtype).is_some()
+}
+
+/// An elementwise loop nest with functions that have block routines, as a
+/// group of one lane per row (a vector: one lane) run block by block:
+/// segments compute each function's operand into a scratch row, the
+/// routine maps it to the function's row, later segments read that.
+/// Other nests are returned as they are.
+///
+/// A value is *available* at the segment that computes it (loads at any
+/// segment, as often as needed), a function's value one segment after its
+/// operand; each value is computed at its availability, passed to later
+/// segments in a row, and stored where available.
+fn blocked(ir: &Ir, nest: LoopNest) -> LoopNest {
+    let mapped = |v: ValueId| match ir.node(v).op {
+        Op::Unary(op, a) => is_mapped(op, ir.node(a).dtype).then_some((op, a)),
+        _ => None,
+    };
+    if nest.rank == 0 || !nest.compute.iter().any(|&v| mapped(v).is_some()) {
+        return nest;
+    }
+    let computed: HashSet<ValueId> = nest.compute.iter().copied().collect();
+    let mut avail: HashMap<ValueId, usize> = HashMap::new();
+    let at = |avail: &HashMap<ValueId, usize>, v: ValueId| avail.get(&v).copied().unwrap_or(0);
+    for &v in &nest.compute {
+        let a = match mapped(v) {
+            Some((_, x)) => at(&avail, x) + 1,
+            None => ir
+                .node(v)
+                .op
+                .operands()
+                .iter()
+                .map(|&o| at(&avail, o))
+                .max()
+                .unwrap_or(0),
+        };
+        avail.insert(v, a);
+    }
+    let stages = avail.values().copied().max().unwrap_or(0) + 1;
+    let is_load = |v: ValueId| nest.loads.iter().position(|a| a.value == v);
+    let mut rows: Vec<ValueId> = Vec::new();
+    let row = |v: ValueId, rows: &mut Vec<ValueId>| match rows.iter().position(|&r| r == v) {
+        Some(r) => r,
+        None => {
+            rows.push(v);
+            rows.len() - 1
+        }
+    };
+    // What each segment reads: a load, a value of this segment, or a row.
+    let mut segs: Vec<Segment> = vec![Segment::default(); stages];
+    let mut maps: Vec<MapDecl> = Vec::new();
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); stages];
+    let need = |segs: &mut Vec<Segment>, rows: &mut Vec<ValueId>, k: usize, o: ValueId| {
+        if matches!(ir.node(o).op, Op::Const(_)) {
+            return;
+        }
+        if let Some(i) = is_load(o) {
+            if !segs[k].loads.contains(&i) {
+                segs[k].loads.push(i);
+            }
+            return;
+        }
+        let from = at(&avail, o);
+        if from == k && mapped(o).is_none() {
+            return;
+        }
+        // From a row: a function's own, or one its segment writes.
+        if mapped(o).is_none() && !segs[from].scratch_out.contains(&o) {
+            segs[from].scratch_out.push(o);
+        }
+        row(o, rows);
+        if !segs[k].scratch_in.contains(&o) {
+            segs[k].scratch_in.push(o);
+        }
+    };
+    for &v in &nest.compute {
+        let k = at(&avail, v);
+        match mapped(v) {
+            Some((op, x)) => {
+                // The operand, in a row by the end of segment k - 1.
+                let from = k - 1;
+                if mapped(x).is_none() {
+                    if let Some(i) = is_load(x) {
+                        if !segs[from].loads.contains(&i) {
+                            segs[from].loads.push(i);
+                        }
+                    }
+                    if !segs[from].scratch_out.contains(&x) {
+                        segs[from].scratch_out.push(x);
+                    }
+                }
+                let from_row = row(x, &mut rows);
+                let to_row = row(v, &mut rows);
+                maps.push(MapDecl {
+                    value: v,
+                    op,
+                    dtype: ir.node(x).dtype,
+                    from_row,
+                    to_row,
+                });
+                after[from].push(maps.len() - 1);
+            }
+            None => {
+                for o in ir.node(v).op.operands() {
+                    need(&mut segs, &mut rows, k, o);
+                }
+                segs[k].compute.push(v);
+            }
+        }
+    }
+    for (i, st) in nest.stores.iter().enumerate() {
+        let k = if computed.contains(&st.value) {
+            at(&avail, st.value)
+        } else {
+            0
+        };
+        need(&mut segs, &mut rows, k, st.value);
+        segs[k].stores.push(i);
+    }
+    let mut steps = Vec::new();
+    for (seg, maps_after) in segs.into_iter().zip(after) {
+        if seg != Segment::default() {
+            steps.push(Step::Segment(seg));
+        }
+        steps.extend(maps_after.into_iter().map(Step::Map));
+    }
+    let space_rank = nest.rank;
+    LoopNest {
+        rank: 2,
+        compute: Vec::new(),
+        group: Some(Box::new(Group {
+            axis: if space_rank == 2 { 1 } else { 0 },
+            space_rank,
+            streams: Vec::new(),
+            maps,
+            sweeps: vec![Sweep {
+                steps,
+                ..Sweep::default()
+            }],
+            rows,
+            lane_slots: Vec::new(),
+        })),
+        ..nest
     }
 }
 
@@ -1566,12 +1745,25 @@ fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -
         (2, _) => "each column of",
         _ => "the vector",
     };
-    writeln!(
-        f,
-        "loop {l}: lane group over {lanes} {}, {} sweep(s), blocks of {BLOCK}",
-        nest.shape_of,
-        g.sweeps.len()
-    )?;
+    if g.streams.is_empty() {
+        let rows = if g.space_rank == 2 {
+            "each row of "
+        } else {
+            ""
+        };
+        writeln!(
+            f,
+            "loop {l}: over {rows}{} in blocks of {BLOCK} (block routines)",
+            nest.shape_of
+        )?;
+    } else {
+        writeln!(
+            f,
+            "loop {l}: lane group over {lanes} {}, {} sweep(s), blocks of {BLOCK}",
+            nest.shape_of,
+            g.sweeps.len()
+        )?;
+    }
     for s in &g.streams {
         writeln!(f, "  stream {} = {}({})", s.value, s.op.name(), s.operand)?;
     }
@@ -1596,6 +1788,16 @@ fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -
         for step in &sweep.steps {
             match step {
                 Step::Push(k) => writeln!(f, "    push {}", names(&[*k]))?,
+                Step::Map(k) => {
+                    let m = &g.maps[*k];
+                    let from = g.rows[m.from_row];
+                    writeln!(
+                        f,
+                        "    map {} = {}({from}) a block at a time",
+                        m.value,
+                        m.op.name()
+                    )?
+                }
                 Step::Segment(seg) => {
                     let mut parts = Vec::new();
                     if !seg.loads.is_empty() {

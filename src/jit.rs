@@ -80,14 +80,16 @@ pub(crate) const STREAM_RESET: &str = "arrjit_stream_reset";
 pub(crate) const STREAM_NEXT_PASS: &str = "arrjit_stream_next_pass";
 pub(crate) const STREAM_PUSH: &str = "arrjit_stream_push";
 pub(crate) const STREAM_FINISH: &str = "arrjit_stream_finish";
+pub(crate) const STREAM_MAP: &str = "arrjit_stream_map";
 
 /// The stream shims, by symbol, for code generation.
-pub(crate) fn stream_host_fns() -> [(&'static str, HostFn); 4] {
+pub(crate) fn stream_host_fns() -> [(&'static str, HostFn); 5] {
     [
         (STREAM_RESET, HostFn::Stream(stream_reset)),
         (STREAM_NEXT_PASS, HostFn::Stream(stream_next_pass)),
         (STREAM_PUSH, HostFn::StreamPush(stream_push)),
         (STREAM_FINISH, HostFn::Stream(stream_finish)),
+        (STREAM_MAP, HostFn::StreamPush(stream_map)),
     ]
 }
 
@@ -617,6 +619,9 @@ pub(crate) fn run(
 /// results pass through (see [`crate::fuse::Group`]).
 pub(crate) struct StreamCtx {
     streams: Vec<StreamSlot>,
+    /// The block routines of the plan's maps, with the word offsets of
+    /// their operand and result rows.
+    maps: Vec<(crate::vmath::BlockFn, usize, usize)>,
     /// `words` zeroed words, owned (freed by `Drop`); only ever accessed
     /// through raw pointers, by the kernel and the shims.
     scratch: *mut u64,
@@ -697,9 +702,23 @@ impl StreamCtx {
                 });
             }
         }
+        let mut maps = Vec::new();
+        for g in plan.loops.iter().filter_map(|n| n.group.as_ref()) {
+            for m in &g.maps {
+                let (from, to) = (g.row_word(m.from_row), g.row_word(m.to_row));
+                let fits = |w: usize| w + crate::fuse::BLOCK <= words;
+                if !fits(from) || !fits(to) || from == to {
+                    return Err(Error::internal("a map's rows lie outside scratch"));
+                }
+                let f = crate::vmath::block(m.op, m.dtype)
+                    .ok_or_else(|| Error::internal("a map without a block routine"))?;
+                maps.push((f, from, to));
+            }
+        }
         let scratch = Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<u64>();
         Ok(Some(StreamCtx {
             streams,
+            maps,
             scratch,
             words,
             bools: Vec::new(),
@@ -835,6 +854,49 @@ unsafe extern "C" fn stream_push(ctx: *mut StreamCtx, id: usize, n: usize) {
         };
         slot.stream.push(x, y)
     });
+}
+
+/// Runs map `id` on the first `n` elements of its operand row, writing its
+/// result row.
+///
+/// # Safety
+/// As [`stream_reset`].
+unsafe extern "C" fn stream_map(ctx: *mut StreamCtx, id: usize, n: usize) {
+    use crate::vmath::BlockFn;
+    // SAFETY: as in `stream_reset`.
+    let ctx = unsafe { &mut *ctx };
+    if ctx.failure.is_some() {
+        return;
+    }
+    let Some(&(f, from, to)) = ctx.maps.get(id).filter(|_| n <= crate::fuse::BLOCK) else {
+        ctx.failure = Some(Error::internal("kernel ran an unknown map or a long block"));
+        return;
+    };
+    let scratch = ctx.scratch;
+    // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each, so
+    // at least `n` elements of a float dtype) lie inside scratch at 8-byte
+    // aligned word offsets and are different rows; the kernel is waiting
+    // for this call, so nothing else touches them. Any bits are a valid
+    // float.
+    let outcome = std::panic::catch_unwind(|| unsafe {
+        match f {
+            BlockFn::F64(f) => {
+                let x = std::slice::from_raw_parts(scratch.add(from).cast::<f64>(), n);
+                let y = std::slice::from_raw_parts_mut(scratch.add(to).cast::<f64>(), n);
+                y.copy_from_slice(x);
+                f(y);
+            }
+            BlockFn::F32(f) => {
+                let x = std::slice::from_raw_parts(scratch.add(from).cast::<f32>(), n);
+                let y = std::slice::from_raw_parts_mut(scratch.add(to).cast::<f32>(), n);
+                y.copy_from_slice(x);
+                f(y);
+            }
+        }
+    });
+    if outcome.is_err() {
+        ctx.failure = Some(Error::internal("a block routine panicked"));
+    }
 }
 
 /// Finishes reduction `id`, writing its result to its lane slot.

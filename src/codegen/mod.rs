@@ -180,9 +180,11 @@ fn compile_with(
         scratch: params[4],
         callees: &callees,
         values: vec![None; ir.nodes.len()],
+        map_base: 0,
     };
     for (l, nest) in plan.loops.iter().enumerate() {
         if let Some(group) = &nest.group {
+            t.map_base = plan.map_base(l);
             t.translate_group_loop(l, nest, group, plan.stream_base(l))?;
             continue;
         }
@@ -288,6 +290,16 @@ fn check_group(l: usize, nest: &LoopNest, g: &Group) -> Result<()> {
             match step {
                 Step::Push(k) if *k >= ns => return bad("push of an unknown stream"),
                 Step::Push(_) => {}
+                Step::Map(k) => {
+                    let ok = g.maps.get(*k).is_some_and(|m| {
+                        m.from_row < g.rows.len()
+                            && m.to_row < g.rows.len()
+                            && m.from_row != m.to_row
+                    });
+                    if !ok {
+                        return bad("map without its rows");
+                    }
+                }
                 Step::Segment(seg) => {
                     let ok = seg.loads.iter().all(|&a| a < nest.loads.len())
                         && seg.stores.iter().all(|&a| a < nest.stores.len())
@@ -476,6 +488,8 @@ struct Translator<'a, 'f> {
     callees: &'a HashMap<String, FuncRef>,
     /// The SSA value of each IR value in the current loop body.
     values: Vec<Option<Value>>,
+    /// The call-wide number of the current group's first map.
+    map_base: usize,
 }
 
 impl<'a> Translator<'a, '_> {
@@ -932,6 +946,9 @@ impl<'a> Translator<'a, '_> {
                 match step {
                     Step::Push(k) => {
                         t.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
+                    }
+                    Step::Map(k) => {
+                        t.call_stream(jit::STREAM_MAP, t.map_base + k, Some(bl))?;
                     }
                     Step::Segment(seg) => {
                         let mut ptrs = Vec::with_capacity(seg.loads.len() + seg.stores.len());

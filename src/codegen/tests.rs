@@ -115,6 +115,18 @@ pub(crate) fn frame(plan: &Plan, shapes: &[Shape], views: &[View<'_>]) -> (Vec<i
     let mut dims = vec![0usize; 2 * plan.loops.len()];
     for (l, nest) in plan.loops.iter().enumerate() {
         let shape = shapes[nest.shape_of.index()];
+        if nest.group.is_some() {
+            // Blocked elementwise loops: [lanes, lane length], a lane per row
+            // (lane groups proper are tested through the engine).
+            let (lanes, len) = match shape.dims() {
+                [n, m] => (*n, *m),
+                [n] => (1, *n),
+                _ => (1, 1),
+            };
+            dims[2 * l] = lanes;
+            dims[2 * l + 1] = len;
+            continue;
+        }
         for (axis, &d) in shape.dims().iter().enumerate() {
             dims[2 * l + axis] = d;
         }
@@ -130,11 +142,14 @@ pub(crate) fn frame(plan: &Plan, shapes: &[Shape], views: &[View<'_>]) -> (Vec<i
             }
         };
         let (r, rb) = (loop_shape.rank(), shape.rank());
+        // A blocked vector's one axis is its lanes' second.
+        let shift = usize::from(plan.loops[l].group.is_some() && r == 1);
         for axis in 0..r {
             if axis + rb >= r {
                 let ba = axis + rb - r;
                 if shape.dims()[ba] != 1 {
-                    strides[2 * access.slot + axis] = elem_strides[ba] * decl.dtype.size() as isize;
+                    strides[2 * access.slot + axis + shift] =
+                        elem_strides[ba] * decl.dtype.size() as isize;
                 }
             }
         }
