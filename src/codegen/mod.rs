@@ -1584,6 +1584,17 @@ impl<'a> Translator<'a, '_> {
             Ne => cmp(self, FloatCC::NotEqual),
             // Not Cranelift's fmin/fmax: NumPy returns the second operand
             // on ties (±0), and the first NaN operand itself.
+            // On one lane of a vector: the compares give lane masks in the
+            // float registers and the blend is one instruction, where the
+            // scalar form moves the condition through integer registers (a
+            // running maximum's loop-carried chain halves).
+            Minimum | Maximum | Fmin | Fmax if self.b.func.dfg.value_type(x).is_float() => {
+                let ty = self.b.func.dfg.value_type(x);
+                let vty = ty.by(128 / ty.bits()).expect("a 128-bit vector of floats");
+                let (xv, yv) = (self.b.ins().splat(vty, x), self.b.ins().splat(vty, y));
+                let r = self.minmax_lanes(op, xv, yv, false);
+                self.b.ins().extractlane(r, 0)
+            }
             Minimum | Maximum | Fmin | Fmax => {
                 let cc = if matches!(op, Minimum | Fmin) {
                     FloatCC::LessThan

@@ -368,6 +368,48 @@ impl<'a> Translator<'a, '_> {
         }
     }
 
+    /// NumPy's `minimum`/`maximum`/`fmin`/`fmax` per lane, as the scalar
+    /// rule (`translate_binary_float`): x if the pick holds or x is NaN
+    /// (minimum/maximum); y if x is NaN, else x if y is NaN or the pick
+    /// holds (fmin/fmax). `x < y` is written `fcmp lt x y` and `x > y` as
+    /// `fcmp lt y x`, the forms the backend turns into `minp`/`maxp` when
+    /// the NaN terms vanish: when `x` is never NaN (`x_never_nan`, a
+    /// constant), `minimum(x, y)` is exactly `x < y ? x : y` (clip's
+    /// bounds).
+    pub(super) fn minmax_lanes(
+        &mut self,
+        op: BinaryOp,
+        x: Value,
+        y: Value,
+        x_never_nan: bool,
+    ) -> Value {
+        use BinaryOp::*;
+        let cmp = |t: &mut Self, cc: FloatCC, p: Value, q: Value| t.b.ins().fcmp(cc, p, q);
+        let pick = if matches!(op, Minimum | Fmin) {
+            cmp(self, FloatCC::LessThan, x, y)
+        } else {
+            cmp(self, FloatCC::LessThan, y, x)
+        };
+        let take_x = match (op, x_never_nan) {
+            (Minimum | Maximum, true) => pick,
+            (Minimum | Maximum, false) => {
+                let x_nan = cmp(self, FloatCC::Unordered, x, x);
+                self.b.ins().bor(pick, x_nan)
+            }
+            (_, never) => {
+                let y_nan = cmp(self, FloatCC::Unordered, y, y);
+                let either = self.b.ins().bor(pick, y_nan);
+                if never {
+                    either
+                } else {
+                    let x_nan = cmp(self, FloatCC::Unordered, x, x);
+                    self.b.ins().band_not(either, x_nan)
+                }
+            }
+        };
+        self.vector_blend(take_x, x, y)
+    }
+
     /// `x op y` on float lanes (`a`: the IR value of `x`).
     fn vector_binary_float(
         &mut self,
@@ -397,31 +439,9 @@ impl<'a> Translator<'a, '_> {
             // constant that is not NaN, `minimum(x, y)` is exactly
             // `x < y ? x : y` (clip's bounds).
             Minimum | Maximum | Fmin | Fmax => {
-                let pick = if matches!(op, Minimum | Fmin) {
-                    ins(self, FloatCC::LessThan, x, y)
-                } else {
-                    ins(self, FloatCC::LessThan, y, x)
-                };
                 let x_never_nan =
                     matches!(self.ir.node(a).op, Op::Const(c) if !c.as_f64().is_nan());
-                let take_x = match (op, x_never_nan) {
-                    (Minimum | Maximum, true) => pick,
-                    (Minimum | Maximum, false) => {
-                        let x_nan = ins(self, FloatCC::Unordered, x, x);
-                        self.b.ins().bor(pick, x_nan)
-                    }
-                    (_, never) => {
-                        let y_nan = ins(self, FloatCC::Unordered, y, y);
-                        let either = self.b.ins().bor(pick, y_nan);
-                        if never {
-                            either
-                        } else {
-                            let x_nan = ins(self, FloatCC::Unordered, x, x);
-                            self.b.ins().band_not(either, x_nan)
-                        }
-                    }
-                };
-                self.vector_blend(take_x, x, y)
+                self.minmax_lanes(op, x, y, x_never_nan)
             }
             _ => return None,
         })
