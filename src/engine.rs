@@ -79,6 +79,10 @@ pub struct Config {
     /// Keep the Cranelift IR text and the machine code of compiled kernels
     /// (for `explain`).
     pub capture_clif: bool,
+    /// Fast-math (opt-in, never the default): compiled code may contract
+    /// `a*b + c` into a fused multiply-add (one rounding instead of two),
+    /// so results may differ from the interpreter's in the last bits.
+    pub fast_math: bool,
 }
 
 impl Default for Config {
@@ -96,6 +100,7 @@ impl Default for Config {
             opt_level: OptLevel::Speed,
             verify: cfg!(debug_assertions),
             capture_clif: false,
+            fast_math: false,
         }
     }
 }
@@ -423,6 +428,7 @@ impl Engine {
                     opt_level: config.opt_level,
                     verify: config.verify,
                     capture_clif: config.capture_clif,
+                    fast_math: config.fast_math,
                 };
                 let code = codegen::compile(&ir, &plan, &opts)?;
                 let (bytes, max) = (code.code_bytes(), config.max_code_bytes);

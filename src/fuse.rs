@@ -1455,14 +1455,17 @@ pub fn is_mapped(op: UnaryOp, dtype: DType) -> bool {
 /// operand; each value is computed at its availability, passed to later
 /// segments in a row, and stored where available.
 fn blocked(ir: &Ir, nest: LoopNest) -> LoopNest {
+    let computed: HashSet<ValueId> = nest.compute.iter().copied().collect();
+    // A function computed here (not one whose value is loaded).
     let mapped = |v: ValueId| match ir.node(v).op {
-        Op::Unary(op, a) => is_mapped(op, ir.node(a).dtype).then_some((op, a)),
+        Op::Unary(op, a) if computed.contains(&v) => {
+            is_mapped(op, ir.node(a).dtype).then_some((op, a))
+        }
         _ => None,
     };
     if nest.rank == 0 || !nest.compute.iter().any(|&v| mapped(v).is_some()) {
         return nest;
     }
-    let computed: HashSet<ValueId> = nest.compute.iter().copied().collect();
     let mut avail: HashMap<ValueId, usize> = HashMap::new();
     let at = |avail: &HashMap<ValueId, usize>, v: ValueId| avail.get(&v).copied().unwrap_or(0);
     for &v in &nest.compute {

@@ -1355,6 +1355,7 @@ mod tests {
         opt_level: OptLevel::Speed,
         verify: true,
         capture_clif: false,
+        fast_math: false,
     };
 
     /// `x * y` over f64 vectors, compiled.

@@ -346,6 +346,9 @@ impl<'a> Translator<'a, '_> {
                 })
             }
             Op::Binary(op, a, b) => {
+                if let Some(r) = self.contract(op, a, b, Some(lanes))? {
+                    return Ok(r);
+                }
                 let (x, y) = (self.vector_value(lanes, a)?, self.vector_value(lanes, b)?);
                 if self.ir.node(a).dtype == DType::Bool {
                     use BinaryOp::*;
@@ -408,6 +411,54 @@ impl<'a> Translator<'a, '_> {
             }
         };
         self.vector_blend(take_x, x, y)
+    }
+
+    /// Fast-math only: `a op b` as one fused multiply-add when `op` is a
+    /// float `+` or `-` and one operand is a product computed in this body
+    /// (its factors are at hand); `None` otherwise. On vectors if `lanes`.
+    pub(super) fn contract(
+        &mut self,
+        op: BinaryOp,
+        a: ValueId,
+        b: ValueId,
+        lanes: Option<Lanes>,
+    ) -> Result<Option<Value>> {
+        if !self.fma || !self.ir.node(a).dtype.is_float() {
+            return Ok(None);
+        }
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub) {
+            return Ok(None);
+        }
+        let ir = self.ir;
+        let at_hand = |t: &Self, v: ValueId| {
+            matches!(ir.node(v).op, Op::Const(_)) || t.values[v.index()].is_some()
+        };
+        let product = |t: &Self, v: ValueId| match ir.node(v).op {
+            Op::Binary(BinaryOp::Mul, p, q) if at_hand(t, v) && at_hand(t, p) && at_hand(t, q) => {
+                Some((p, q))
+            }
+            _ => None,
+        };
+        let get = |t: &mut Self, v: ValueId| match lanes {
+            Some(l) => t.vector_value(l, v),
+            None => t.value(v),
+        };
+        // a*b ± c, then c + a*b and c - a*b (= (-a)*b + c).
+        let (p, q, c, negate_c, negate_p) = if let Some((p, q)) = product(self, a) {
+            (p, q, b, op == BinaryOp::Sub, false)
+        } else if let Some((p, q)) = product(self, b) {
+            (p, q, a, false, op == BinaryOp::Sub)
+        } else {
+            return Ok(None);
+        };
+        let (mut x, y, mut z) = (get(self, p)?, get(self, q)?, get(self, c)?);
+        if negate_p {
+            x = self.b.ins().fneg(x);
+        }
+        if negate_c {
+            z = self.b.ins().fneg(z);
+        }
+        Ok(Some(self.b.ins().fma(x, y, z)))
     }
 
     /// `x op y` on float lanes (`a`: the IR value of `x`).

@@ -14,6 +14,7 @@ const VERIFY: CodegenOptions = CodegenOptions {
     opt_level: OptLevel::Speed,
     verify: true,
     capture_clif: false,
+    fast_math: false,
 };
 
 const ALL_BINARY: [BinaryOp; 24] = {
@@ -660,6 +661,7 @@ fn clif_is_captured_and_code_size_reported() {
         opt_level: OptLevel::None,
         verify: true,
         capture_clif: false,
+        fast_math: false,
     };
     let code = compile(&ir, &plan_fused(&ir), &none).unwrap();
     let a: Vec<f64> = (0..6).map(f64::from).collect();
@@ -678,6 +680,7 @@ fn cold_compile_time_of_fused_axpy() {
             opt_level: OptLevel::Speed,
             verify,
             capture_clif: false,
+            fast_math: false,
         };
         // The first compile builds the ISA; time the next ones, best batch
         // of five (the machine may be busy).

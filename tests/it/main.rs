@@ -6,6 +6,7 @@ mod api;
 mod bench_cli;
 mod cases;
 mod cli;
+mod codegen_paths;
 mod fuzz;
 mod hostile;
 mod kernels;

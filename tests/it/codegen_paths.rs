@@ -1,0 +1,248 @@
+//! The code paths of one loop that inputs choose at run time: the vector
+//! body and its scalar tail (every length around the step), the scalar
+//! body for strided, reversed and broadcast operands, blocked loops with
+//! block routines (lengths around the block), and fast-math's fused
+//! multiply-adds. Every result is compared bitwise with the interpreter.
+
+use arrjit::{Arg, Config, DType, Engine, Mode, Scalar};
+
+use crate::util::{self, bitwise_diff, Layout, Owned};
+
+/// Values that exercise every rule: signed zeros, NaNs, infinities, ties
+/// with the constants below, tiny and huge magnitudes.
+fn special(k: usize) -> f64 {
+    const S: [f64; 16] = [
+        0.0,
+        -0.0,
+        f64::NAN,
+        1.0,
+        -1.0,
+        0.5,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        2.5,
+        -3.25,
+        1e-310,
+        1e300,
+        -0.75,
+        0.25,
+        10.0,
+        -f64::NAN,
+    ];
+    S[(k * 7 + k / 16) % S.len()]
+}
+
+fn vector(n: usize, layout: Layout, salt: usize) -> Owned {
+    let values: Vec<Scalar> = (0..n).map(|k| Scalar::F64(special(k + salt))).collect();
+    Owned::array(DType::F64, &[n], &values, layout)
+}
+
+/// Evaluates `src` on those of `inputs` it reads, in every mode, and
+/// checks that they agree bit for bit.
+fn agree(engines: &[(Mode, Engine)], src: &str, inputs: &[(String, Owned)]) {
+    let results: Vec<_> = engines
+        .iter()
+        .map(|(mode, e)| {
+            let expr = e.compile(src).expect("the expressions parse");
+            let args: Vec<(&str, Arg<'_>)> = util::args(inputs)
+                .into_iter()
+                .filter(|(name, _)| expr.inputs().iter().any(|i| i == name))
+                .collect();
+            expr.eval(&args)
+                .unwrap_or_else(|err| panic!("{mode:?} `{src}`: {err}"))
+        })
+        .collect();
+    for ((mode, _), got) in engines.iter().zip(&results).skip(1) {
+        if let Some(d) = bitwise_diff(&results[0], got) {
+            let shapes: Vec<_> = inputs.iter().map(|(_, o)| o.dims.clone()).collect();
+            panic!("{mode:?} `{src}` on {shapes:?}: {d}");
+        }
+    }
+}
+
+const ELEMENTWISE: &[&str] = &[
+    "a*b+c",
+    "2*a + 3*b**2 - sqrt(c)",
+    "clip(a, -1, 1)",
+    "clip(a, 0.0, 1.0)",
+    "where(a > 0.5, a*10, a*0.5)",
+    "select([a < -1, a < 1], [0.0, a], a * 2)",
+    "maximum(a, b) - minimum(b, c) + fmax(a, c) * fmin(c, b)",
+    "where(isnan(a) | isinf(b), -a, abs(b) / c)",
+    "where(~(a >= b) ^ (c != c), reciprocal(a), square(b))",
+    "maximum(2.0, a) + fmin(-1.0, b) + minimum(c, 0.0)",
+];
+
+#[test]
+fn vector_bodies_and_tails_agree_at_every_length() {
+    let engines = util::engines();
+    let packed = Layout {
+        step: 1,
+        ..Layout::default()
+    };
+    for n in 0..=37 {
+        for (salt, src) in ELEMENTWISE.iter().enumerate() {
+            let inputs: Vec<(String, Owned)> = ["a", "b", "c"]
+                .iter()
+                .enumerate()
+                .map(|(k, name)| (name.to_string(), vector(n, packed, salt + 5 * k)))
+                .collect();
+            agree(&engines, src, &inputs);
+        }
+    }
+}
+
+#[test]
+fn strided_reversed_and_broadcast_operands_take_the_scalar_body() {
+    let engines = util::engines();
+    let layouts = [
+        Layout {
+            step: 2,
+            ..Layout::default()
+        },
+        Layout {
+            step: 1,
+            reverse: true,
+            ..Layout::default()
+        },
+        Layout {
+            step: 3,
+            reverse: true,
+            ..Layout::default()
+        },
+    ];
+    for n in [1, 5, 16, 33] {
+        for (salt, src) in ELEMENTWISE.iter().enumerate() {
+            for layout in layouts {
+                // One odd operand among packed ones.
+                let inputs = vec![
+                    ("a".to_string(), vector(n, Layout::default(), salt)),
+                    ("b".to_string(), vector(n, layout, salt + 3)),
+                    ("c".to_string(), vector(n, Layout::default(), salt + 9)),
+                ];
+                agree(&engines, src, &inputs);
+            }
+            // A length-1 vector and a rank-0 array broadcast.
+            let inputs = vec![
+                ("a".to_string(), vector(n, Layout::default(), salt)),
+                ("b".to_string(), vector(1, Layout::default(), salt + 1)),
+                (
+                    "c".to_string(),
+                    Owned::array(DType::F64, &[], &[Scalar::F64(0.5)], Layout::default()),
+                ),
+            ];
+            agree(&engines, src, &inputs);
+        }
+    }
+}
+
+#[test]
+fn matrices_run_the_vector_body_per_row() {
+    let engines = util::engines();
+    for (rows, cols) in [(3, 7), (2, 16), (5, 1), (4, 9)] {
+        let values: Vec<Scalar> = (0..rows * cols).map(|k| Scalar::F64(special(k))).collect();
+        for fortran in [false, true] {
+            let layout = Layout {
+                fortran,
+                step: 1,
+                reverse: false,
+            };
+            let m = Owned::array(DType::F64, &[rows, cols], &values, layout);
+            let row = vector(cols, Layout::default(), 3);
+            let inputs = vec![
+                ("a".to_string(), m.clone()),
+                ("b".to_string(), row),
+                ("c".to_string(), m),
+            ];
+            for src in ELEMENTWISE {
+                agree(&engines, src, &inputs);
+            }
+        }
+    }
+}
+
+#[test]
+fn blocked_loops_agree_around_block_boundaries() {
+    let engines = util::engines();
+    let exprs = [
+        "exp(a)",
+        "a * exp(-a*a) + 1",
+        "where(a > 0, exp(a), exp(exp(b)))",
+        "exp(a) + log(abs(b) + 1) * sin(c) - cos(a)",
+    ];
+    for n in [0, 1, 3, 511, 512, 513, 1100] {
+        let inputs: Vec<(String, Owned)> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(k, name)| {
+                let values: Vec<Scalar> = (0..n)
+                    .map(|i| Scalar::F64(((i * 37 + k * 11) % 101) as f64 / 9.0 - 5.0))
+                    .collect();
+                let layout = Layout {
+                    step: 1 + k % 2,
+                    ..Layout::default()
+                };
+                (
+                    name.to_string(),
+                    Owned::array(DType::F64, &[n], &values, layout),
+                )
+            })
+            .collect();
+        for src in exprs {
+            agree(&engines, src, &inputs);
+        }
+    }
+    // Rows of a matrix, one broadcast along them.
+    let values: Vec<Scalar> = (0..3 * 600).map(|i| Scalar::F64(special(i))).collect();
+    let m = Owned::array(DType::F64, &[3, 600], &values, Layout::default());
+    let inputs = vec![
+        ("a".to_string(), m.clone()),
+        ("b".to_string(), vector(600, Layout::default(), 1)),
+        ("c".to_string(), m),
+    ];
+    for src in exprs {
+        agree(&engines, src, &inputs);
+    }
+}
+
+#[test]
+fn fast_math_contracts_products_into_fused_multiply_adds() {
+    let strict = Engine::new();
+    let fast = Engine::with_config(Config {
+        fast_math: true,
+        ..Config::default()
+    });
+    // 0.1 * 10 - 1 is 0 rounded twice, 2^-54 + ... once.
+    let a: Vec<f64> = (0..19).map(|k| 0.1 + k as f64).collect();
+    let b: Vec<f64> = (0..19).map(|k| 10.0 - k as f64 * 0.3).collect();
+    let c: Vec<f64> = a.iter().zip(&b).map(|(x, y)| -(x * y)).collect();
+    let args = [
+        ("a", Arg::from(&a[..])),
+        ("b", Arg::from(&b[..])),
+        ("c", Arg::from(&c[..])),
+    ];
+    let s = strict.eval("a*b+c", &args).unwrap().to_f64_vec();
+    assert!(s.iter().all(|&v| v == 0.0), "strict: {s:?}");
+    let f = fast.eval("a*b+c", &args).unwrap().to_f64_vec();
+    if std::arch::is_x86_feature_detected!("fma") {
+        let want: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .zip(&c)
+            .map(|((x, y), z)| x.mul_add(*y, *z))
+            .collect();
+        assert_eq!(f, want);
+        assert!(f.iter().any(|&v| v != 0.0), "no product was contracted");
+        // c - a*b and a*b - c contract too.
+        let g = fast.eval("c - a*b", &args).unwrap().to_f64_vec();
+        let want: Vec<f64> = a
+            .iter()
+            .zip(&b)
+            .zip(&c)
+            .map(|((x, y), z)| (-x).mul_add(*y, *z))
+            .collect();
+        assert_eq!(g, want);
+    } else {
+        assert_eq!(f, s, "without an FMA instruction nothing is contracted");
+    }
+}
