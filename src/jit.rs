@@ -622,8 +622,9 @@ pub(crate) struct StreamCtx {
     /// The block routines of the plan's maps, with the word offsets of
     /// their operand and result rows.
     maps: Vec<(crate::vmath::BlockFn, usize, usize)>,
-    /// `words` zeroed words, owned (freed by `Drop`); only ever accessed
-    /// through raw pointers, by the kernel and the shims.
+    /// `words` words (at least the plan's), owned (given back by `Drop`);
+    /// only ever accessed through raw pointers, by the kernel and the
+    /// shims.
     scratch: *mut u64,
     words: usize,
     /// Bool operands, copied out of scratch as `bool`s.
@@ -640,12 +641,37 @@ struct StreamSlot {
     result: Option<usize>,
 }
 
+thread_local! {
+    /// The scratch memory of the last call on this thread, kept for the
+    /// next (a small call with a group must not pay for allocating and
+    /// zeroing a few rows of `BLOCK` words each time).
+    static SPARE_SCRATCH: std::cell::Cell<Option<Box<[u64]>>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Scratch memory of at least `words` words: the thread's spare if it is
+/// large enough, else fresh zeroed memory. (Its contents are never read
+/// before the kernel writes them; they are initialised either way.)
+fn take_scratch(words: usize) -> Box<[u64]> {
+    match SPARE_SCRATCH.with(|s| s.take()) {
+        Some(spare) if spare.len() >= words => spare,
+        _ => vec![0u64; words].into_boxed_slice(),
+    }
+}
+
 impl Drop for StreamCtx {
     fn drop(&mut self) {
         // SAFETY: `scratch` came from `Box::into_raw` of a boxed slice of
-        // `words` words in `StreamCtx::new` and is freed only here.
-        drop(unsafe {
-            Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.scratch, self.words))
+        // `words` words in `StreamCtx::new` and is released only here.
+        let scratch =
+            unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.scratch, self.words)) };
+        // Keep the larger of this and the thread's spare.
+        SPARE_SCRATCH.with(|s| {
+            let spare = s.take();
+            s.set(match spare {
+                Some(spare) if spare.len() > scratch.len() => Some(spare),
+                _ => Some(scratch),
+            });
         });
     }
 }
@@ -715,7 +741,9 @@ impl StreamCtx {
                 maps.push((f, from, to));
             }
         }
-        let scratch = Box::into_raw(vec![0u64; words].into_boxed_slice()).cast::<u64>();
+        let scratch = take_scratch(words);
+        let words = scratch.len();
+        let scratch = Box::into_raw(scratch).cast::<u64>();
         Ok(Some(StreamCtx {
             streams,
             maps,
