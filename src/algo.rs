@@ -431,9 +431,11 @@ pub trait FloatElem: SumElem {
 
 impl Elem for bool {
     const DTYPE: DType = DType::Bool;
+    #[inline]
     fn maximum(self, other: bool) -> bool {
         self | other
     }
+    #[inline]
     fn minimum(self, other: bool) -> bool {
         self & other
     }
@@ -452,9 +454,11 @@ macro_rules! int_elem {
     ($t:ident, $variant:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$variant;
+            #[inline]
             fn maximum(self, other: $t) -> $t {
                 self.max(other)
             }
+            #[inline]
             fn minimum(self, other: $t) -> $t {
                 self.min(other)
             }
@@ -488,15 +492,19 @@ macro_rules! float_elem {
     ($t:ident, $variant:ident, $ops:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$variant;
+            #[inline]
             fn is_nan(self) -> bool {
                 $t::is_nan(self)
             }
+            #[inline]
             fn nan() -> Option<$t> {
                 Some($t::NAN)
             }
+            #[inline]
             fn maximum(self, other: $t) -> $t {
                 crate::scalar::$ops::maximum(self, other)
             }
+            #[inline]
             fn minimum(self, other: $t) -> $t {
                 crate::scalar::$ops::minimum(self, other)
             }
@@ -523,24 +531,31 @@ macro_rules! float_elem {
             }
         }
         impl FloatElem for $t {
+            #[inline]
             fn nan_value() -> $t {
                 $t::NAN
             }
+            #[inline]
             fn sub(self, other: $t) -> $t {
                 self - other
             }
+            #[inline]
             fn div(self, other: $t) -> $t {
                 self / other
             }
+            #[inline]
             fn sqrt(self) -> $t {
                 $t::sqrt(self)
             }
+            #[inline]
             fn from_count(n: usize) -> $t {
                 n as $t
             }
+            #[inline]
             fn to_f64(self) -> f64 {
                 f64::from(self)
             }
+            #[inline]
             fn from_f64(v: f64) -> $t {
                 v as $t
             }
@@ -577,18 +592,28 @@ pub fn leaf_sum<T: SumElem>(len: usize, mut x: impl FnMut(usize) -> T) -> T {
 
 /// [`leaf_sum`] of a slice.
 pub fn leaf_sum_slice<T: SumElem>(xs: &[T]) -> T {
+    leaf_sum_map(xs, |v| v)
+}
+
+/// [`leaf_sum`] of `f(x)` for the elements `x` of a slice, in the same
+/// order, written so that the compiler keeps the 8 accumulators in
+/// vector registers (each group of 8 is a fixed-size array).
+#[inline]
+pub fn leaf_sum_map<S: Copy, T: SumElem>(xs: &[S], f: impl Fn(S) -> T) -> T {
     let mut acc = [T::ZERO; 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
     for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a = a.add(v);
+        if let Ok(c) = <&[S; 8]>::try_from(chunk) {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a = a.add(f(v));
+            }
         }
     }
     let mut s = (acc[0].add(acc[1]).add(acc[2].add(acc[3])))
         .add(acc[4].add(acc[5]).add(acc[6].add(acc[7])));
     for &v in tail {
-        s = s.add(v);
+        s = s.add(f(v));
     }
     s
 }

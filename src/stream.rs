@@ -28,7 +28,7 @@
 use std::collections::VecDeque;
 use std::marker::PhantomData;
 
-use crate::algo::{leaf_sum, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
+use crate::algo::{leaf_sum_map, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ir::{LaneKind, LaneOp, ReduceOp, ScanOp, WindowOp};
 use crate::types::{DType, Scalar};
@@ -411,7 +411,7 @@ impl<T: SumElem> Leaves<T> {
         while !xs.is_empty() {
             if self.buf.is_empty() && xs.len() >= LEAF {
                 let (leaf, rest) = xs.split_at(LEAF);
-                self.tree.push_leaf(leaf_sum(LEAF, |i| f(leaf[i])));
+                self.tree.push_leaf(leaf_sum_map(leaf, &f));
                 xs = rest;
                 continue;
             }
@@ -419,8 +419,7 @@ impl<T: SumElem> Leaves<T> {
             self.buf.extend(xs[..take].iter().map(|&v| f(v)));
             xs = &xs[take..];
             if self.buf.len() == LEAF {
-                let buf = &self.buf;
-                self.tree.push_leaf(leaf_sum(LEAF, |i| buf[i]));
+                self.tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
                 self.buf.clear();
             }
         }
@@ -429,8 +428,7 @@ impl<T: SumElem> Leaves<T> {
     fn finish(&self) -> T {
         let mut tree = self.tree.clone();
         if !self.buf.is_empty() {
-            let buf = &self.buf;
-            tree.push_leaf(leaf_sum(buf.len(), |i| buf[i]));
+            tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
         }
         tree.finish()
     }
@@ -523,15 +521,10 @@ impl<T: Elem> Extreme<T> {
     }
 }
 
-impl<T: BlockElem> Reduce<T> for Extreme<T> {
-    fn reset(&mut self) {
-        self.best = None;
-        self.nan = None;
-    }
-    fn push(&mut self, x: &[T]) {
-        if !self.skip_nan && self.nan.is_some() {
-            return;
-        }
+impl<T: BlockElem> Extreme<T> {
+    /// The element by element definition: the first NaN (and, unless
+    /// NaNs are skipped, nothing after it), else the first strict extreme.
+    fn push_each(&mut self, x: &[T]) {
         for &v in x {
             if v.is_nan() {
                 self.nan = self.nan.or(Some(v));
@@ -544,6 +537,85 @@ impl<T: BlockElem> Reduce<T> for Extreme<T> {
                 Some(b) if !(if self.max { v > b } else { v < b }) => b,
                 _ => v,
             });
+        }
+    }
+
+    /// The extreme of a block without NaN, or `None` if it holds one: a
+    /// select over [`EXTREME_LANES`] interleaved running extremes (a shape
+    /// the compiler vectorises) that also notes NaNs. The first strict
+    /// extreme of the block is the same value whatever the lanes, except
+    /// for the sign of a zero: a zero result is taken from the block
+    /// itself (its first zero).
+    fn block_extreme(&self, x: &[T]) -> Option<T> {
+        let (m, any_nan) = if self.max {
+            lanes_extreme(x, |a: T, v: T| if v > a { v } else { a })?
+        } else {
+            lanes_extreme(x, |a: T, v: T| if v < a { v } else { a })?
+        };
+        if any_nan {
+            return None;
+        }
+        if m == T::default() {
+            // Floats: +0.0 or -0.0, whichever comes first.
+            return x.iter().copied().find(|&v| v == m);
+        }
+        Some(m)
+    }
+}
+
+/// The extreme of `x` by `pick` over [`EXTREME_LANES`] interleaved lanes,
+/// and whether `x` holds a NaN (`None` if `x` is empty).
+#[inline]
+fn lanes_extreme<T: Elem>(x: &[T], pick: impl Fn(T, T) -> T) -> Option<(T, bool)> {
+    let &first = x.first()?;
+    // `nan[j]` keeps a NaN of lane j, if any (a select, like `acc`).
+    let mut acc = [first; EXTREME_LANES];
+    let mut nan = [first; EXTREME_LANES];
+    let chunks = x.chunks_exact(EXTREME_LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        if let Ok(c) = <&[T; EXTREME_LANES]>::try_from(chunk) {
+            for ((a, n), &v) in acc.iter_mut().zip(&mut nan).zip(c) {
+                *n = if v.is_nan() { v } else { *n };
+                *a = pick(*a, v);
+            }
+        }
+    }
+    let mut m = first;
+    let mut any_nan = false;
+    for (&a, &n) in acc.iter().zip(&nan) {
+        any_nan |= n.is_nan();
+        m = pick(m, a);
+    }
+    for &v in tail {
+        any_nan |= v.is_nan();
+        m = pick(m, v);
+    }
+    Some((m, any_nan))
+}
+
+/// Interleaved running extremes of [`Extreme`]'s block pass.
+const EXTREME_LANES: usize = 8;
+
+impl<T: BlockElem> Reduce<T> for Extreme<T> {
+    fn reset(&mut self) {
+        self.best = None;
+        self.nan = None;
+    }
+    fn push(&mut self, x: &[T]) {
+        if !self.skip_nan && self.nan.is_some() {
+            return;
+        }
+        match self.block_extreme(x) {
+            Some(m) => {
+                // As if pushed one by one: the block's first strict
+                // extreme replaces the running one only if strictly better.
+                self.best = Some(match self.best {
+                    Some(b) if !(if self.max { m > b } else { m < b }) => b,
+                    _ => m,
+                });
+            }
+            None => self.push_each(x),
         }
     }
     fn finish(&mut self) -> Result<Scalar> {
