@@ -849,37 +849,115 @@ impl<T: BlockElem, K: Aligned<T>> Step for AlignedStep<T, K> {
     }
 }
 
-/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`.
-struct Scan<T> {
-    f: fn(T, T) -> T,
+/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`, for an `f` the compiler can
+/// inline (a function item or closure, not a pointer): the loop is then
+/// just the recurrence.
+struct Scan<T, F> {
+    f: F,
     acc: Option<T>,
 }
 
-impl<T: BlockElem> Aligned<T> for Scan<T> {
+impl<T: BlockElem, F: Fn(T, T) -> T + Copy + Send> Aligned<T> for Scan<T, F> {
     fn reset(&mut self) {
         self.acc = None;
     }
     fn push(&mut self, x: &[T], y: &mut [T]) {
-        let f = self.f;
-        let mut acc = self.acc;
-        for (o, &v) in y.iter_mut().zip(x) {
-            let next = match acc {
-                None => v,
-                Some(a) => f(a, v),
-            };
-            *o = next;
-            acc = Some(next);
-        }
-        self.acc = acc;
+        let Some((acc, x, y)) = carry_in(self.acc, x, y) else {
+            return;
+        };
+        self.acc = Some(scan_run(self.f, acc, x, y));
     }
 }
 
-fn scan_of<T: BlockElem>(f: fn(T, T) -> T) -> Box<dyn Step> {
+/// The running value before `x`, and the elements still to do: the first
+/// element of a lane is its own result.
+#[inline]
+fn carry_in<'a, 'b, T: Copy>(
+    acc: Option<T>,
+    x: &'a [T],
+    y: &'b mut [T],
+) -> Option<(T, &'a [T], &'b mut [T])> {
+    match acc {
+        Some(a) => Some((a, x, y)),
+        None => {
+            let (&first, x) = x.split_first()?;
+            let (o, y) = y.split_first_mut()?;
+            *o = first;
+            Some((first, x, y))
+        }
+    }
+}
+
+/// `y[k] = acc = f(acc, x[k])`; returns the last `acc`.
+#[inline]
+fn scan_run<T: Copy>(f: impl Fn(T, T) -> T, mut acc: T, x: &[T], y: &mut [T]) -> T {
+    for (o, &v) in y.iter_mut().zip(x) {
+        acc = f(acc, v);
+        *o = acc;
+    }
+    acc
+}
+
+/// `cummax`/`cummin`: [`crate::scalar`]'s NaN-propagating `maximum` or
+/// `minimum` scanned. The loop keeps `a > v ? a : v` (one `maxsd`, which
+/// on its own lets a NaN through from `v` but not from `a`) and notes
+/// whether it met a NaN; a block holding one is redone with the full rule
+/// (after the first NaN every result is that NaN).
+struct CumExtreme<T> {
+    max: bool,
+    acc: Option<T>,
+}
+
+impl<T: BlockElem> Aligned<T> for CumExtreme<T> {
+    fn reset(&mut self) {
+        self.acc = None;
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let Some((acc, x, y)) = carry_in(self.acc, x, y) else {
+            return;
+        };
+        let max = self.max;
+        if acc.is_nan() {
+            y.fill(acc);
+            self.acc = Some(acc);
+            return;
+        }
+        let mut nan = false;
+        let mut a = acc;
+        for (o, &v) in y.iter_mut().zip(x) {
+            nan |= v.is_nan();
+            a = if max {
+                if a > v {
+                    a
+                } else {
+                    v
+                }
+            } else if a < v {
+                a
+            } else {
+                v
+            };
+            *o = a;
+        }
+        if nan {
+            let f = if max { Elem::maximum } else { Elem::minimum };
+            a = scan_run(f, acc, x, y);
+        }
+        self.acc = Some(a);
+    }
+}
+
+fn scan_of<T: BlockElem>(f: impl Fn(T, T) -> T + Copy + Send + 'static) -> Box<dyn Step> {
     Box::new(AlignedStep::new(Scan { f, acc: None }))
+}
+
+fn cum_extreme<T: BlockElem>(max: bool) -> Box<dyn Step> {
+    Box::new(AlignedStep::new(CumExtreme::<T> { max, acc: None }))
 }
 
 fn scan(s: ScanOp, dtype: DType) -> Option<Box<dyn Step>> {
     use DType as D;
+    let max = s == ScanOp::Cummax;
     Some(match (s, dtype) {
         (ScanOp::Cumsum, D::I64) => scan_of::<i64>(SumElem::add),
         (ScanOp::Cumsum, D::F32) => scan_of::<f32>(SumElem::add),
@@ -887,16 +965,11 @@ fn scan(s: ScanOp, dtype: DType) -> Option<Box<dyn Step>> {
         (ScanOp::Cumprod, D::I64) => scan_of::<i64>(SumElem::mul),
         (ScanOp::Cumprod, D::F32) => scan_of::<f32>(SumElem::mul),
         (ScanOp::Cumprod, D::F64) => scan_of::<f64>(SumElem::mul),
-        (ScanOp::Cummax, D::Bool) => scan_of::<bool>(Elem::maximum),
-        (ScanOp::Cummax, D::I32) => scan_of::<i32>(Elem::maximum),
-        (ScanOp::Cummax, D::I64) => scan_of::<i64>(Elem::maximum),
-        (ScanOp::Cummax, D::F32) => scan_of::<f32>(Elem::maximum),
-        (ScanOp::Cummax, D::F64) => scan_of::<f64>(Elem::maximum),
-        (ScanOp::Cummin, D::Bool) => scan_of::<bool>(Elem::minimum),
-        (ScanOp::Cummin, D::I32) => scan_of::<i32>(Elem::minimum),
-        (ScanOp::Cummin, D::I64) => scan_of::<i64>(Elem::minimum),
-        (ScanOp::Cummin, D::F32) => scan_of::<f32>(Elem::minimum),
-        (ScanOp::Cummin, D::F64) => scan_of::<f64>(Elem::minimum),
+        (ScanOp::Cummax | ScanOp::Cummin, D::Bool) => cum_extreme::<bool>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::I32) => cum_extreme::<i32>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::I64) => cum_extreme::<i64>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::F32) => cum_extreme::<f32>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::F64) => cum_extreme::<f64>(max),
         _ => return None,
     })
 }
@@ -924,6 +997,8 @@ impl<T: FloatElem + BlockElem> Aligned<T> for Ewm<T> {
         self.prev = None;
     }
     fn push(&mut self, x: &[T], y: &mut [T]) {
+        // This shape (the first element inside the loop) measured faster
+        // than peeling it off: the recurrence's latency is the limit.
         let (a, b) = (self.a, self.b);
         let mut prev = self.prev;
         for (o, &v) in y.iter_mut().zip(x) {
