@@ -25,7 +25,6 @@
 //! windows' block prefix/suffix scheme) are those documented in
 //! [`crate::algo`]. All of it is safe Rust and never panics.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 
 use crate::algo::{leaf_sum_map, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
@@ -1018,107 +1017,107 @@ impl<T: FloatElem + BlockElem> Aligned<T> for Ewm<T> {
 
 fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box<dyn Step> {
     match op {
-        WindowOp::Sum | WindowOp::Mean => {
-            Box::new(AlignedStep::new(Rolling::<T, Neumaier>::new(op, ddof, w)))
-        }
-        WindowOp::Var | WindowOp::Std => {
-            Box::new(AlignedStep::new(Rolling::<T, Welford>::new(op, ddof, w)))
-        }
-        WindowOp::Min | WindowOp::Max => Box::new(AlignedStep::new(RollingExtreme::<T>::new(
+        WindowOp::Sum | WindowOp::Mean => Box::new(AlignedStep::new(Blocked::<T, _>::new(
             w,
-            op == WindowOp::Max,
+            SumWindow {
+                mean: op == WindowOp::Mean,
+                suffix: Vec::new(),
+                prefix: Neumaier::EMPTY,
+            },
+        ))),
+        WindowOp::Var | WindowOp::Std => Box::new(AlignedStep::new(Blocked::<T, _>::new(
+            w,
+            VarWindow::new(op == WindowOp::Std, ddof, w),
+        ))),
+        WindowOp::Min | WindowOp::Max => Box::new(AlignedStep::new(Blocked::<T, _>::new(
+            w,
+            ExtremeWindow {
+                max: op == WindowOp::Max,
+                suffix: Vec::new(),
+                prefix: T::default(),
+            },
         ))),
     }
 }
 
-/// A mergeable aggregate of a run of values.
-trait Aggregate: Copy + Send {
-    const EMPTY: Self;
-    fn push(&mut self, x: f64);
-    /// The aggregate of `self`'s values followed by `next`'s.
-    fn merge(&self, next: &Self) -> Self;
+/// What a rolling window keeps of the block prefix/suffix scheme of
+/// [`crate::algo`]: the lane is cut into blocks of `w` from its start; the
+/// window ending at offset `p` of a block is the prefix `0..=p` of that
+/// block merged with the suffix `p+1..` of the previous block (empty when
+/// `p = w - 1`). [`Blocked`] walks the blocks; a `Window` keeps the
+/// aggregates.
+trait Window<T>: Send {
+    /// The previous block is complete (`vals`, in order): compute its
+    /// suffix aggregates and start an empty prefix.
+    fn roll(&mut self, vals: &[T]);
+    /// A new lane.
+    fn reset(&mut self);
+    /// Adds `x` (the elements at offsets `p0..p0 + x.len()` of the current
+    /// block, all below `w - 1`) to the prefix and writes the windows
+    /// ending at each: merged with the suffix of the previous block if
+    /// `prev`, else NaN (the lane's first `w - 1` results).
+    fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]);
+    /// Adds the block's last element (offset `w - 1`) and returns the
+    /// window that is exactly the block.
+    fn last(&mut self, w: usize, x: T) -> T;
 }
 
-/// The block prefix/suffix scheme of [`crate::algo`]'s rolling windows,
-/// streamed: the lane is cut into blocks of `w` from its start; the window
-/// ending at `i` is the prefix of `i`'s block merged with a suffix of the
-/// previous block, whose suffix aggregates are computed right to left (from
-/// the kept elements of that block) when `i` enters a new block.
-struct Rolling<T, A> {
-    op: WindowOp,
-    ddof: u32,
+/// Walks a lane through blocks of `w`, keeping the current block's
+/// elements (at most `min(w, lane length)` of them, so a huge `w` costs
+/// nothing up front).
+struct Blocked<T, K> {
     w: usize,
-    /// Elements pushed so far.
-    seen: usize,
-    prefix: A,
-    /// `suffix[j]`: aggregate of the previous block from its element `j` on.
-    suffix: Vec<A>,
-    /// The current block's elements so far.
-    block: Vec<f64>,
-    _t: PhantomData<fn(T)>,
+    /// Offset in the current block of the next element (`w`: the block is
+    /// complete and rolls when the next element comes).
+    pos: usize,
+    /// Whether a complete block precedes the current one.
+    prev: bool,
+    vals: Vec<T>,
+    k: K,
 }
 
-impl<T, A: Aggregate> Rolling<T, A> {
-    fn new(op: WindowOp, ddof: u32, w: usize) -> Self {
-        Rolling {
-            op,
-            ddof,
+impl<T, K> Blocked<T, K> {
+    fn new(w: usize, k: K) -> Self {
+        Blocked {
             w,
-            seen: 0,
-            prefix: A::EMPTY,
-            suffix: Vec::new(),
-            block: Vec::new(),
-            _t: PhantomData,
+            pos: 0,
+            prev: false,
+            vals: Vec::new(),
+            k,
         }
     }
 }
 
-trait WindowValue: Aggregate {
-    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64;
-}
-
-impl<T: FloatElem + BlockElem, A: WindowValue> Aligned<T> for Rolling<T, A> {
+impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
     fn reset(&mut self) {
-        self.seen = 0;
-        self.prefix = A::EMPTY;
-        self.suffix.clear();
-        self.block.clear();
+        self.pos = 0;
+        self.prev = false;
+        self.vals.clear();
+        self.k.reset();
     }
-    fn push(&mut self, x: &[T], y: &mut [T]) {
+    fn push(&mut self, mut x: &[T], mut y: &mut [T]) {
         let w = self.w;
-        for (o, &v) in y.iter_mut().zip(x) {
-            let i = self.seen;
-            self.seen += 1;
-            if i.is_multiple_of(w) {
-                if i >= w {
-                    self.suffix.clear();
-                    self.suffix.resize(w, A::EMPTY);
-                    let mut acc = A::EMPTY;
-                    for (slot, &e) in self.suffix.iter_mut().zip(&self.block).rev() {
-                        acc.push(e);
-                        *slot = acc;
-                    }
-                }
-                self.block.clear();
-                self.prefix = A::EMPTY;
+        while !x.is_empty() {
+            if self.pos == w {
+                self.k.roll(&self.vals);
+                self.vals.clear();
+                self.pos = 0;
+                self.prev = true;
             }
-            let xf = v.to_f64();
-            self.block.push(xf);
-            self.prefix.push(xf);
-            *o = if i + 1 < w {
-                T::nan_value()
-            } else {
-                let j = (i + 1 - w) % w;
-                let agg = if j == 0 {
-                    self.prefix
-                } else {
-                    match self.suffix.get(j) {
-                        Some(s) => s.merge(&self.prefix),
-                        None => A::EMPTY,
-                    }
-                };
-                T::from_f64(agg.value(self.op, self.ddof, w))
-            };
+            let take = (w - self.pos).min(x.len());
+            let (xa, xr) = x.split_at(take);
+            let (ya, yr) = std::mem::take(&mut y).split_at_mut(take);
+            self.vals.extend_from_slice(xa);
+            let ends = self.pos + take == w;
+            let body = take - usize::from(ends);
+            let (yb, yl) = ya.split_at_mut(body);
+            self.k.run(w, self.pos, self.prev, &xa[..body], yb);
+            if let (Some(o), Some(&v)) = (yl.first_mut(), xa.get(body)) {
+                *o = self.k.last(w, v);
+            }
+            self.pos += take;
+            x = xr;
+            y = yr;
         }
     }
 }
@@ -1130,7 +1129,7 @@ struct Neumaier {
     comp: f64,
 }
 
-impl Aggregate for Neumaier {
+impl Neumaier {
     const EMPTY: Neumaier = Neumaier {
         sum: 0.0,
         comp: 0.0,
@@ -1138,156 +1137,311 @@ impl Aggregate for Neumaier {
     #[inline]
     fn push(&mut self, x: f64) {
         let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
+        let c = if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
         } else {
-            self.comp += (x - t) + self.sum;
-        }
+            (x - t) + self.sum
+        };
+        self.comp += c;
         self.sum = t;
     }
+    /// `self`'s values followed by `next`'s.
+    #[inline]
     fn merge(&self, next: &Neumaier) -> Neumaier {
         let mut out = *self;
         out.push(next.sum);
         out.comp += next.comp;
         out
     }
-}
-
-impl WindowValue for Neumaier {
-    fn value(&self, op: WindowOp, _ddof: u32, w: usize) -> f64 {
-        let sum = if self.sum.is_finite() {
+    #[inline]
+    fn value(&self) -> f64 {
+        if self.sum.is_finite() {
             self.sum + self.comp
         } else {
             self.sum
-        };
-        if op == WindowOp::Mean {
-            sum / w as f64
-        } else {
-            sum
         }
     }
 }
 
-/// Count, shift `k` (the first value), mean of `x - k`, and the sum of
-/// squared deviations from the mean.
-#[derive(Clone, Copy, Debug)]
-struct Welford {
-    n: f64,
-    k: f64,
-    mean: f64,
+/// `rolling_sum`/`rolling_mean`: Neumaier sums of the suffixes and the
+/// prefix, the window's sum the suffix's merged with the prefix's.
+struct SumWindow {
+    mean: bool,
+    suffix: Vec<Neumaier>,
+    prefix: Neumaier,
+}
+
+impl SumWindow {
+    #[inline]
+    fn out<T: FloatElem>(&self, s: Neumaier, w: usize) -> T {
+        let v = s.value();
+        T::from_f64(if self.mean { v / w as f64 } else { v })
+    }
+}
+
+impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
+    fn roll(&mut self, vals: &[T]) {
+        self.suffix.clear();
+        self.suffix.resize(vals.len(), Neumaier::EMPTY);
+        let mut acc = Neumaier::EMPTY;
+        for (slot, &e) in self.suffix.iter_mut().zip(vals).rev() {
+            acc.push(e.to_f64());
+            *slot = acc;
+        }
+        self.prefix = Neumaier::EMPTY;
+    }
+    fn reset(&mut self) {
+        self.suffix.clear();
+        self.prefix = Neumaier::EMPTY;
+    }
+    fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        let mut prefix = self.prefix;
+        if prev {
+            let suffix = self.suffix.get(p0 + 1..p0 + 1 + x.len()).unwrap_or(&[]);
+            for ((o, &v), s) in y.iter_mut().zip(x).zip(suffix) {
+                prefix.push(v.to_f64());
+                *o = self.out(s.merge(&prefix), w);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                prefix.push(v.to_f64());
+                *o = T::nan_value();
+            }
+        }
+        self.prefix = prefix;
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        self.prefix.push(x.to_f64());
+        self.out(self.prefix, w)
+    }
+}
+
+/// One suffix of a block for `rolling_var`/`rolling_std`: the mean of its
+/// values minus the block's last value, and the sum of squared deviations
+/// from the mean.
+#[derive(Clone, Copy, Debug, Default)]
+struct VarSuffix {
+    mu: f64,
     m2: f64,
 }
 
-impl Aggregate for Welford {
-    const EMPTY: Welford = Welford {
-        n: 0.0,
-        k: 0.0,
-        mean: 0.0,
-        m2: 0.0,
-    };
+/// `rolling_var`/`rolling_std` (see [`crate::algo`]): Welford runs of
+/// *shifted* values, the prefix's shifted by `Kp`, the block's first
+/// value, the suffixes' by `Ks`, the previous block's last value (each
+/// shift lies inside every run it is used for), merged with Chan's formula
+/// `M2 = M2s + M2p + d^2 * (ns * np / w)`, `d = (Kp - Ks) + (mup - mus)`;
+/// `var = M2 / (w - ddof)`. The reciprocals `1/n` of Welford's update and
+/// the merge weights are tables made once per stream, so the per-element
+/// work has one division (and a square root for `std`).
+struct VarWindow {
+    std: bool,
+    /// `w - ddof`, NaN if `w <= ddof`.
+    dof: f64,
+    /// `inv[n] = 1 / n` for `n` in `1..=w` (`inv[0]` unused), and
+    /// `weight[q] = (w - q) * q / w`: made at the first roll (once `w`
+    /// elements have been seen, so a huge `w` costs nothing up front).
+    inv: Vec<f64>,
+    weight: Vec<f64>,
+    ks: f64,
+    suffix: Vec<VarSuffix>,
+    kp: f64,
+    /// The prefix's shifted mean and M2.
+    mu: f64,
+    m2: f64,
+}
+
+impl VarWindow {
+    fn new(std: bool, ddof: u32, w: usize) -> Self {
+        let dof = (w as u64)
+            .checked_sub(u64::from(ddof))
+            .filter(|&d| d > 0)
+            .map_or(f64::NAN, |d| d as f64);
+        VarWindow {
+            std,
+            dof,
+            inv: Vec::new(),
+            weight: Vec::new(),
+            ks: 0.0,
+            suffix: Vec::new(),
+            kp: 0.0,
+            mu: 0.0,
+            m2: 0.0,
+        }
+    }
+
+    /// The variance (or deviation) from `M2`.
     #[inline]
-    fn push(&mut self, x: f64) {
-        if self.n == 0.0 {
-            self.k = x;
-        }
-        let d = x - self.k;
-        self.n += 1.0;
-        let delta = d - self.mean;
-        self.mean += delta / self.n;
-        self.m2 += delta * (d - self.mean);
-    }
-    fn merge(&self, next: &Welford) -> Welford {
-        if self.n == 0.0 {
-            return *next;
-        }
-        if next.n == 0.0 {
-            return *self;
-        }
-        let n = self.n + next.n;
-        let delta = (next.k - self.k) + (next.mean - self.mean);
-        Welford {
-            n,
-            k: self.k,
-            mean: self.mean + delta * (next.n / n),
-            m2: self.m2 + next.m2 + delta * delta * (self.n * next.n / n),
-        }
+    fn out<T: FloatElem>(&self, m2: f64) -> T {
+        let var = nonneg(m2) / self.dof;
+        T::from_f64(if self.std { var.sqrt() } else { var })
     }
 }
 
-impl WindowValue for Welford {
-    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64 {
-        let dof = (w as u64).checked_sub(u64::from(ddof)).filter(|&d| d > 0);
-        let var = match dof {
-            Some(d) if self.m2 >= 0.0 => self.m2 / d as f64,
-            Some(_) if self.m2 < 0.0 => 0.0,
-            _ => f64::NAN,
-        };
-        if op == WindowOp::Std {
-            var.sqrt()
-        } else {
-            var
-        }
+/// Welford's update of a run shifted by `k`: `mu` is the mean of the
+/// run's `x - k`, `m2` the sum of squared deviations from it; `inv_n` is
+/// `1 / n` for the run's new length `n`. Every term added to `m2` is a
+/// product of two factors of the same sign, so `m2` never decreases.
+#[inline]
+fn grow(k: f64, mu: &mut f64, m2: &mut f64, x: f64, inv_n: f64) {
+    let d = x - k;
+    let delta = d - *mu;
+    *mu += delta * inv_n;
+    *m2 += delta * (d - *mu);
+}
+
+/// `m`, or zero if it is negative (NaN stays NaN): a guard, since
+/// Welford's terms could only be negative by a rounding of a zero.
+#[inline]
+fn nonneg(m: f64) -> f64 {
+    if m < 0.0 {
+        0.0
+    } else {
+        m
     }
 }
 
-/// Rolling min/max with a monotone deque of (index, value); NaN in the
-/// window gives NaN.
-struct RollingExtreme<T> {
-    w: usize,
-    max: bool,
-    seen: usize,
-    deque: VecDeque<(usize, T)>,
-    last_nan: Option<usize>,
-}
-
-impl<T> RollingExtreme<T> {
-    fn new(w: usize, max: bool) -> Self {
-        RollingExtreme {
-            w,
-            max,
-            seen: 0,
-            deque: VecDeque::new(),
-            last_nan: None,
+impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
+    fn roll(&mut self, vals: &[T]) {
+        let w = vals.len();
+        if self.inv.len() != w + 1 {
+            self.inv = (0..=w).map(|n| 1.0 / n as f64).collect();
+            self.weight = (0..w)
+                .map(|q| (w - q) as f64 * q as f64 / w as f64)
+                .collect();
         }
+        self.ks = vals.last().map_or(0.0, |v| v.to_f64());
+        self.suffix.clear();
+        self.suffix.resize(w, VarSuffix::default());
+        let (mut mu, mut m2) = (0.0f64, 0.0f64);
+        let ks = self.ks;
+        let inv = self.inv.get(1..).unwrap_or(&[]);
+        // suffix[q] holds vals[q..], of w - q values: inv[w - q].
+        for ((slot, &e), &inv_n) in self.suffix.iter_mut().zip(vals).rev().zip(inv) {
+            grow(ks, &mut mu, &mut m2, e.to_f64(), inv_n);
+            *slot = VarSuffix { mu, m2 };
+        }
+        self.kp = 0.0;
+        self.mu = 0.0;
+        self.m2 = 0.0;
     }
-}
-
-impl<T: FloatElem + BlockElem> Aligned<T> for RollingExtreme<T> {
     fn reset(&mut self) {
-        self.seen = 0;
-        self.deque.clear();
-        self.last_nan = None;
+        self.suffix.clear();
+        self.kp = 0.0;
+        self.mu = 0.0;
+        self.m2 = 0.0;
     }
-    fn push(&mut self, x: &[T], y: &mut [T]) {
-        let (w, max) = (self.w, self.max);
-        for (o, &v) in y.iter_mut().zip(x) {
-            let i = self.seen;
-            self.seen += 1;
-            if v.is_nan() {
-                self.last_nan = Some(i);
-            } else {
-                while let Some(&(_, b)) = self.deque.back() {
-                    if (max && b <= v) || (!max && b >= v) {
-                        self.deque.pop_back();
-                    } else {
-                        break;
-                    }
-                }
-                self.deque.push_back((i, v));
+    fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        if p0 == 0 {
+            if let Some(v) = x.first() {
+                self.kp = v.to_f64();
             }
-            while let Some(&(j, _)) = self.deque.front() {
-                if j.saturating_add(w) <= i {
-                    self.deque.pop_front();
-                } else {
-                    break;
-                }
-            }
-            *o = if i + 1 < w || self.last_nan.is_some_and(|j| j.saturating_add(w) > i) {
-                T::nan_value()
-            } else {
-                self.deque.front().map_or(T::nan_value(), |&(_, v)| v)
-            };
         }
+        let (kp, mut mu, mut m2) = (self.kp, self.mu, self.m2);
+        // The window ending at offset p: prefix 0..=p (p + 1 values),
+        // suffix p + 1.. of the previous block.
+        let range = p0 + 1..p0 + 1 + x.len();
+        let inv = self.inv.get(range.clone()).unwrap_or(&[]);
+        if prev {
+            let suffix = self.suffix.get(range.clone()).unwrap_or(&[]);
+            let weight = self.weight.get(range).unwrap_or(&[]);
+            let shift = kp - self.ks;
+            for ((((o, &v), s), &wt), &inv_n) in
+                y.iter_mut().zip(x).zip(suffix).zip(weight).zip(inv)
+            {
+                grow(kp, &mut mu, &mut m2, v.to_f64(), inv_n);
+                let d = shift + (mu - s.mu);
+                *o = self.out(s.m2 + m2 + d * d * wt);
+            }
+        } else {
+            // The lane's first block (no tables yet): only the prefix.
+            let mut n = p0 as f64;
+            for (o, &v) in y.iter_mut().zip(x) {
+                n += 1.0;
+                grow(kp, &mut mu, &mut m2, v.to_f64(), 1.0 / n);
+                *o = T::nan_value();
+            }
+        }
+        (self.mu, self.m2) = (mu, m2);
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        if w == 1 {
+            self.kp = x.to_f64();
+        }
+        let inv_n = self.inv.get(w).copied().unwrap_or(1.0 / w as f64);
+        grow(self.kp, &mut self.mu, &mut self.m2, x.to_f64(), inv_n);
+        self.out(self.m2)
+    }
+}
+
+/// `rolling_min`/`rolling_max`: NaN-propagating `minimum`/`maximum` of the
+/// suffixes and the prefix (van Herk / Gil-Werman), so a window holding a
+/// NaN gives NaN.
+struct ExtremeWindow<T> {
+    max: bool,
+    suffix: Vec<T>,
+    prefix: T,
+}
+
+impl<T: Elem> ExtremeWindow<T> {
+    /// The running function: `maximum`/`minimum` (NaN-propagating).
+    #[inline]
+    fn step(max: bool) -> impl Fn(T, T) -> T {
+        move |a: T, b: T| if max { a.maximum(b) } else { a.minimum(b) }
+    }
+}
+
+impl<T: FloatElem + BlockElem> Window<T> for ExtremeWindow<T> {
+    fn roll(&mut self, vals: &[T]) {
+        let step = Self::step(self.max);
+        self.suffix.clear();
+        self.suffix.extend_from_slice(vals);
+        let mut rest = self.suffix.iter_mut().rev();
+        if let Some(&mut mut acc) = rest.next() {
+            for slot in rest {
+                acc = step(*slot, acc);
+                *slot = acc;
+            }
+        }
+    }
+    fn reset(&mut self) {
+        self.suffix.clear();
+    }
+    fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        let step = Self::step(self.max);
+        let (mut x, mut y, mut p) = (x, y, p0);
+        if p0 == 0 {
+            let (Some((&v, xr)), Some((o, yr))) = (x.split_first(), y.split_first_mut()) else {
+                return;
+            };
+            self.prefix = v;
+            *o = match self.suffix.get(1) {
+                Some(&s) if prev => step(s, v),
+                _ => T::nan_value(),
+            };
+            (x, y, p) = (xr, yr, 1);
+        }
+        let mut prefix = self.prefix;
+        if prev {
+            let suffix = self.suffix.get(p + 1..p + 1 + x.len()).unwrap_or(&[]);
+            for ((o, &v), &s) in y.iter_mut().zip(x).zip(suffix) {
+                prefix = step(prefix, v);
+                *o = step(s, prefix);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                prefix = step(prefix, v);
+                *o = T::nan_value();
+            }
+        }
+        self.prefix = prefix;
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        self.prefix = if w == 1 {
+            x
+        } else {
+            Self::step(self.max)(self.prefix, x)
+        };
+        self.prefix
     }
 }
 
