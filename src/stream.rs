@@ -1516,6 +1516,260 @@ mod tests {
         assert!(run(&[5, 100, 37]) == whole);
     }
 
+    /// Deterministic test data: uniform in [-3, 3) with a few repeated
+    /// values, signed zeros and (if `nan`) NaNs and infinities.
+    fn data(n: usize, seed: u64, nan: bool) -> Vec<f64> {
+        let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                let u = (st >> 11) as f64 / (1u64 << 53) as f64;
+                match st % 97 {
+                    0 if nan => f64::NAN,
+                    1 if nan => f64::INFINITY,
+                    2 => 0.0,
+                    3 => -0.0,
+                    4 => 1.5,
+                    _ if i % 50 < 3 => -0.0,
+                    _ => u * 6.0 - 3.0,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs an aligned stream over `x` pushed in blocks of the given
+    /// lengths (cycled); the results' bits.
+    fn aligned_in_blocks(
+        o: &LaneOp,
+        param: Option<Scalar>,
+        x: &[f64],
+        blocks: &[usize],
+    ) -> Vec<u64> {
+        let mut s = Stream::new(o, DType::F64, DType::F64, param).unwrap();
+        let mut y = vec![0.0; x.len()];
+        let mut at = 0;
+        for &b in blocks.iter().cycle() {
+            if at == x.len() {
+                break;
+            }
+            let end = (at + b).min(x.len());
+            s.push(
+                Block::F64(&x[at..end]),
+                Some(BlockMut::F64(&mut y[at..end])),
+            )
+            .unwrap();
+            at = end;
+        }
+        y.iter().map(|v| v.to_bits()).collect()
+    }
+
+    const BLOCKINGS: [&[usize]; 5] = [&[1], &[7, 300], &[128], &[512, 3], &[5, 100, 37]];
+
+    #[test]
+    fn every_stream_is_independent_of_the_blocking() {
+        for (seed, nan) in [(1, false), (2, true)] {
+            let x = data(3000, seed, nan);
+            let mut ops: Vec<(LaneOp, Option<Scalar>)> = vec![];
+            for s in [
+                ScanOp::Cumsum,
+                ScanOp::Cumprod,
+                ScanOp::Cummax,
+                ScanOp::Cummin,
+            ] {
+                ops.push((op(LaneKind::Scan(s)), None));
+            }
+            ops.push((op(LaneKind::Ewm), Some(Scalar::F64(0.3))));
+            for w in [1, 2, 3, 37, 128, 1000, 5000] {
+                for r in [
+                    WindowOp::Sum,
+                    WindowOp::Mean,
+                    WindowOp::Var,
+                    WindowOp::Std,
+                    WindowOp::Min,
+                    WindowOp::Max,
+                ] {
+                    ops.push((op(LaneKind::Rolling(r)), Some(Scalar::I64(w))));
+                }
+            }
+            for (o, p) in &ops {
+                let whole = aligned_in_blocks(o, *p, &x, &[x.len()]);
+                for blocks in BLOCKINGS {
+                    let got = aligned_in_blocks(o, *p, &x, blocks);
+                    assert!(got == whole, "{o:?} {p:?} in blocks {blocks:?}");
+                }
+            }
+            for r in [
+                ReduceOp::Sum,
+                ReduceOp::NanSum,
+                ReduceOp::Mean,
+                ReduceOp::NanMean,
+                ReduceOp::Var,
+                ReduceOp::NanStd,
+                ReduceOp::Min,
+                ReduceOp::Max,
+                ReduceOp::NanMin,
+                ReduceOp::NanMax,
+            ] {
+                let o = op(LaneKind::Reduce(r));
+                let whole = reduce_in_blocks(o, &x, &[x.len()]);
+                for blocks in BLOCKINGS {
+                    let got = reduce_in_blocks(o, &x, blocks);
+                    let same = match (got, whole) {
+                        (Scalar::F64(a), Scalar::F64(b)) => a.to_bits() == b.to_bits(),
+                        _ => false,
+                    };
+                    assert!(same, "{r:?} in blocks {blocks:?}: {got:?} vs {whole:?}");
+                }
+            }
+        }
+    }
+
+    /// NaNs equal, zeros by sign, everything else by value.
+    fn same_f64(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+    }
+
+    #[test]
+    fn fast_paths_keep_the_element_rules() {
+        use crate::scalar::f64_ops::{maximum, minimum};
+        for (seed, nan) in [(3, false), (4, true), (5, true)] {
+            let x = data(2000, seed, nan);
+            // min/max and the nan forms: the first strict extreme, NaN rules.
+            for (r, max, skip) in [
+                (ReduceOp::Max, true, false),
+                (ReduceOp::Min, false, false),
+                (ReduceOp::NanMax, true, true),
+                (ReduceOp::NanMin, false, true),
+            ] {
+                for len in [1, 2, 9, 100, 2000] {
+                    let lane = &x[..len];
+                    let (mut best, mut first_nan) = (None::<f64>, None::<f64>);
+                    for &v in lane {
+                        if v.is_nan() {
+                            first_nan = first_nan.or(Some(v));
+                            if !skip {
+                                break;
+                            }
+                        } else if best.is_none_or(|b| if max { v > b } else { v < b }) {
+                            best = Some(v);
+                        }
+                    }
+                    let want = if skip {
+                        best.or(first_nan)
+                    } else {
+                        first_nan.or(best)
+                    };
+                    for blocks in [&[len][..], &[1], &[7, 300]] {
+                        let got = reduce_in_blocks(op(LaneKind::Reduce(r)), lane, blocks);
+                        let Scalar::F64(got) = got else {
+                            panic!("{got:?}")
+                        };
+                        assert!(
+                            same_f64(got, want.unwrap()),
+                            "{r:?} len {len}: {got} vs {want:?}"
+                        );
+                    }
+                }
+            }
+            // Signed zeros: the first of equal extremes wins.
+            for (xs, want) in [([-0.0, 0.0], -0.0f64), ([0.0, -0.0], 0.0)] {
+                for r in [ReduceOp::Max, ReduceOp::Min] {
+                    let got = reduce_in_blocks(op(LaneKind::Reduce(r)), &xs, &[2]);
+                    assert!(matches!(got, Scalar::F64(v) if v.to_bits() == want.to_bits()));
+                }
+            }
+            // cummax/cummin: scalar's maximum/minimum scanned.
+            for (s, f) in [
+                (ScanOp::Cummax, maximum as extern "C" fn(f64, f64) -> f64),
+                (ScanOp::Cummin, minimum),
+            ] {
+                let mut want = x.clone();
+                for i in 1..want.len() {
+                    want[i] = f(want[i - 1], x[i]);
+                }
+                let want: Vec<u64> = want.iter().map(|v| v.to_bits()).collect();
+                let got = aligned_in_blocks(&op(LaneKind::Scan(s)), None, &x, &[512]);
+                let ok = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(&a, &b)| same_f64(f64::from_bits(a), f64::from_bits(b)));
+                assert!(ok, "{s:?}");
+            }
+            // rolling_min/max against a direct scan of every window.
+            for w in [1usize, 2, 5, 64] {
+                for (r, max) in [(WindowOp::Max, true), (WindowOp::Min, false)] {
+                    let got = aligned_in_blocks(
+                        &op(LaneKind::Rolling(r)),
+                        Some(Scalar::I64(w as i64)),
+                        &x,
+                        &[512],
+                    );
+                    for i in 0..x.len() {
+                        let got = f64::from_bits(got[i]);
+                        if i + 1 < w {
+                            assert!(got.is_nan());
+                            continue;
+                        }
+                        let win = &x[i + 1 - w..=i];
+                        let want = if win.iter().any(|v| v.is_nan()) {
+                            f64::NAN
+                        } else if max {
+                            win.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                        } else {
+                            win.iter().copied().fold(f64::INFINITY, f64::min)
+                        };
+                        // Equal values (a zero of either sign) are one extreme.
+                        assert!(
+                            (got.is_nan() && want.is_nan()) || got == want,
+                            "{r:?} w={w} at {i}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_var_is_exact_on_constants_and_robust_to_outliers() {
+        let var = op(LaneKind::Rolling(WindowOp::Var));
+        // Constant windows: exactly zero (never a tiny negative or positive).
+        let c = vec![1e9 + 0.25; 1000];
+        for w in [1, 2, 7, 100] {
+            let got = aligned_in_blocks(&var, Some(Scalar::I64(w)), &c, &[512]);
+            for &v in &got[w as usize - 1..] {
+                assert_eq!(f64::from_bits(v), 0.0, "w={w}");
+            }
+        }
+        // An outlier at the first element of every block (the prefix's
+        // shift) and at the last (the suffixes' shift) of small noise.
+        let w = 100usize;
+        let mut x = data(5000, 9, false);
+        for (i, v) in x.iter_mut().enumerate() {
+            *v *= 1e-3;
+            if i % w == 0 || i % w == w - 1 {
+                *v += 1e6;
+            }
+        }
+        let got = aligned_in_blocks(&var, Some(Scalar::I64(w as i64)), &x, &[512]);
+        for i in w - 1..x.len() {
+            let win = &x[i + 1 - w..=i];
+            // Two-pass with a double-double mean.
+            let x0 = win[0];
+            let n = w as f64;
+            let m = win.iter().map(|v| v - x0).sum::<f64>() / n;
+            let m = m + win.iter().map(|v| (v - x0) - m).sum::<f64>() / n;
+            let want = win.iter().map(|v| ((v - x0) - m).powi(2)).sum::<f64>() / n;
+            let got = f64::from_bits(got[i]);
+            assert!(got >= 0.0);
+            assert!(
+                (got - want).abs() <= 1e-10 * want,
+                "at {i}: {got:e} vs {want:e}"
+            );
+        }
+    }
+
     #[test]
     fn wrong_blocks_are_errors() {
         let o = op(LaneKind::Scan(ScanOp::Cumsum));
