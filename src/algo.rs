@@ -95,33 +95,32 @@
 //!     into the other; the value is `s + c` (or `s` if `s` is not finite, so
 //!     infinities and NaN propagate as in plain summation);
 //!     `rolling_mean = sum / w`;
-//!   - variance: plain sums of *shifted* values, `t1 = sum(x - K)` and
-//!     `t2 = sum((x - K)^2)`, where `K` lies inside the run: the first
-//!     value of the block for a prefix, the last value of the previous
-//!     block for its suffixes (the subtraction is exact for data clustered
-//!     far from zero, so the sums are small and precise). A run's
-//!     `M2 = t2 - t1 * (t1 / n)`, clamped at zero; prefix and suffix are
-//!     merged with Chan's formula `M2 = M2s + M2p + d^2 * ns * np / w`,
-//!     `d = (Kp - Ks) + (t1p / np - t1s / ns)`. Because `K` is one of the
-//!     run's values, `n (mean - K)^2 <= n * M2`, so the cancellation in
-//!     `t2 - t1^2 / n` loses at most a factor `n + 1` over the sums' own
-//!     rounding: `O(w^2 eps)` relative in the worst case (an outlier at
-//!     the shift), `O(w eps)` typically. The merge adds non-negative terms,
-//!     so the result is never negative, and a constant window gives exactly
-//!     0. `var = M2 / (w - ddof)` (NaN if `w <= ddof`), `std = sqrt(var)`.
-//!     Per element that is a few additions and multiplications, one
-//!     division for the prefix mean and one for the variance — no Welford
-//!     update per element. On the near-constant case (1e9 + noise of 1e-3,
-//!     w = 100, n = 1e5) the worst window is within ~1e-14 relative of a
-//!     two-pass with an unrounded mean and within 1e-6 of the f64 two-pass
-//!     references (which are themselves off by `n * (mean error)^2`, their
-//!     mean being rounded at ~1e-7); on a random walk, within 1e-9 of all
-//!     three (tests pin 1e-6 / 1e-12 and 1e-9).
+//!   - variance: Welford's add-only update on *shifted* values `x - K`,
+//!     where `K` lies inside every run it is used for: the block's first
+//!     value for its prefixes, the previous block's last value for that
+//!     block's suffixes (computed right to left), so the subtraction is
+//!     exact for data clustered far from zero and the stored mean is small
+//!     and precise. `1/n` of the update comes from a table made once per
+//!     stream, so the update has no division. Prefix and suffix are merged
+//!     with Chan's parallel formula `M2 = M2s + M2p + d^2 * (ns * np / w)`,
+//!     `d = (Kp - Ks) + (mp - ms)`, the weights `ns * np / w` also a table.
+//!     All three terms are non-negative (M2 is clamped at zero as a
+//!     guard), so the result is never negative, and a constant window
+//!     gives exactly 0; `var = M2 / (w - ddof)` (NaN if `w <= ddof`),
+//!     `std = sqrt(var)`. On the near-constant case (1e9 + noise of 1e-3,
+//!     w = 100, n = 1e5) the worst window is within 1.6e-15 relative of a
+//!     two-pass with an unrounded mean, 1.5e-8 of an f64 two-pass with a
+//!     correctly rounded mean and 7.7e-7 of NumPy's `np.var` order (those
+//!     two references are off by `n * (mean error)^2`, their mean being
+//!     rounded at ~1e-7); on a random walk, within 1e-14 of all three
+//!     (tests pin 1e-6 / 1e-12 and 1e-9). Plain shifted sums
+//!     (`t2 - t1^2 / n`) would be cheaper but lose up to a factor `n + 1`
+//!     to cancellation (5 ulp on the case files' w = 4 example).
 //! - `rolling_min`/`rolling_max`: the same block scheme (van Herk /
 //!   Gil-Werman) with the NaN-propagating `minimum`/`maximum` as the
-//!   aggregate, in the lane's dtype: suffix extremes of the previous block, a running prefix
-//!   extreme, one more `maximum` per output; a NaN anywhere in the window
-//!   reaches the result through either side.
+//!   aggregate, in the lane's dtype: suffix extremes of the previous
+//!   block, a running prefix extreme, one more `maximum` per output; a NaN
+//!   anywhere in the window reaches the result through either side.
 //!
 //! # `ewm_mean`
 //!
