@@ -96,21 +96,31 @@
 //!     infinities and NaN propagate as in plain summation);
 //!     `rolling_mean = sum / w`;
 //!   - variance: Welford's add-only update on *shifted* values `x - K`,
-//!     where `K` is the aggregate's first element (exact subtraction for
-//!     data clustered far from zero, so the stored mean is small and
-//!     precise), merged with Chan's parallel formula
-//!     `M2 = M2a + M2b + d^2 * na * nb / n`, `d = (Kb - Ka) + (mb - ma)`. All
-//!     three terms are non-negative, so the result is never negative;
-//!     `var = M2 / (w - ddof)` (NaN if `w <= ddof`), `std = sqrt(var)`. On
-//!     the near-constant case (1e9 + noise of 1e-3, w = 100, n = 1e5) the
-//!     worst window is within 1.6e-15 relative of a two-pass with an
-//!     unrounded mean, 1.5e-8 of an f64 two-pass with a correctly rounded
-//!     mean and 7.7e-7 of NumPy's `np.var` order (those two references are
-//!     off by `n * (mean error)^2`, their mean being rounded at ~1e-7); on a
-//!     random walk, within 1e-14 of all three (tests pin 1e-6 / 1e-12 and
-//!     1e-9).
-//! - `rolling_min`/`rolling_max`: a monotone deque of (index, value) of at
-//!   most w entries, plus the index of the last NaN seen.
+//!     where `K` lies inside every run it is used for: the block's first
+//!     value for its prefixes, the previous block's last value for that
+//!     block's suffixes (computed right to left), so the subtraction is
+//!     exact for data clustered far from zero and the stored mean is small
+//!     and precise. `1/n` of the update comes from a table made once per
+//!     stream, so the update has no division. Prefix and suffix are merged
+//!     with Chan's parallel formula `M2 = M2s + M2p + d^2 * (ns * np / w)`,
+//!     `d = (Kp - Ks) + (mp - ms)`, the weights `ns * np / w` also a table.
+//!     All three terms are non-negative (M2 is clamped at zero as a
+//!     guard), so the result is never negative, and a constant window
+//!     gives exactly 0; `var = M2 / (w - ddof)` (NaN if `w <= ddof`),
+//!     `std = sqrt(var)`. On the near-constant case (1e9 + noise of 1e-3,
+//!     w = 100, n = 1e5) the worst window is within 1.6e-15 relative of a
+//!     two-pass with an unrounded mean, 1.5e-8 of an f64 two-pass with a
+//!     correctly rounded mean and 7.7e-7 of NumPy's `np.var` order (those
+//!     two references are off by `n * (mean error)^2`, their mean being
+//!     rounded at ~1e-7); on a random walk, within 1e-14 of all three
+//!     (tests pin 1e-6 / 1e-12 and 1e-9). Plain shifted sums
+//!     (`t2 - t1^2 / n`) would be cheaper but lose up to a factor `n + 1`
+//!     to cancellation (5 ulp on the case files' w = 4 example).
+//! - `rolling_min`/`rolling_max`: the same block scheme (van Herk /
+//!   Gil-Werman) with the NaN-propagating `minimum`/`maximum` as the
+//!   aggregate, in the lane's dtype: suffix extremes of the previous
+//!   block, a running prefix extreme, one more `maximum` per output; a NaN
+//!   anywhere in the window reaches the result through either side.
 //!
 //! # `ewm_mean`
 //!
@@ -431,9 +441,11 @@ pub trait FloatElem: SumElem {
 
 impl Elem for bool {
     const DTYPE: DType = DType::Bool;
+    #[inline]
     fn maximum(self, other: bool) -> bool {
         self | other
     }
+    #[inline]
     fn minimum(self, other: bool) -> bool {
         self & other
     }
@@ -452,9 +464,11 @@ macro_rules! int_elem {
     ($t:ident, $variant:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$variant;
+            #[inline]
             fn maximum(self, other: $t) -> $t {
                 self.max(other)
             }
+            #[inline]
             fn minimum(self, other: $t) -> $t {
                 self.min(other)
             }
@@ -488,15 +502,19 @@ macro_rules! float_elem {
     ($t:ident, $variant:ident, $ops:ident) => {
         impl Elem for $t {
             const DTYPE: DType = DType::$variant;
+            #[inline]
             fn is_nan(self) -> bool {
                 $t::is_nan(self)
             }
+            #[inline]
             fn nan() -> Option<$t> {
                 Some($t::NAN)
             }
+            #[inline]
             fn maximum(self, other: $t) -> $t {
                 crate::scalar::$ops::maximum(self, other)
             }
+            #[inline]
             fn minimum(self, other: $t) -> $t {
                 crate::scalar::$ops::minimum(self, other)
             }
@@ -523,24 +541,31 @@ macro_rules! float_elem {
             }
         }
         impl FloatElem for $t {
+            #[inline]
             fn nan_value() -> $t {
                 $t::NAN
             }
+            #[inline]
             fn sub(self, other: $t) -> $t {
                 self - other
             }
+            #[inline]
             fn div(self, other: $t) -> $t {
                 self / other
             }
+            #[inline]
             fn sqrt(self) -> $t {
                 $t::sqrt(self)
             }
+            #[inline]
             fn from_count(n: usize) -> $t {
                 n as $t
             }
+            #[inline]
             fn to_f64(self) -> f64 {
                 f64::from(self)
             }
+            #[inline]
             fn from_f64(v: f64) -> $t {
                 v as $t
             }
@@ -577,18 +602,28 @@ pub fn leaf_sum<T: SumElem>(len: usize, mut x: impl FnMut(usize) -> T) -> T {
 
 /// [`leaf_sum`] of a slice.
 pub fn leaf_sum_slice<T: SumElem>(xs: &[T]) -> T {
+    leaf_sum_map(xs, |v| v)
+}
+
+/// [`leaf_sum`] of `f(x)` for the elements `x` of a slice, in the same
+/// order, written so that the compiler keeps the 8 accumulators in
+/// vector registers (each group of 8 is a fixed-size array).
+#[inline]
+pub fn leaf_sum_map<S: Copy, T: SumElem>(xs: &[S], f: impl Fn(S) -> T) -> T {
     let mut acc = [T::ZERO; 8];
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
     for chunk in chunks {
-        for (a, &v) in acc.iter_mut().zip(chunk) {
-            *a = a.add(v);
+        if let Ok(c) = <&[S; 8]>::try_from(chunk) {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                *a = a.add(f(v));
+            }
         }
     }
     let mut s = (acc[0].add(acc[1]).add(acc[2].add(acc[3])))
         .add(acc[4].add(acc[5]).add(acc[6].add(acc[7])));
     for &v in tail {
-        s = s.add(v);
+        s = s.add(f(v));
     }
     s
 }

@@ -25,10 +25,9 @@
 //! windows' block prefix/suffix scheme) are those documented in
 //! [`crate::algo`]. All of it is safe Rust and never panics.
 
-use std::collections::VecDeque;
 use std::marker::PhantomData;
 
-use crate::algo::{leaf_sum, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
+use crate::algo::{leaf_sum_map, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ir::{LaneKind, LaneOp, ReduceOp, ScanOp, WindowOp};
 use crate::types::{DType, Scalar};
@@ -411,7 +410,7 @@ impl<T: SumElem> Leaves<T> {
         while !xs.is_empty() {
             if self.buf.is_empty() && xs.len() >= LEAF {
                 let (leaf, rest) = xs.split_at(LEAF);
-                self.tree.push_leaf(leaf_sum(LEAF, |i| f(leaf[i])));
+                self.tree.push_leaf(leaf_sum_map(leaf, &f));
                 xs = rest;
                 continue;
             }
@@ -419,8 +418,7 @@ impl<T: SumElem> Leaves<T> {
             self.buf.extend(xs[..take].iter().map(|&v| f(v)));
             xs = &xs[take..];
             if self.buf.len() == LEAF {
-                let buf = &self.buf;
-                self.tree.push_leaf(leaf_sum(LEAF, |i| buf[i]));
+                self.tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
                 self.buf.clear();
             }
         }
@@ -429,8 +427,7 @@ impl<T: SumElem> Leaves<T> {
     fn finish(&self) -> T {
         let mut tree = self.tree.clone();
         if !self.buf.is_empty() {
-            let buf = &self.buf;
-            tree.push_leaf(leaf_sum(buf.len(), |i| buf[i]));
+            tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
         }
         tree.finish()
     }
@@ -523,15 +520,10 @@ impl<T: Elem> Extreme<T> {
     }
 }
 
-impl<T: BlockElem> Reduce<T> for Extreme<T> {
-    fn reset(&mut self) {
-        self.best = None;
-        self.nan = None;
-    }
-    fn push(&mut self, x: &[T]) {
-        if !self.skip_nan && self.nan.is_some() {
-            return;
-        }
+impl<T: BlockElem> Extreme<T> {
+    /// The element by element definition: the first NaN (and, unless
+    /// NaNs are skipped, nothing after it), else the first strict extreme.
+    fn push_each(&mut self, x: &[T]) {
         for &v in x {
             if v.is_nan() {
                 self.nan = self.nan.or(Some(v));
@@ -544,6 +536,85 @@ impl<T: BlockElem> Reduce<T> for Extreme<T> {
                 Some(b) if !(if self.max { v > b } else { v < b }) => b,
                 _ => v,
             });
+        }
+    }
+
+    /// The extreme of a block without NaN, or `None` if it holds one: a
+    /// select over [`EXTREME_LANES`] interleaved running extremes (a shape
+    /// the compiler vectorises) that also notes NaNs. The first strict
+    /// extreme of the block is the same value whatever the lanes, except
+    /// for the sign of a zero: a zero result is taken from the block
+    /// itself (its first zero).
+    fn block_extreme(&self, x: &[T]) -> Option<T> {
+        let (m, any_nan) = if self.max {
+            lanes_extreme(x, |a: T, v: T| if v > a { v } else { a })?
+        } else {
+            lanes_extreme(x, |a: T, v: T| if v < a { v } else { a })?
+        };
+        if any_nan {
+            return None;
+        }
+        if m == T::default() {
+            // Floats: +0.0 or -0.0, whichever comes first.
+            return x.iter().copied().find(|&v| v == m);
+        }
+        Some(m)
+    }
+}
+
+/// The extreme of `x` by `pick` over [`EXTREME_LANES`] interleaved lanes,
+/// and whether `x` holds a NaN (`None` if `x` is empty).
+#[inline]
+fn lanes_extreme<T: Elem>(x: &[T], pick: impl Fn(T, T) -> T) -> Option<(T, bool)> {
+    let &first = x.first()?;
+    // `nan[j]` keeps a NaN of lane j, if any (a select, like `acc`).
+    let mut acc = [first; EXTREME_LANES];
+    let mut nan = [first; EXTREME_LANES];
+    let chunks = x.chunks_exact(EXTREME_LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        if let Ok(c) = <&[T; EXTREME_LANES]>::try_from(chunk) {
+            for ((a, n), &v) in acc.iter_mut().zip(&mut nan).zip(c) {
+                *n = if v.is_nan() { v } else { *n };
+                *a = pick(*a, v);
+            }
+        }
+    }
+    let mut m = first;
+    let mut any_nan = false;
+    for (&a, &n) in acc.iter().zip(&nan) {
+        any_nan |= n.is_nan();
+        m = pick(m, a);
+    }
+    for &v in tail {
+        any_nan |= v.is_nan();
+        m = pick(m, v);
+    }
+    Some((m, any_nan))
+}
+
+/// Interleaved running extremes of [`Extreme`]'s block pass.
+const EXTREME_LANES: usize = 8;
+
+impl<T: BlockElem> Reduce<T> for Extreme<T> {
+    fn reset(&mut self) {
+        self.best = None;
+        self.nan = None;
+    }
+    fn push(&mut self, x: &[T]) {
+        if !self.skip_nan && self.nan.is_some() {
+            return;
+        }
+        match self.block_extreme(x) {
+            Some(m) => {
+                // As if pushed one by one: the block's first strict
+                // extreme replaces the running one only if strictly better.
+                self.best = Some(match self.best {
+                    Some(b) if !(if self.max { m > b } else { m < b }) => b,
+                    _ => m,
+                });
+            }
+            None => self.push_each(x),
         }
     }
     fn finish(&mut self) -> Result<Scalar> {
@@ -777,37 +848,115 @@ impl<T: BlockElem, K: Aligned<T>> Step for AlignedStep<T, K> {
     }
 }
 
-/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`.
-struct Scan<T> {
-    f: fn(T, T) -> T,
+/// `y[0] = x[0]`, `y[i] = f(y[i-1], x[i])`, for an `f` the compiler can
+/// inline (a function item or closure, not a pointer): the loop is then
+/// just the recurrence.
+struct Scan<T, F> {
+    f: F,
     acc: Option<T>,
 }
 
-impl<T: BlockElem> Aligned<T> for Scan<T> {
+impl<T: BlockElem, F: Fn(T, T) -> T + Copy + Send> Aligned<T> for Scan<T, F> {
     fn reset(&mut self) {
         self.acc = None;
     }
     fn push(&mut self, x: &[T], y: &mut [T]) {
-        let f = self.f;
-        let mut acc = self.acc;
-        for (o, &v) in y.iter_mut().zip(x) {
-            let next = match acc {
-                None => v,
-                Some(a) => f(a, v),
-            };
-            *o = next;
-            acc = Some(next);
-        }
-        self.acc = acc;
+        let Some((acc, x, y)) = carry_in(self.acc, x, y) else {
+            return;
+        };
+        self.acc = Some(scan_run(self.f, acc, x, y));
     }
 }
 
-fn scan_of<T: BlockElem>(f: fn(T, T) -> T) -> Box<dyn Step> {
+/// The running value before `x`, and the elements still to do: the first
+/// element of a lane is its own result.
+#[inline]
+fn carry_in<'a, 'b, T: Copy>(
+    acc: Option<T>,
+    x: &'a [T],
+    y: &'b mut [T],
+) -> Option<(T, &'a [T], &'b mut [T])> {
+    match acc {
+        Some(a) => Some((a, x, y)),
+        None => {
+            let (&first, x) = x.split_first()?;
+            let (o, y) = y.split_first_mut()?;
+            *o = first;
+            Some((first, x, y))
+        }
+    }
+}
+
+/// `y[k] = acc = f(acc, x[k])`; returns the last `acc`.
+#[inline]
+fn scan_run<T: Copy>(f: impl Fn(T, T) -> T, mut acc: T, x: &[T], y: &mut [T]) -> T {
+    for (o, &v) in y.iter_mut().zip(x) {
+        acc = f(acc, v);
+        *o = acc;
+    }
+    acc
+}
+
+/// `cummax`/`cummin`: [`crate::scalar`]'s NaN-propagating `maximum` or
+/// `minimum` scanned. The loop keeps `a > v ? a : v` (one `maxsd`, which
+/// on its own lets a NaN through from `v` but not from `a`) and notes
+/// whether it met a NaN; a block holding one is redone with the full rule
+/// (after the first NaN every result is that NaN).
+struct CumExtreme<T> {
+    max: bool,
+    acc: Option<T>,
+}
+
+impl<T: BlockElem> Aligned<T> for CumExtreme<T> {
+    fn reset(&mut self) {
+        self.acc = None;
+    }
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        let Some((acc, x, y)) = carry_in(self.acc, x, y) else {
+            return;
+        };
+        let max = self.max;
+        if acc.is_nan() {
+            y.fill(acc);
+            self.acc = Some(acc);
+            return;
+        }
+        let mut nan = false;
+        let mut a = acc;
+        for (o, &v) in y.iter_mut().zip(x) {
+            nan |= v.is_nan();
+            a = if max {
+                if a > v {
+                    a
+                } else {
+                    v
+                }
+            } else if a < v {
+                a
+            } else {
+                v
+            };
+            *o = a;
+        }
+        if nan {
+            let f = if max { Elem::maximum } else { Elem::minimum };
+            a = scan_run(f, acc, x, y);
+        }
+        self.acc = Some(a);
+    }
+}
+
+fn scan_of<T: BlockElem>(f: impl Fn(T, T) -> T + Copy + Send + 'static) -> Box<dyn Step> {
     Box::new(AlignedStep::new(Scan { f, acc: None }))
+}
+
+fn cum_extreme<T: BlockElem>(max: bool) -> Box<dyn Step> {
+    Box::new(AlignedStep::new(CumExtreme::<T> { max, acc: None }))
 }
 
 fn scan(s: ScanOp, dtype: DType) -> Option<Box<dyn Step>> {
     use DType as D;
+    let max = s == ScanOp::Cummax;
     Some(match (s, dtype) {
         (ScanOp::Cumsum, D::I64) => scan_of::<i64>(SumElem::add),
         (ScanOp::Cumsum, D::F32) => scan_of::<f32>(SumElem::add),
@@ -815,16 +964,11 @@ fn scan(s: ScanOp, dtype: DType) -> Option<Box<dyn Step>> {
         (ScanOp::Cumprod, D::I64) => scan_of::<i64>(SumElem::mul),
         (ScanOp::Cumprod, D::F32) => scan_of::<f32>(SumElem::mul),
         (ScanOp::Cumprod, D::F64) => scan_of::<f64>(SumElem::mul),
-        (ScanOp::Cummax, D::Bool) => scan_of::<bool>(Elem::maximum),
-        (ScanOp::Cummax, D::I32) => scan_of::<i32>(Elem::maximum),
-        (ScanOp::Cummax, D::I64) => scan_of::<i64>(Elem::maximum),
-        (ScanOp::Cummax, D::F32) => scan_of::<f32>(Elem::maximum),
-        (ScanOp::Cummax, D::F64) => scan_of::<f64>(Elem::maximum),
-        (ScanOp::Cummin, D::Bool) => scan_of::<bool>(Elem::minimum),
-        (ScanOp::Cummin, D::I32) => scan_of::<i32>(Elem::minimum),
-        (ScanOp::Cummin, D::I64) => scan_of::<i64>(Elem::minimum),
-        (ScanOp::Cummin, D::F32) => scan_of::<f32>(Elem::minimum),
-        (ScanOp::Cummin, D::F64) => scan_of::<f64>(Elem::minimum),
+        (ScanOp::Cummax | ScanOp::Cummin, D::Bool) => cum_extreme::<bool>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::I32) => cum_extreme::<i32>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::I64) => cum_extreme::<i64>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::F32) => cum_extreme::<f32>(max),
+        (ScanOp::Cummax | ScanOp::Cummin, D::F64) => cum_extreme::<f64>(max),
         _ => return None,
     })
 }
@@ -852,6 +996,8 @@ impl<T: FloatElem + BlockElem> Aligned<T> for Ewm<T> {
         self.prev = None;
     }
     fn push(&mut self, x: &[T], y: &mut [T]) {
+        // This shape (the first element inside the loop) measured faster
+        // than peeling it off: the recurrence's latency is the limit.
         let (a, b) = (self.a, self.b);
         let mut prev = self.prev;
         for (o, &v) in y.iter_mut().zip(x) {
@@ -871,107 +1017,107 @@ impl<T: FloatElem + BlockElem> Aligned<T> for Ewm<T> {
 
 fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box<dyn Step> {
     match op {
-        WindowOp::Sum | WindowOp::Mean => {
-            Box::new(AlignedStep::new(Rolling::<T, Neumaier>::new(op, ddof, w)))
-        }
-        WindowOp::Var | WindowOp::Std => {
-            Box::new(AlignedStep::new(Rolling::<T, Welford>::new(op, ddof, w)))
-        }
-        WindowOp::Min | WindowOp::Max => Box::new(AlignedStep::new(RollingExtreme::<T>::new(
+        WindowOp::Sum | WindowOp::Mean => Box::new(AlignedStep::new(Blocked::<T, _>::new(
             w,
-            op == WindowOp::Max,
+            SumWindow {
+                mean: op == WindowOp::Mean,
+                suffix: Vec::new(),
+                prefix: Neumaier::EMPTY,
+            },
+        ))),
+        WindowOp::Var | WindowOp::Std => Box::new(AlignedStep::new(Blocked::<T, _>::new(
+            w,
+            VarWindow::new(op == WindowOp::Std, ddof, w),
+        ))),
+        WindowOp::Min | WindowOp::Max => Box::new(AlignedStep::new(Blocked::<T, _>::new(
+            w,
+            ExtremeWindow {
+                max: op == WindowOp::Max,
+                suffix: Vec::new(),
+                prefix: T::default(),
+            },
         ))),
     }
 }
 
-/// A mergeable aggregate of a run of values.
-trait Aggregate: Copy + Send {
-    const EMPTY: Self;
-    fn push(&mut self, x: f64);
-    /// The aggregate of `self`'s values followed by `next`'s.
-    fn merge(&self, next: &Self) -> Self;
+/// What a rolling window keeps of the block prefix/suffix scheme of
+/// [`crate::algo`]: the lane is cut into blocks of `w` from its start; the
+/// window ending at offset `p` of a block is the prefix `0..=p` of that
+/// block merged with the suffix `p+1..` of the previous block (empty when
+/// `p = w - 1`). [`Blocked`] walks the blocks; a `Window` keeps the
+/// aggregates.
+trait Window<T>: Send {
+    /// The previous block is complete (`vals`, in order): compute its
+    /// suffix aggregates and start an empty prefix.
+    fn roll(&mut self, vals: &[T]);
+    /// A new lane.
+    fn reset(&mut self);
+    /// Adds `x` (the elements at offsets `p0..p0 + x.len()` of the current
+    /// block, all below `w - 1`) to the prefix and writes the windows
+    /// ending at each: merged with the suffix of the previous block if
+    /// `prev`, else NaN (the lane's first `w - 1` results).
+    fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]);
+    /// Adds the block's last element (offset `w - 1`) and returns the
+    /// window that is exactly the block.
+    fn last(&mut self, w: usize, x: T) -> T;
 }
 
-/// The block prefix/suffix scheme of [`crate::algo`]'s rolling windows,
-/// streamed: the lane is cut into blocks of `w` from its start; the window
-/// ending at `i` is the prefix of `i`'s block merged with a suffix of the
-/// previous block, whose suffix aggregates are computed right to left (from
-/// the kept elements of that block) when `i` enters a new block.
-struct Rolling<T, A> {
-    op: WindowOp,
-    ddof: u32,
+/// Walks a lane through blocks of `w`, keeping the current block's
+/// elements (at most `min(w, lane length)` of them, so a huge `w` costs
+/// nothing up front).
+struct Blocked<T, K> {
     w: usize,
-    /// Elements pushed so far.
-    seen: usize,
-    prefix: A,
-    /// `suffix[j]`: aggregate of the previous block from its element `j` on.
-    suffix: Vec<A>,
-    /// The current block's elements so far.
-    block: Vec<f64>,
-    _t: PhantomData<fn(T)>,
+    /// Offset in the current block of the next element (`w`: the block is
+    /// complete and rolls when the next element comes).
+    pos: usize,
+    /// Whether a complete block precedes the current one.
+    prev: bool,
+    vals: Vec<T>,
+    k: K,
 }
 
-impl<T, A: Aggregate> Rolling<T, A> {
-    fn new(op: WindowOp, ddof: u32, w: usize) -> Self {
-        Rolling {
-            op,
-            ddof,
+impl<T, K> Blocked<T, K> {
+    fn new(w: usize, k: K) -> Self {
+        Blocked {
             w,
-            seen: 0,
-            prefix: A::EMPTY,
-            suffix: Vec::new(),
-            block: Vec::new(),
-            _t: PhantomData,
+            pos: 0,
+            prev: false,
+            vals: Vec::new(),
+            k,
         }
     }
 }
 
-trait WindowValue: Aggregate {
-    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64;
-}
-
-impl<T: FloatElem + BlockElem, A: WindowValue> Aligned<T> for Rolling<T, A> {
+impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
     fn reset(&mut self) {
-        self.seen = 0;
-        self.prefix = A::EMPTY;
-        self.suffix.clear();
-        self.block.clear();
+        self.pos = 0;
+        self.prev = false;
+        self.vals.clear();
+        self.k.reset();
     }
-    fn push(&mut self, x: &[T], y: &mut [T]) {
+    fn push(&mut self, mut x: &[T], mut y: &mut [T]) {
         let w = self.w;
-        for (o, &v) in y.iter_mut().zip(x) {
-            let i = self.seen;
-            self.seen += 1;
-            if i.is_multiple_of(w) {
-                if i >= w {
-                    self.suffix.clear();
-                    self.suffix.resize(w, A::EMPTY);
-                    let mut acc = A::EMPTY;
-                    for (slot, &e) in self.suffix.iter_mut().zip(&self.block).rev() {
-                        acc.push(e);
-                        *slot = acc;
-                    }
-                }
-                self.block.clear();
-                self.prefix = A::EMPTY;
+        while !x.is_empty() {
+            if self.pos == w {
+                self.k.roll(&self.vals);
+                self.vals.clear();
+                self.pos = 0;
+                self.prev = true;
             }
-            let xf = v.to_f64();
-            self.block.push(xf);
-            self.prefix.push(xf);
-            *o = if i + 1 < w {
-                T::nan_value()
-            } else {
-                let j = (i + 1 - w) % w;
-                let agg = if j == 0 {
-                    self.prefix
-                } else {
-                    match self.suffix.get(j) {
-                        Some(s) => s.merge(&self.prefix),
-                        None => A::EMPTY,
-                    }
-                };
-                T::from_f64(agg.value(self.op, self.ddof, w))
-            };
+            let take = (w - self.pos).min(x.len());
+            let (xa, xr) = x.split_at(take);
+            let (ya, yr) = std::mem::take(&mut y).split_at_mut(take);
+            self.vals.extend_from_slice(xa);
+            let ends = self.pos + take == w;
+            let body = take - usize::from(ends);
+            let (yb, yl) = ya.split_at_mut(body);
+            self.k.run(w, self.pos, self.prev, &xa[..body], yb);
+            if let (Some(o), Some(&v)) = (yl.first_mut(), xa.get(body)) {
+                *o = self.k.last(w, v);
+            }
+            self.pos += take;
+            x = xr;
+            y = yr;
         }
     }
 }
@@ -983,7 +1129,7 @@ struct Neumaier {
     comp: f64,
 }
 
-impl Aggregate for Neumaier {
+impl Neumaier {
     const EMPTY: Neumaier = Neumaier {
         sum: 0.0,
         comp: 0.0,
@@ -991,156 +1137,311 @@ impl Aggregate for Neumaier {
     #[inline]
     fn push(&mut self, x: f64) {
         let t = self.sum + x;
-        if self.sum.abs() >= x.abs() {
-            self.comp += (self.sum - t) + x;
+        let c = if self.sum.abs() >= x.abs() {
+            (self.sum - t) + x
         } else {
-            self.comp += (x - t) + self.sum;
-        }
+            (x - t) + self.sum
+        };
+        self.comp += c;
         self.sum = t;
     }
+    /// `self`'s values followed by `next`'s.
+    #[inline]
     fn merge(&self, next: &Neumaier) -> Neumaier {
         let mut out = *self;
         out.push(next.sum);
         out.comp += next.comp;
         out
     }
-}
-
-impl WindowValue for Neumaier {
-    fn value(&self, op: WindowOp, _ddof: u32, w: usize) -> f64 {
-        let sum = if self.sum.is_finite() {
+    #[inline]
+    fn value(&self) -> f64 {
+        if self.sum.is_finite() {
             self.sum + self.comp
         } else {
             self.sum
-        };
-        if op == WindowOp::Mean {
-            sum / w as f64
-        } else {
-            sum
         }
     }
 }
 
-/// Count, shift `k` (the first value), mean of `x - k`, and the sum of
-/// squared deviations from the mean.
-#[derive(Clone, Copy, Debug)]
-struct Welford {
-    n: f64,
-    k: f64,
-    mean: f64,
+/// `rolling_sum`/`rolling_mean`: Neumaier sums of the suffixes and the
+/// prefix, the window's sum the suffix's merged with the prefix's.
+struct SumWindow {
+    mean: bool,
+    suffix: Vec<Neumaier>,
+    prefix: Neumaier,
+}
+
+impl SumWindow {
+    #[inline]
+    fn out<T: FloatElem>(&self, s: Neumaier, w: usize) -> T {
+        let v = s.value();
+        T::from_f64(if self.mean { v / w as f64 } else { v })
+    }
+}
+
+impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
+    fn roll(&mut self, vals: &[T]) {
+        self.suffix.clear();
+        self.suffix.resize(vals.len(), Neumaier::EMPTY);
+        let mut acc = Neumaier::EMPTY;
+        for (slot, &e) in self.suffix.iter_mut().zip(vals).rev() {
+            acc.push(e.to_f64());
+            *slot = acc;
+        }
+        self.prefix = Neumaier::EMPTY;
+    }
+    fn reset(&mut self) {
+        self.suffix.clear();
+        self.prefix = Neumaier::EMPTY;
+    }
+    fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        let mut prefix = self.prefix;
+        if prev {
+            let suffix = self.suffix.get(p0 + 1..p0 + 1 + x.len()).unwrap_or(&[]);
+            for ((o, &v), s) in y.iter_mut().zip(x).zip(suffix) {
+                prefix.push(v.to_f64());
+                *o = self.out(s.merge(&prefix), w);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                prefix.push(v.to_f64());
+                *o = T::nan_value();
+            }
+        }
+        self.prefix = prefix;
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        self.prefix.push(x.to_f64());
+        self.out(self.prefix, w)
+    }
+}
+
+/// One suffix of a block for `rolling_var`/`rolling_std`: the mean of its
+/// values minus the block's last value, and the sum of squared deviations
+/// from the mean.
+#[derive(Clone, Copy, Debug, Default)]
+struct VarSuffix {
+    mu: f64,
     m2: f64,
 }
 
-impl Aggregate for Welford {
-    const EMPTY: Welford = Welford {
-        n: 0.0,
-        k: 0.0,
-        mean: 0.0,
-        m2: 0.0,
-    };
+/// `rolling_var`/`rolling_std` (see [`crate::algo`]): Welford runs of
+/// *shifted* values, the prefix's shifted by `Kp`, the block's first
+/// value, the suffixes' by `Ks`, the previous block's last value (each
+/// shift lies inside every run it is used for), merged with Chan's formula
+/// `M2 = M2s + M2p + d^2 * (ns * np / w)`, `d = (Kp - Ks) + (mup - mus)`;
+/// `var = M2 / (w - ddof)`. The reciprocals `1/n` of Welford's update and
+/// the merge weights are tables made once per stream, so the per-element
+/// work has one division (and a square root for `std`).
+struct VarWindow {
+    std: bool,
+    /// `w - ddof`, NaN if `w <= ddof`.
+    dof: f64,
+    /// `inv[n] = 1 / n` for `n` in `1..=w` (`inv[0]` unused), and
+    /// `weight[q] = (w - q) * q / w`: made at the first roll (once `w`
+    /// elements have been seen, so a huge `w` costs nothing up front).
+    inv: Vec<f64>,
+    weight: Vec<f64>,
+    ks: f64,
+    suffix: Vec<VarSuffix>,
+    kp: f64,
+    /// The prefix's shifted mean and M2.
+    mu: f64,
+    m2: f64,
+}
+
+impl VarWindow {
+    fn new(std: bool, ddof: u32, w: usize) -> Self {
+        let dof = (w as u64)
+            .checked_sub(u64::from(ddof))
+            .filter(|&d| d > 0)
+            .map_or(f64::NAN, |d| d as f64);
+        VarWindow {
+            std,
+            dof,
+            inv: Vec::new(),
+            weight: Vec::new(),
+            ks: 0.0,
+            suffix: Vec::new(),
+            kp: 0.0,
+            mu: 0.0,
+            m2: 0.0,
+        }
+    }
+
+    /// The variance (or deviation) from `M2`.
     #[inline]
-    fn push(&mut self, x: f64) {
-        if self.n == 0.0 {
-            self.k = x;
-        }
-        let d = x - self.k;
-        self.n += 1.0;
-        let delta = d - self.mean;
-        self.mean += delta / self.n;
-        self.m2 += delta * (d - self.mean);
-    }
-    fn merge(&self, next: &Welford) -> Welford {
-        if self.n == 0.0 {
-            return *next;
-        }
-        if next.n == 0.0 {
-            return *self;
-        }
-        let n = self.n + next.n;
-        let delta = (next.k - self.k) + (next.mean - self.mean);
-        Welford {
-            n,
-            k: self.k,
-            mean: self.mean + delta * (next.n / n),
-            m2: self.m2 + next.m2 + delta * delta * (self.n * next.n / n),
-        }
+    fn out<T: FloatElem>(&self, m2: f64) -> T {
+        let var = nonneg(m2) / self.dof;
+        T::from_f64(if self.std { var.sqrt() } else { var })
     }
 }
 
-impl WindowValue for Welford {
-    fn value(&self, op: WindowOp, ddof: u32, w: usize) -> f64 {
-        let dof = (w as u64).checked_sub(u64::from(ddof)).filter(|&d| d > 0);
-        let var = match dof {
-            Some(d) if self.m2 >= 0.0 => self.m2 / d as f64,
-            Some(_) if self.m2 < 0.0 => 0.0,
-            _ => f64::NAN,
-        };
-        if op == WindowOp::Std {
-            var.sqrt()
-        } else {
-            var
-        }
+/// Welford's update of a run shifted by `k`: `mu` is the mean of the
+/// run's `x - k`, `m2` the sum of squared deviations from it; `inv_n` is
+/// `1 / n` for the run's new length `n`. Every term added to `m2` is a
+/// product of two factors of the same sign, so `m2` never decreases.
+#[inline]
+fn grow(k: f64, mu: &mut f64, m2: &mut f64, x: f64, inv_n: f64) {
+    let d = x - k;
+    let delta = d - *mu;
+    *mu += delta * inv_n;
+    *m2 += delta * (d - *mu);
+}
+
+/// `m`, or zero if it is negative (NaN stays NaN): a guard, since
+/// Welford's terms could only be negative by a rounding of a zero.
+#[inline]
+fn nonneg(m: f64) -> f64 {
+    if m < 0.0 {
+        0.0
+    } else {
+        m
     }
 }
 
-/// Rolling min/max with a monotone deque of (index, value); NaN in the
-/// window gives NaN.
-struct RollingExtreme<T> {
-    w: usize,
-    max: bool,
-    seen: usize,
-    deque: VecDeque<(usize, T)>,
-    last_nan: Option<usize>,
-}
-
-impl<T> RollingExtreme<T> {
-    fn new(w: usize, max: bool) -> Self {
-        RollingExtreme {
-            w,
-            max,
-            seen: 0,
-            deque: VecDeque::new(),
-            last_nan: None,
+impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
+    fn roll(&mut self, vals: &[T]) {
+        let w = vals.len();
+        if self.inv.len() != w + 1 {
+            self.inv = (0..=w).map(|n| 1.0 / n as f64).collect();
+            self.weight = (0..w)
+                .map(|q| (w - q) as f64 * q as f64 / w as f64)
+                .collect();
         }
+        self.ks = vals.last().map_or(0.0, |v| v.to_f64());
+        self.suffix.clear();
+        self.suffix.resize(w, VarSuffix::default());
+        let (mut mu, mut m2) = (0.0f64, 0.0f64);
+        let ks = self.ks;
+        let inv = self.inv.get(1..).unwrap_or(&[]);
+        // suffix[q] holds vals[q..], of w - q values: inv[w - q].
+        for ((slot, &e), &inv_n) in self.suffix.iter_mut().zip(vals).rev().zip(inv) {
+            grow(ks, &mut mu, &mut m2, e.to_f64(), inv_n);
+            *slot = VarSuffix { mu, m2 };
+        }
+        self.kp = 0.0;
+        self.mu = 0.0;
+        self.m2 = 0.0;
     }
-}
-
-impl<T: FloatElem + BlockElem> Aligned<T> for RollingExtreme<T> {
     fn reset(&mut self) {
-        self.seen = 0;
-        self.deque.clear();
-        self.last_nan = None;
+        self.suffix.clear();
+        self.kp = 0.0;
+        self.mu = 0.0;
+        self.m2 = 0.0;
     }
-    fn push(&mut self, x: &[T], y: &mut [T]) {
-        let (w, max) = (self.w, self.max);
-        for (o, &v) in y.iter_mut().zip(x) {
-            let i = self.seen;
-            self.seen += 1;
-            if v.is_nan() {
-                self.last_nan = Some(i);
-            } else {
-                while let Some(&(_, b)) = self.deque.back() {
-                    if (max && b <= v) || (!max && b >= v) {
-                        self.deque.pop_back();
-                    } else {
-                        break;
-                    }
-                }
-                self.deque.push_back((i, v));
+    fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        if p0 == 0 {
+            if let Some(v) = x.first() {
+                self.kp = v.to_f64();
             }
-            while let Some(&(j, _)) = self.deque.front() {
-                if j.saturating_add(w) <= i {
-                    self.deque.pop_front();
-                } else {
-                    break;
-                }
-            }
-            *o = if i + 1 < w || self.last_nan.is_some_and(|j| j.saturating_add(w) > i) {
-                T::nan_value()
-            } else {
-                self.deque.front().map_or(T::nan_value(), |&(_, v)| v)
-            };
         }
+        let (kp, mut mu, mut m2) = (self.kp, self.mu, self.m2);
+        // The window ending at offset p: prefix 0..=p (p + 1 values),
+        // suffix p + 1.. of the previous block.
+        let range = p0 + 1..p0 + 1 + x.len();
+        let inv = self.inv.get(range.clone()).unwrap_or(&[]);
+        if prev {
+            let suffix = self.suffix.get(range.clone()).unwrap_or(&[]);
+            let weight = self.weight.get(range).unwrap_or(&[]);
+            let shift = kp - self.ks;
+            for ((((o, &v), s), &wt), &inv_n) in
+                y.iter_mut().zip(x).zip(suffix).zip(weight).zip(inv)
+            {
+                grow(kp, &mut mu, &mut m2, v.to_f64(), inv_n);
+                let d = shift + (mu - s.mu);
+                *o = self.out(s.m2 + m2 + d * d * wt);
+            }
+        } else {
+            // The lane's first block (no tables yet): only the prefix.
+            let mut n = p0 as f64;
+            for (o, &v) in y.iter_mut().zip(x) {
+                n += 1.0;
+                grow(kp, &mut mu, &mut m2, v.to_f64(), 1.0 / n);
+                *o = T::nan_value();
+            }
+        }
+        (self.mu, self.m2) = (mu, m2);
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        if w == 1 {
+            self.kp = x.to_f64();
+        }
+        let inv_n = self.inv.get(w).copied().unwrap_or(1.0 / w as f64);
+        grow(self.kp, &mut self.mu, &mut self.m2, x.to_f64(), inv_n);
+        self.out(self.m2)
+    }
+}
+
+/// `rolling_min`/`rolling_max`: NaN-propagating `minimum`/`maximum` of the
+/// suffixes and the prefix (van Herk / Gil-Werman), so a window holding a
+/// NaN gives NaN.
+struct ExtremeWindow<T> {
+    max: bool,
+    suffix: Vec<T>,
+    prefix: T,
+}
+
+impl<T: Elem> ExtremeWindow<T> {
+    /// The running function: `maximum`/`minimum` (NaN-propagating).
+    #[inline]
+    fn step(max: bool) -> impl Fn(T, T) -> T {
+        move |a: T, b: T| if max { a.maximum(b) } else { a.minimum(b) }
+    }
+}
+
+impl<T: FloatElem + BlockElem> Window<T> for ExtremeWindow<T> {
+    fn roll(&mut self, vals: &[T]) {
+        let step = Self::step(self.max);
+        self.suffix.clear();
+        self.suffix.extend_from_slice(vals);
+        let mut rest = self.suffix.iter_mut().rev();
+        if let Some(&mut mut acc) = rest.next() {
+            for slot in rest {
+                acc = step(*slot, acc);
+                *slot = acc;
+            }
+        }
+    }
+    fn reset(&mut self) {
+        self.suffix.clear();
+    }
+    fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
+        let step = Self::step(self.max);
+        let (mut x, mut y, mut p) = (x, y, p0);
+        if p0 == 0 {
+            let (Some((&v, xr)), Some((o, yr))) = (x.split_first(), y.split_first_mut()) else {
+                return;
+            };
+            self.prefix = v;
+            *o = match self.suffix.get(1) {
+                Some(&s) if prev => step(s, v),
+                _ => T::nan_value(),
+            };
+            (x, y, p) = (xr, yr, 1);
+        }
+        let mut prefix = self.prefix;
+        if prev {
+            let suffix = self.suffix.get(p + 1..p + 1 + x.len()).unwrap_or(&[]);
+            for ((o, &v), &s) in y.iter_mut().zip(x).zip(suffix) {
+                prefix = step(prefix, v);
+                *o = step(s, prefix);
+            }
+        } else {
+            for (o, &v) in y.iter_mut().zip(x) {
+                prefix = step(prefix, v);
+                *o = T::nan_value();
+            }
+        }
+        self.prefix = prefix;
+    }
+    fn last(&mut self, w: usize, x: T) -> T {
+        self.prefix = if w == 1 {
+            x
+        } else {
+            Self::step(self.max)(self.prefix, x)
+        };
+        self.prefix
     }
 }
 
@@ -1213,6 +1514,260 @@ mod tests {
         let whole = run(&[x.len()]);
         assert!(run(&[1]) == whole);
         assert!(run(&[5, 100, 37]) == whole);
+    }
+
+    /// Deterministic test data: uniform in [-3, 3) with a few repeated
+    /// values, signed zeros and (if `nan`) NaNs and infinities.
+    fn data(n: usize, seed: u64, nan: bool) -> Vec<f64> {
+        let mut st = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|i| {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                let u = (st >> 11) as f64 / (1u64 << 53) as f64;
+                match st % 97 {
+                    0 if nan => f64::NAN,
+                    1 if nan => f64::INFINITY,
+                    2 => 0.0,
+                    3 => -0.0,
+                    4 => 1.5,
+                    _ if i % 50 < 3 => -0.0,
+                    _ => u * 6.0 - 3.0,
+                }
+            })
+            .collect()
+    }
+
+    /// Runs an aligned stream over `x` pushed in blocks of the given
+    /// lengths (cycled); the results' bits.
+    fn aligned_in_blocks(
+        o: &LaneOp,
+        param: Option<Scalar>,
+        x: &[f64],
+        blocks: &[usize],
+    ) -> Vec<u64> {
+        let mut s = Stream::new(o, DType::F64, DType::F64, param).unwrap();
+        let mut y = vec![0.0; x.len()];
+        let mut at = 0;
+        for &b in blocks.iter().cycle() {
+            if at == x.len() {
+                break;
+            }
+            let end = (at + b).min(x.len());
+            s.push(
+                Block::F64(&x[at..end]),
+                Some(BlockMut::F64(&mut y[at..end])),
+            )
+            .unwrap();
+            at = end;
+        }
+        y.iter().map(|v| v.to_bits()).collect()
+    }
+
+    const BLOCKINGS: [&[usize]; 5] = [&[1], &[7, 300], &[128], &[512, 3], &[5, 100, 37]];
+
+    #[test]
+    fn every_stream_is_independent_of_the_blocking() {
+        for (seed, nan) in [(1, false), (2, true)] {
+            let x = data(3000, seed, nan);
+            let mut ops: Vec<(LaneOp, Option<Scalar>)> = vec![];
+            for s in [
+                ScanOp::Cumsum,
+                ScanOp::Cumprod,
+                ScanOp::Cummax,
+                ScanOp::Cummin,
+            ] {
+                ops.push((op(LaneKind::Scan(s)), None));
+            }
+            ops.push((op(LaneKind::Ewm), Some(Scalar::F64(0.3))));
+            for w in [1, 2, 3, 37, 128, 1000, 5000] {
+                for r in [
+                    WindowOp::Sum,
+                    WindowOp::Mean,
+                    WindowOp::Var,
+                    WindowOp::Std,
+                    WindowOp::Min,
+                    WindowOp::Max,
+                ] {
+                    ops.push((op(LaneKind::Rolling(r)), Some(Scalar::I64(w))));
+                }
+            }
+            for (o, p) in &ops {
+                let whole = aligned_in_blocks(o, *p, &x, &[x.len()]);
+                for blocks in BLOCKINGS {
+                    let got = aligned_in_blocks(o, *p, &x, blocks);
+                    assert!(got == whole, "{o:?} {p:?} in blocks {blocks:?}");
+                }
+            }
+            for r in [
+                ReduceOp::Sum,
+                ReduceOp::NanSum,
+                ReduceOp::Mean,
+                ReduceOp::NanMean,
+                ReduceOp::Var,
+                ReduceOp::NanStd,
+                ReduceOp::Min,
+                ReduceOp::Max,
+                ReduceOp::NanMin,
+                ReduceOp::NanMax,
+            ] {
+                let o = op(LaneKind::Reduce(r));
+                let whole = reduce_in_blocks(o, &x, &[x.len()]);
+                for blocks in BLOCKINGS {
+                    let got = reduce_in_blocks(o, &x, blocks);
+                    let same = match (got, whole) {
+                        (Scalar::F64(a), Scalar::F64(b)) => a.to_bits() == b.to_bits(),
+                        _ => false,
+                    };
+                    assert!(same, "{r:?} in blocks {blocks:?}: {got:?} vs {whole:?}");
+                }
+            }
+        }
+    }
+
+    /// NaNs equal, zeros by sign, everything else by value.
+    fn same_f64(a: f64, b: f64) -> bool {
+        (a.is_nan() && b.is_nan()) || a.to_bits() == b.to_bits()
+    }
+
+    #[test]
+    fn fast_paths_keep_the_element_rules() {
+        use crate::scalar::f64_ops::{maximum, minimum};
+        for (seed, nan) in [(3, false), (4, true), (5, true)] {
+            let x = data(2000, seed, nan);
+            // min/max and the nan forms: the first strict extreme, NaN rules.
+            for (r, max, skip) in [
+                (ReduceOp::Max, true, false),
+                (ReduceOp::Min, false, false),
+                (ReduceOp::NanMax, true, true),
+                (ReduceOp::NanMin, false, true),
+            ] {
+                for len in [1, 2, 9, 100, 2000] {
+                    let lane = &x[..len];
+                    let (mut best, mut first_nan) = (None::<f64>, None::<f64>);
+                    for &v in lane {
+                        if v.is_nan() {
+                            first_nan = first_nan.or(Some(v));
+                            if !skip {
+                                break;
+                            }
+                        } else if best.is_none_or(|b| if max { v > b } else { v < b }) {
+                            best = Some(v);
+                        }
+                    }
+                    let want = if skip {
+                        best.or(first_nan)
+                    } else {
+                        first_nan.or(best)
+                    };
+                    for blocks in [&[len][..], &[1], &[7, 300]] {
+                        let got = reduce_in_blocks(op(LaneKind::Reduce(r)), lane, blocks);
+                        let Scalar::F64(got) = got else {
+                            panic!("{got:?}")
+                        };
+                        assert!(
+                            same_f64(got, want.unwrap()),
+                            "{r:?} len {len}: {got} vs {want:?}"
+                        );
+                    }
+                }
+            }
+            // Signed zeros: the first of equal extremes wins.
+            for (xs, want) in [([-0.0, 0.0], -0.0f64), ([0.0, -0.0], 0.0)] {
+                for r in [ReduceOp::Max, ReduceOp::Min] {
+                    let got = reduce_in_blocks(op(LaneKind::Reduce(r)), &xs, &[2]);
+                    assert!(matches!(got, Scalar::F64(v) if v.to_bits() == want.to_bits()));
+                }
+            }
+            // cummax/cummin: scalar's maximum/minimum scanned.
+            for (s, f) in [
+                (ScanOp::Cummax, maximum as extern "C" fn(f64, f64) -> f64),
+                (ScanOp::Cummin, minimum),
+            ] {
+                let mut want = x.clone();
+                for i in 1..want.len() {
+                    want[i] = f(want[i - 1], x[i]);
+                }
+                let want: Vec<u64> = want.iter().map(|v| v.to_bits()).collect();
+                let got = aligned_in_blocks(&op(LaneKind::Scan(s)), None, &x, &[512]);
+                let ok = got
+                    .iter()
+                    .zip(&want)
+                    .all(|(&a, &b)| same_f64(f64::from_bits(a), f64::from_bits(b)));
+                assert!(ok, "{s:?}");
+            }
+            // rolling_min/max against a direct scan of every window.
+            for w in [1usize, 2, 5, 64] {
+                for (r, max) in [(WindowOp::Max, true), (WindowOp::Min, false)] {
+                    let got = aligned_in_blocks(
+                        &op(LaneKind::Rolling(r)),
+                        Some(Scalar::I64(w as i64)),
+                        &x,
+                        &[512],
+                    );
+                    for i in 0..x.len() {
+                        let got = f64::from_bits(got[i]);
+                        if i + 1 < w {
+                            assert!(got.is_nan());
+                            continue;
+                        }
+                        let win = &x[i + 1 - w..=i];
+                        let want = if win.iter().any(|v| v.is_nan()) {
+                            f64::NAN
+                        } else if max {
+                            win.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                        } else {
+                            win.iter().copied().fold(f64::INFINITY, f64::min)
+                        };
+                        // Equal values (a zero of either sign) are one extreme.
+                        assert!(
+                            (got.is_nan() && want.is_nan()) || got == want,
+                            "{r:?} w={w} at {i}: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_var_is_exact_on_constants_and_robust_to_outliers() {
+        let var = op(LaneKind::Rolling(WindowOp::Var));
+        // Constant windows: exactly zero (never a tiny negative or positive).
+        let c = vec![1e9 + 0.25; 1000];
+        for w in [1, 2, 7, 100] {
+            let got = aligned_in_blocks(&var, Some(Scalar::I64(w)), &c, &[512]);
+            for &v in &got[w as usize - 1..] {
+                assert_eq!(f64::from_bits(v), 0.0, "w={w}");
+            }
+        }
+        // An outlier at the first element of every block (the prefix's
+        // shift) and at the last (the suffixes' shift) of small noise.
+        let w = 100usize;
+        let mut x = data(5000, 9, false);
+        for (i, v) in x.iter_mut().enumerate() {
+            *v *= 1e-3;
+            if i % w == 0 || i % w == w - 1 {
+                *v += 1e6;
+            }
+        }
+        let got = aligned_in_blocks(&var, Some(Scalar::I64(w as i64)), &x, &[512]);
+        for i in w - 1..x.len() {
+            let win = &x[i + 1 - w..=i];
+            // Two-pass with a double-double mean.
+            let x0 = win[0];
+            let n = w as f64;
+            let m = win.iter().map(|v| v - x0).sum::<f64>() / n;
+            let m = m + win.iter().map(|v| (v - x0) - m).sum::<f64>() / n;
+            let want = win.iter().map(|v| ((v - x0) - m).powi(2)).sum::<f64>() / n;
+            let got = f64::from_bits(got[i]);
+            assert!(got >= 0.0);
+            assert!(
+                (got - want).abs() <= 1e-10 * want,
+                "at {i}: {got:e} vs {want:e}"
+            );
+        }
     }
 
     #[test]
