@@ -22,6 +22,7 @@ pub mod parse;
 pub mod scalar;
 pub mod stream;
 pub mod types;
+pub mod vmath;
 
 pub use array::{Array, Buffer, BufferMut, Data, View, ViewMut};
 pub use engine::{Arg, CacheStats, Config, Engine, Expr, Kernel, Mode, Module};

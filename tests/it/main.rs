@@ -15,3 +15,4 @@ mod repl;
 mod snapshots;
 mod stress;
 mod util;
+mod vmath;
