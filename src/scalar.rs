@@ -51,7 +51,7 @@
 //! | cast int → float, f64 → f32 | | round to nearest even | same |
 //! | cast float → int | floats | truncate toward zero, **saturate**, NaN → 0 | **departs**: NumPy gives `INT_MIN` for NaN and out-of-range values |
 //! | `arcsinh`, `arccosh`, `arctanh` | floats | musl's algorithms (≤ 2 ulp) | NumPy calls the platform libm |
-//! | `exp`, `log`, `sin`, `cos` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references: `exp` 1.00 in the subnormal range, 0.5x elsewhere; `log` 0.70, `sin` 0.88, `cos` 0.89 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
+//! | `exp`, `log`, `sin`, `cos` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references: `exp` 0.61, 1.00 for subnormal results; `log` 0.79, `sin` 0.88, `cos` 0.89 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //! | other transcendentals | floats | glibc's libm via std; measured ≤ 1.7 ulp against 120-bit references (`sqrt` ≤ 0.5) | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //!
 //! Combinations the IR never produces (a float-only function of an integer,

@@ -2,14 +2,17 @@
 //!
 //! Each function is written once, as a *lane*: straight-line, branch-free
 //! `f64` code (selects, not jumps) using only correctly rounded IEEE
-//! operations (`+ - * /`, no fused multiply-add) and bit manipulation. A
-//! block routine maps a lane over a slice, so rustc vectorises it; the same
-//! source is compiled three times (baseline SSE2, AVX2, AVX-512, through
-//! `#[target_feature]`) and [`block`] hands out the best one this CPU runs.
-//! Since every operation is correctly rounded and none is fused, all three
-//! give the same bits, and so does the one-element form [`Op::one`] that
-//! `scalar.rs` calls: the interpreter and the JIT agree by construction
-//! (the architecture invariant "one definition of element semantics").
+//! operations (`+ - * /` and fused multiply-add, `f64::mul_add`) and bit
+//! manipulation. A block routine maps a lane over a slice, so rustc
+//! vectorises it; the same source is compiled three times (baseline, AVX2
+//! with FMA, AVX-512 with FMA, through `#[target_feature]`) and [`block`]
+//! hands out the best one this CPU runs. Since every operation is correctly
+//! rounded, all three give the same bits, and so does the one-element form
+//! [`Op::one`] that `scalar.rs` calls: the interpreter and the JIT agree by
+//! construction (the architecture invariant "one definition of element
+//! semantics"). The baseline build has no FMA instruction on x86-64, so
+//! its `mul_add` calls libm's `fma` (correctly rounded, slow): it is only
+//! for CPUs without FMA.
 //!
 //! A lane may give up on an element (sin and cos of huge arguments or of
 //! arguments within 2^-40 of a multiple of π/2, NaN and ±inf): it returns
@@ -24,7 +27,8 @@
 //! The algorithms (classical, see Muller, *Elementary Functions*):
 //! - `exp`: `x = k ln2 + r`, `|r| <= ln2/2`, with `ln2` in two pieces
 //!   (the first with 32 significant bits, so `k * hi` is exact) and `r`
-//!   carried as a double-double; `exp(r)` by its Taylor series to degree 13;
+//!   carried as a double-double; `exp(r)` by its Taylor series to degree 13,
+//!   `1 + r` summed exactly;
 //!   the scale `2^k` applied as two exact powers of two, so that results in
 //!   the subnormal range are rounded once and overflow gives `inf`.
 //! - `log`: `x = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`, `f = m - 1`,
@@ -76,9 +80,9 @@ pub const OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sin, UnaryOp
 pub enum Level {
     /// The target's baseline (SSE2 on x86-64).
     Portable,
-    /// AVX2 (x86-64).
+    /// AVX2 and FMA (x86-64).
     Avx2,
-    /// AVX-512 F, DQ and VL (x86-64).
+    /// AVX-512 F, DQ and VL, and FMA (x86-64).
     Avx512,
 }
 
@@ -104,12 +108,15 @@ impl Level {
         match self {
             Level::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Level::Avx2 => std::is_x86_feature_detected!("avx2"),
+            Level::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
             #[cfg(target_arch = "x86_64")]
             Level::Avx512 => {
                 std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512dq")
                     && std::is_x86_feature_detected!("avx512vl")
+                    && std::is_x86_feature_detected!("fma")
             }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
@@ -145,34 +152,34 @@ fn routine<O: Op>(dtype: DType, level: Level) -> Option<BlockFn> {
 mod x86 {
     use super::{block32, block64, Op};
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn avx2_64_impl<O: Op>(xs: &mut [f64]) {
         block64::<O>(xs)
     }
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn avx2_32_impl<O: Op>(xs: &mut [f32]) {
         block32::<O>(xs)
     }
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
     fn avx512_64_impl<O: Op>(xs: &mut [f64]) {
         block64::<O>(xs)
     }
-    #[target_feature(enable = "avx512f,avx512dq,avx512vl")]
+    #[target_feature(enable = "avx512f,avx512dq,avx512vl,fma")]
     fn avx512_32_impl<O: Op>(xs: &mut [f32]) {
         block32::<O>(xs)
     }
 
     pub fn avx2_64<O: Op>(xs: &mut [f64]) {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
+        if super::Level::Avx2.supported() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
             unsafe { avx2_64_impl::<O>(xs) }
         } else {
             block64::<O>(xs)
         }
     }
     pub fn avx2_32<O: Op>(xs: &mut [f32]) {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
+        if super::Level::Avx2.supported() {
+            // SAFETY: the CPU has AVX2 and FMA, checked just above.
             unsafe { avx2_32_impl::<O>(xs) }
         } else {
             block32::<O>(xs)
@@ -180,7 +187,7 @@ mod x86 {
     }
     pub fn avx512_64<O: Op>(xs: &mut [f64]) {
         if super::Level::Avx512.supported() {
-            // SAFETY: the CPU has AVX-512 F, DQ and VL, checked just above.
+            // SAFETY: the CPU has AVX-512 F, DQ, VL and FMA, checked just above.
             unsafe { avx512_64_impl::<O>(xs) }
         } else {
             block64::<O>(xs)
@@ -188,7 +195,7 @@ mod x86 {
     }
     pub fn avx512_32<O: Op>(xs: &mut [f32]) {
         if super::Level::Avx512.supported() {
-            // SAFETY: the CPU has AVX-512 F, DQ and VL, checked just above.
+            // SAFETY: the CPU has AVX-512 F, DQ, VL and FMA, checked just above.
             unsafe { avx512_32_impl::<O>(xs) }
         } else {
             block32::<O>(xs)
@@ -207,34 +214,70 @@ pub trait Op {
     /// The exact path for the elements the lane gives up on.
     const SLOW: Option<fn(f64) -> f64>;
 
-    /// The function of one `f64`: the same bits as the block routines.
+    /// The function of one `f64`: the same bits as the block routines
+    /// (it runs the best one on a one-element block).
     #[inline]
-    fn one(x: f64) -> f64 {
-        let y = Self::lane(x);
-        match Self::SLOW {
-            Some(slow) if y.is_nan() => slow(x),
-            _ => y,
-        }
+    fn one(x: f64) -> f64
+    where
+        Self: Sized,
+    {
+        let mut xs = [x];
+        dispatched64::<Self>(&mut xs);
+        xs[0]
     }
 
     /// The function of one `f32`: the same bits as the block routines.
     #[inline]
-    fn one32(x: f32) -> f32 {
+    fn one32(x: f32) -> f32
+    where
+        Self: Sized,
+    {
         Self::one(f64::from(x)) as f32
     }
 }
 
+/// The best block routine this CPU runs.
+fn dispatched64<O: Op>(xs: &mut [f64]) {
+    match Level::detected() {
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => x86::avx512_64::<O>(xs),
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => x86::avx2_64::<O>(xs),
+        _ => block64::<O>(xs),
+    }
+}
+
 /// Elements per pass: the stack buffer of a pass.
-const CHUNK: usize = 128;
+const CHUNK: usize = 64;
+
+/// Elements per step of the vector loops: two or four vectors' worth, so
+/// that each step has independent chains to overlap.
+const STEP: usize = 16;
+
+/// `O::lane` over `xs` in place, `STEP` elements at a time.
+#[inline(always)]
+fn map_lane<O: Op>(xs: &mut [f64]) {
+    let mut steps = xs.chunks_exact_mut(STEP);
+    for step in &mut steps {
+        for x in step.iter_mut() {
+            *x = O::lane(*x);
+        }
+    }
+    for x in steps.into_remainder() {
+        *x = O::lane(*x);
+    }
+}
 
 #[inline(always)]
 fn block64<O: Op>(xs: &mut [f64]) {
+    if O::SLOW.is_none() {
+        return map_lane::<O>(xs);
+    }
     let mut buf = [0.0f64; CHUNK];
     for chunk in xs.chunks_mut(CHUNK) {
         let out = &mut buf[..chunk.len()];
-        for (o, &x) in out.iter_mut().zip(chunk.iter()) {
-            *o = O::lane(x);
-        }
+        out.copy_from_slice(chunk);
+        map_lane::<O>(out);
         if let Some(slow) = O::SLOW {
             if out.iter().fold(false, |any, y| any | y.is_nan()) {
                 for (o, &x) in out.iter_mut().zip(chunk.iter()) {
@@ -254,8 +297,9 @@ fn block32<O: Op>(xs: &mut [f32]) {
     for chunk in xs.chunks_mut(CHUNK) {
         let out = &mut buf[..chunk.len()];
         for (o, &x) in out.iter_mut().zip(chunk.iter()) {
-            *o = O::lane(f64::from(x));
+            *o = f64::from(x);
         }
+        map_lane::<O>(out);
         if let Some(slow) = O::SLOW {
             if out.iter().fold(false, |any, y| any | y.is_nan()) {
                 for (o, &x) in out.iter_mut().zip(chunk.iter()) {
@@ -338,20 +382,23 @@ impl Op for Exp {
         // xc - k*LN2_HI is exact (Sterbenz); r + rlo = xc - k ln2.
         let (r, rlo) = two_sum(xc - k * LN2_HI, -(k * LN2_LO));
         // exp(r) = 1 + r + r^2 q(r), q the Taylor series from 1/2!.
-        let q = 1.605_904_383_682_161_3e-10;
-        let q = q * r + 2.087_675_698_786_81e-9;
-        let q = q * r + 2.505_210_838_544_172e-8;
-        let q = q * r + 2.755_731_922_398_589e-7;
-        let q = q * r + 2.755_731_922_398_589_3e-6;
-        let q = q * r + 2.480_158_730_158_73e-5;
-        let q = q * r + 1.984_126_984_126_984e-4;
-        let q = q * r + 1.388_888_888_888_889e-3;
-        let q = q * r + 8.333_333_333_333_333e-3;
-        let q = q * r + 4.166_666_666_666_666_4e-2;
-        let q = q * r + 0.166_666_666_666_666_66;
-        let q = q * r + 0.5;
+        let q: f64 = 1.605_904_383_682_161_3e-10;
+        let q = q.mul_add(r, 2.087_675_698_786_81e-9);
+        let q = q.mul_add(r, 2.505_210_838_544_172e-8);
+        let q = q.mul_add(r, 2.755_731_922_398_589e-7);
+        let q = q.mul_add(r, 2.755_731_922_398_589_3e-6);
+        let q = q.mul_add(r, 2.480_158_730_158_73e-5);
+        let q = q.mul_add(r, 1.984_126_984_126_984e-4);
+        let q = q.mul_add(r, 1.388_888_888_888_889e-3);
+        let q = q.mul_add(r, 8.333_333_333_333_333e-3);
+        let q = q.mul_add(r, 4.166_666_666_666_666_4e-2);
+        let q = q.mul_add(r, 0.166_666_666_666_666_66);
+        let q = q.mul_add(r, 0.5);
         // exp(r + rlo) = exp(r) (1 + rlo + ...); rlo * r is below 2^-55.
-        let p = 1.0 + (r + ((r * r) * q + rlo));
+        // 1 + r exactly, so that only the last addition rounds at the
+        // scale of the result (about 0.55 ulp, not 0.65).
+        let (one_r, one_r_lo) = fast_two_sum(1.0, r);
+        let p = one_r + (one_r_lo + (r * r).mul_add(q, rlo));
         // 2^k as two exact powers of two: p * 2^k1 is exact and normal,
         // the second product rounds once (subnormal results included).
         let (k1, k1_bits) = round_int(k * 0.5);
@@ -390,16 +437,16 @@ impl Op for Log {
         let s = f / (2.0 + f);
         let z = s * s;
         // log(1+f) = 2s + s R(z), R(z) = 2z/3 + 2z^2/5 + ... + 2z^10/21.
-        let t = 2.0 / 21.0;
-        let t = t * z + 2.0 / 19.0;
-        let t = t * z + 2.0 / 17.0;
-        let t = t * z + 2.0 / 15.0;
-        let t = t * z + 2.0 / 13.0;
-        let t = t * z + 2.0 / 11.0;
-        let t = t * z + 2.0 / 9.0;
-        let t = t * z + 2.0 / 7.0;
-        let t = t * z + 2.0 / 5.0;
-        let t = t * z + 2.0 / 3.0;
+        let t: f64 = 2.0 / 21.0;
+        let t = t.mul_add(z, 2.0 / 19.0);
+        let t = t.mul_add(z, 2.0 / 17.0);
+        let t = t.mul_add(z, 2.0 / 15.0);
+        let t = t.mul_add(z, 2.0 / 13.0);
+        let t = t.mul_add(z, 2.0 / 11.0);
+        let t = t.mul_add(z, 2.0 / 9.0);
+        let t = t.mul_add(z, 2.0 / 7.0);
+        let t = t.mul_add(z, 2.0 / 5.0);
+        let t = t.mul_add(z, 2.0 / 3.0);
         let big_r = z * t;
         // 2s = f - f^2/2 + s f^2/2, so log(1+f) = f - (h - s (h + R)).
         let h = 0.5 * f * f;
@@ -443,24 +490,24 @@ fn sincos_lane(x: f64, cos_shift: u64) -> f64 {
     let (r, rlo) = fast_two_sum(c, ea + eb + ec);
     let z = r * r;
     // sin(r) = r + r z S(z); sin(r + rlo) = sin(r) + rlo cos(r).
-    let sp = 2.811_457_254_345_520_6e-15;
-    let sp = sp * z - 7.647_163_731_819_816e-13;
-    let sp = sp * z + 1.605_904_383_682_161_3e-10;
-    let sp = sp * z - 2.505_210_838_544_172e-8;
-    let sp = sp * z + 2.755_731_922_398_589_3e-6;
-    let sp = sp * z - 1.984_126_984_126_984e-4;
-    let sp = sp * z + 8.333_333_333_333_333e-3;
-    let sp = sp * z - 0.166_666_666_666_666_66;
+    let sp: f64 = 2.811_457_254_345_520_6e-15;
+    let sp = sp.mul_add(z, -7.647_163_731_819_816e-13);
+    let sp = sp.mul_add(z, 1.605_904_383_682_161_3e-10);
+    let sp = sp.mul_add(z, -2.505_210_838_544_172e-8);
+    let sp = sp.mul_add(z, 2.755_731_922_398_589_3e-6);
+    let sp = sp.mul_add(z, -1.984_126_984_126_984e-4);
+    let sp = sp.mul_add(z, 8.333_333_333_333_333e-3);
+    let sp = sp.mul_add(z, -0.166_666_666_666_666_66);
     let s = r + (r * (z * sp) + rlo * (1.0 - 0.5 * z));
     // cos(r) = 1 - z/2 + z^2 C(z); cos(r + rlo) = cos(r) - rlo sin(r).
-    let cp = -1.561_920_696_858_622_5e-16;
-    let cp = cp * z + 4.779_477_332_387_385e-14;
-    let cp = cp * z - 1.147_074_559_772_972_5e-11;
-    let cp = cp * z + 2.087_675_698_786_81e-9;
-    let cp = cp * z - 2.755_731_922_398_589e-7;
-    let cp = cp * z + 2.480_158_730_158_73e-5;
-    let cp = cp * z - 1.388_888_888_888_889e-3;
-    let cp = cp * z + 4.166_666_666_666_666_4e-2;
+    let cp: f64 = -1.561_920_696_858_622_5e-16;
+    let cp = cp.mul_add(z, 4.779_477_332_387_385e-14);
+    let cp = cp.mul_add(z, -1.147_074_559_772_972_5e-11);
+    let cp = cp.mul_add(z, 2.087_675_698_786_81e-9);
+    let cp = cp.mul_add(z, -2.755_731_922_398_589e-7);
+    let cp = cp.mul_add(z, 2.480_158_730_158_73e-5);
+    let cp = cp.mul_add(z, -1.388_888_888_888_889e-3);
+    let cp = cp.mul_add(z, 4.166_666_666_666_666_4e-2);
     let c = 1.0 - (0.5 * z - (z * (z * cp) - rlo * r));
     // Quadrant j = n + shift: j odd takes the cosine, j & 2 the minus sign.
     let j = n_bits.wrapping_add(cos_shift);
