@@ -16,3 +16,4 @@ mod repl;
 mod snapshots;
 mod stress;
 mod util;
+mod vmath;

@@ -1,0 +1,129 @@
+//! Throughput of the vectorised math block routines (`arrjit::vmath`), per
+//! op, dtype and dispatch level, against std's libm called per element.
+//! Arrays are processed 512 elements at a time, as the JIT calls them; each
+//! block is first copied from the input (the routines work in place), and
+//! the baseline does the same copy.
+//!
+//! `cargo bench --bench vmath` (criterion reports time per iteration;
+//! divide by the element count, or read the `elem/s` throughput).
+
+use std::hint::black_box;
+
+use arrjit::ir::UnaryOp;
+use arrjit::vmath::{block_at, BlockFn, Level, OPS};
+use arrjit::DType;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const BLOCK: usize = 512;
+
+fn name(op: UnaryOp) -> &'static str {
+    match op {
+        UnaryOp::Exp => "exp",
+        UnaryOp::Log => "log",
+        UnaryOp::Sin => "sin",
+        UnaryOp::Cos => "cos",
+        _ => unreachable!(),
+    }
+}
+
+/// Inputs where each function does ordinary work: exp over [-700, 700],
+/// log over (0, 1e6], sin and cos over [-1000, 1000].
+fn input(op: UnaryOp, n: usize) -> Vec<f64> {
+    let (lo, hi) = match op {
+        UnaryOp::Exp => (-700.0, 700.0),
+        UnaryOp::Log => (1e-6, 1e6),
+        _ => (-1000.0, 1000.0),
+    };
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
+
+fn libm64(op: UnaryOp) -> fn(f64) -> f64 {
+    match op {
+        UnaryOp::Exp => f64::exp,
+        UnaryOp::Log => f64::ln,
+        UnaryOp::Sin => f64::sin,
+        UnaryOp::Cos => f64::cos,
+        _ => unreachable!(),
+    }
+}
+
+fn libm32(op: UnaryOp) -> fn(f32) -> f32 {
+    match op {
+        UnaryOp::Exp => f32::exp,
+        UnaryOp::Log => f32::ln,
+        UnaryOp::Sin => f32::sin,
+        UnaryOp::Cos => f32::cos,
+        _ => unreachable!(),
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    for n in [10_000usize, 1_000_000] {
+        for op in OPS {
+            let xs = input(op, n);
+            let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+            let mut group = c.benchmark_group(format!("vmath/{}/{n}", name(op)));
+            group.throughput(Throughput::Elements(n as u64));
+            let mut out = vec![0.0f64; n];
+            let mut out32 = vec![0.0f32; n];
+            let f = libm64(op);
+            group.bench_function("f64/std-per-element", |b| {
+                b.iter(|| {
+                    for (o, i) in out.chunks_mut(BLOCK).zip(xs.chunks(BLOCK)) {
+                        o.copy_from_slice(i);
+                        o.iter_mut().for_each(|x| *x = f(*x));
+                    }
+                    black_box(&mut out);
+                })
+            });
+            let f = libm32(op);
+            group.bench_function("f32/std-per-element", |b| {
+                b.iter(|| {
+                    for (o, i) in out32.chunks_mut(BLOCK).zip(xs32.chunks(BLOCK)) {
+                        o.copy_from_slice(i);
+                        o.iter_mut().for_each(|x| *x = f(*x));
+                    }
+                    black_box(&mut out32);
+                })
+            });
+            for level in Level::ALL.into_iter().filter(|l| l.supported()) {
+                let Some(BlockFn::F64(f)) = block_at(op, DType::F64, level) else {
+                    unreachable!()
+                };
+                group.bench_function(BenchmarkId::new("f64", format!("{level:?}")), |b| {
+                    b.iter(|| {
+                        for (o, i) in out.chunks_mut(BLOCK).zip(xs.chunks(BLOCK)) {
+                            o.copy_from_slice(i);
+                            f(o);
+                        }
+                        black_box(&mut out);
+                    })
+                });
+                let Some(BlockFn::F32(f)) = block_at(op, DType::F32, level) else {
+                    unreachable!()
+                };
+                group.bench_function(BenchmarkId::new("f32", format!("{level:?}")), |b| {
+                    b.iter(|| {
+                        for (o, i) in out32.chunks_mut(BLOCK).zip(xs32.chunks(BLOCK)) {
+                            o.copy_from_slice(i);
+                            f(o);
+                        }
+                        black_box(&mut out32);
+                    })
+                });
+            }
+            group.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
