@@ -217,6 +217,13 @@ impl<'a, T: Copy + Default> Strided<'a, T> {
         self.len == 0
     }
 
+    /// The lane as a slice, if its elements are consecutive.
+    pub fn as_slice(&self) -> Option<&'a [T]> {
+        (self.stride == 1 || self.len <= 1)
+            .then(|| self.data.get(self.start..self.start + self.len))
+            .flatten()
+    }
+
     pub fn start(&self) -> usize {
         self.start
     }
@@ -264,6 +271,15 @@ impl<'a, T: Copy + Default> StridedMut<'a, T> {
             start: 0,
             stride: 1,
             len,
+        }
+    }
+
+    /// The lane as a slice, if its elements are consecutive.
+    pub fn as_mut_slice(&mut self) -> Option<&mut [T]> {
+        if self.stride == 1 || self.len <= 1 {
+            self.data.get_mut(self.start..self.start + self.len)
+        } else {
+            None
         }
     }
 
@@ -874,6 +890,22 @@ fn feed<T: BlockElem>(
 
 fn diff(n: u32, src: LaneIn<'_>, dst: LaneOut<'_>) -> Result<()> {
     dispatch!(all, "diff", src, dst, |x, y| {
+        if n == 1 {
+            // The common case straight from the lane: one pass, no copy.
+            match (x.as_slice(), y.as_mut_slice()) {
+                (Some(xs), Some(ys)) => {
+                    for (o, w) in ys.iter_mut().zip(xs.windows(2)) {
+                        *o = Elem::delta(w[1], w[0]);
+                    }
+                }
+                _ => {
+                    for i in 1..x.len() {
+                        y.set(i - 1, Elem::delta(x.get(i), x.get(i - 1)));
+                    }
+                }
+            }
+            return Ok(());
+        }
         let mut v: Vec<_> = (0..x.len()).map(|i| x.get(i)).collect();
         for _ in 0..n {
             if v.is_empty() {
