@@ -1610,7 +1610,8 @@ impl<'a> Translator<'a, '_> {
             Minimum | Maximum | Fmin | Fmax if self.b.func.dfg.value_type(x).is_float() => {
                 let ty = self.b.func.dfg.value_type(x);
                 let vty = ty.by(128 / ty.bits()).expect("a 128-bit vector of floats");
-                let (xv, yv) = (self.b.ins().splat(vty, x), self.b.ins().splat(vty, y));
+                let xv = self.b.ins().scalar_to_vector(vty, x);
+                let yv = self.b.ins().scalar_to_vector(vty, y);
                 let r = self.minmax_lanes(op, xv, yv, false);
                 self.b.ins().extractlane(r, 0)
             }

@@ -374,11 +374,15 @@ impl<'a> Translator<'a, '_> {
     /// NumPy's `minimum`/`maximum`/`fmin`/`fmax` per lane, as the scalar
     /// rule (`translate_binary_float`): x if the pick holds or x is NaN
     /// (minimum/maximum); y if x is NaN, else x if y is NaN or the pick
-    /// holds (fmin/fmax). `x < y` is written `fcmp lt x y` and `x > y` as
-    /// `fcmp lt y x`, the forms the backend turns into `minp`/`maxp` when
-    /// the NaN terms vanish: when `x` is never NaN (`x_never_nan`, a
-    /// constant), `minimum(x, y)` is exactly `x < y ? x : y` (clip's
-    /// bounds).
+    /// holds (fmin/fmax).
+    ///
+    /// Built so each blend's condition is a compare (the backend then
+    /// emits `blendv`) and the pick is the form it turns into `minp`/`maxp`
+    /// (`x < y ? x : y`, written `fcmp lt x y`; `x > y ? x : y`, written
+    /// `fcmp lt y x`): the pick's own NaN rule (y if either is NaN) is
+    /// mended by a blend on x's NaN, and for fmin/fmax one on y's first.
+    /// When `x` is never NaN (`x_never_nan`, a constant) those blends
+    /// vanish: `maximum(lo, x)` is one `maxpd` (clip's bounds).
     pub(super) fn minmax_lanes(
         &mut self,
         op: BinaryOp,
@@ -393,24 +397,17 @@ impl<'a> Translator<'a, '_> {
         } else {
             cmp(self, FloatCC::LessThan, y, x)
         };
-        let take_x = match (op, x_never_nan) {
-            (Minimum | Maximum, true) => pick,
-            (Minimum | Maximum, false) => {
-                let x_nan = cmp(self, FloatCC::Unordered, x, x);
-                self.b.ins().bor(pick, x_nan)
-            }
-            (_, never) => {
-                let y_nan = cmp(self, FloatCC::Unordered, y, y);
-                let either = self.b.ins().bor(pick, y_nan);
-                if never {
-                    either
-                } else {
-                    let x_nan = cmp(self, FloatCC::Unordered, x, x);
-                    self.b.ins().band_not(either, x_nan)
-                }
-            }
-        };
-        self.vector_blend(take_x, x, y)
+        let mut r = self.vector_blend(pick, x, y);
+        if matches!(op, Fmin | Fmax) {
+            let y_nan = cmp(self, FloatCC::Unordered, y, y);
+            r = self.vector_blend(y_nan, x, r);
+        }
+        if !x_never_nan {
+            let x_nan = cmp(self, FloatCC::Unordered, x, x);
+            let keep = if matches!(op, Fmin | Fmax) { y } else { x };
+            r = self.vector_blend(x_nan, keep, r);
+        }
+        r
     }
 
     /// Fast-math only: `a op b` as one fused multiply-add when `op` is a
