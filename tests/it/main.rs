@@ -14,4 +14,5 @@ mod props;
 mod repl;
 mod snapshots;
 mod stress;
+mod threads;
 mod util;
