@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use arrjit::{Error, ErrorKind};
 
-use super::{Results, Row, MODES};
+use super::{ModeSpec, Results, Row, MODES};
 
 /// Milliseconds with three significant digits or more.
 fn ms(seconds: f64) -> String {
@@ -193,7 +193,7 @@ pub fn write_json(r: &Results, path: &Path) -> Result<(), Error> {
         threads: MODES
             .iter()
             .filter(|m| r.rows.iter().any(|row| row.mode == m.name))
-            .map(|m| m.threads_on(r.machine.cores))
+            .map(ModeSpec::threads_used)
             .max()
             .unwrap_or(1),
         bandwidth_gbps: r.triad_gbps,
