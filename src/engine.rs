@@ -974,8 +974,8 @@ fn run(
         outputs.push(array);
     }
     // Small calls pay only these two comparisons for threads.
-    if pool.threads() > 1 && par::big_enough(&shapes) {
-        if let Some(split) = par::split(ir, &shapes) {
+    if pool.threads() > 1 && pool.big_enough(&shapes) {
+        if let Some(split) = pool.split(ir, &shapes) {
             if run_split(
                 code,
                 ir,

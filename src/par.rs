@@ -27,9 +27,9 @@
 //!   of one comparison, and an engine configured for one thread never
 //!   builds a pool.
 
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
-use rayon::prelude::*;
 use smallvec::SmallVec;
 
 use crate::array::{BufferMut, ViewMut};
@@ -40,15 +40,27 @@ use crate::types::Shape;
 /// The environment variable that sets the default thread count.
 pub const THREADS_ENV: &str = "ARRJIT_NUM_THREADS";
 
+/// The environment variable that replaces [`THRESHOLD`] for engines made
+/// while it is set: for measuring the threshold on another machine.
+pub const THRESHOLD_ENV: &str = "ARRJIT_SPLIT_THRESHOLD";
+
 /// The most threads an engine runs (a larger `Config::threads` or
 /// environment value is clamped to it).
 pub const MAX_THREADS: usize = 256;
 
 /// Calls whose largest value has fewer elements than this run on the
-/// calling thread. Measured on the 2-core development machine (see
-/// `threshold_sweep` in the report of issue 6): below it, waking a worker
-/// and cutting the call costs more than the second core wins even for
-/// `sin`, the most compute-bound workload.
+/// calling thread.
+///
+/// Measured (`ARRJIT_SPLIT_THRESHOLD=1 arrjit bench EXPR --n N --modes
+/// fused,fused-mt --runs 41`, 1 vs 2 threads, 8K to 1M elements) on the
+/// 2-core development machine while other sessions' builds kept its load
+/// average at 6–7: there the second core was never free and splitting lost
+/// at every size (medians 0.3–0.9× for `a*b+c`, 0.3–1.0× for `sin`; best
+/// runs 0.7–1.3× and 0.75–1.03×), and a one-chunk call paid about 4 µs for
+/// the pool. So the value could not be read off that sweep; it is set where
+/// a split has at least four chunks of [`MIN_CHUNK`] (each ~10 µs of
+/// memory-bound work, ~200 µs of `sin`), against a per-chunk cost of about
+/// a microsecond, and should be re-measured the same way on an idle machine.
 pub const THRESHOLD: usize = 1 << 15;
 
 /// The fewest elements (of the largest value) a chunk gets, so that the
@@ -73,9 +85,12 @@ pub fn resolve_threads(configured: usize) -> usize {
     n.min(MAX_THREADS)
 }
 
-/// An engine's worker threads, started on first use.
+/// An engine's worker threads (one fewer than `threads`: the calling
+/// thread works too), started on first use.
 pub(crate) struct Pool {
     threads: usize,
+    /// [`THRESHOLD`], or `ARRJIT_SPLIT_THRESHOLD`.
+    threshold: usize,
     /// `None` if the threads could not be started: chunks then run one
     /// after another on the calling thread.
     pool: OnceLock<Option<rayon::ThreadPool>>,
@@ -83,8 +98,13 @@ pub(crate) struct Pool {
 
 impl Pool {
     pub(crate) fn new(threads: usize) -> Pool {
+        let threshold = std::env::var(THRESHOLD_ENV)
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(THRESHOLD);
         Pool {
             threads,
+            threshold,
             pool: OnceLock::new(),
         }
     }
@@ -93,26 +113,56 @@ impl Pool {
         self.threads
     }
 
-    /// Runs `f` on every job, on the pool's threads; the first error in job
-    /// order, so that which error a failing call reports does not depend on
+    /// Runs `f` on every job: the calling thread and `threads - 1` pool
+    /// workers take jobs in order from a shared counter until none is
+    /// left, so a worker that wakes late finds less to do (or nothing)
+    /// instead of holding up the call. Returns the first error in job
+    /// order, so which error a failing call reports does not depend on
     /// scheduling.
     pub(crate) fn run_all<J: Send>(
         &self,
         jobs: Vec<J>,
-        f: impl Fn(J) -> Result<()> + Sync + Send,
+        f: impl Fn(J) -> Result<()> + Sync,
     ) -> Result<()> {
-        let pool = self.pool.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(self.threads)
-                .thread_name(|k| format!("arrjit-{k}"))
-                .build()
-                .ok()
-        });
-        let results: Vec<Result<()>> = match pool {
-            Some(pool) => pool.install(|| jobs.into_par_iter().with_max_len(1).map(f).collect()),
-            None => jobs.into_iter().map(f).collect(),
+        let n = jobs.len();
+        let slots: Vec<Mutex<Option<J>>> = jobs.into_iter().map(|j| Mutex::new(Some(j))).collect();
+        let results: Vec<OnceLock<Result<()>>> = (0..n).map(|_| OnceLock::new()).collect();
+        let next = AtomicUsize::new(0);
+        let work = || loop {
+            let k = next.fetch_add(1, Ordering::Relaxed);
+            let Some(slot) = slots.get(k) else { break };
+            let job = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+            if let Some(job) = job {
+                let _ = results[k].set(f(job));
+            }
         };
-        results.into_iter().collect()
+        let helpers = self.threads.min(n).saturating_sub(1);
+        let pool = match helpers {
+            0 => None,
+            _ => self
+                .pool
+                .get_or_init(|| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(self.threads - 1)
+                        .thread_name(|k| format!("arrjit-{k}"))
+                        .build()
+                        .ok()
+                })
+                .as_ref(),
+        };
+        match pool {
+            Some(pool) => pool.in_place_scope(|scope| {
+                for _ in 0..helpers {
+                    scope.spawn(|_| work());
+                }
+                work();
+            }),
+            None => work(),
+        }
+        results.into_iter().try_for_each(|r| {
+            r.into_inner()
+                .unwrap_or_else(|| Err(mismatch("a chunk did not run")))
+        })
     }
 }
 
@@ -125,12 +175,19 @@ impl std::fmt::Debug for Pool {
     }
 }
 
-/// Whether a call whose values have these shapes is large enough to be
-/// worth splitting (cheap: the small-call path pays only this).
-pub(crate) fn big_enough(shapes: &[Shape]) -> bool {
-    shapes
-        .iter()
-        .any(|s| s.checked_len().is_some_and(|n| n >= THRESHOLD))
+impl Pool {
+    /// Whether a call whose values have these shapes is large enough to
+    /// be worth splitting (cheap: the small-call path pays only this).
+    pub(crate) fn big_enough(&self, shapes: &[Shape]) -> bool {
+        shapes
+            .iter()
+            .any(|s| s.checked_len().is_some_and(|n| n >= self.threshold))
+    }
+
+    /// [`split`] with this pool's threshold.
+    pub(crate) fn split(&self, ir: &Ir, shapes: &[Shape]) -> Option<Split> {
+        split_at_least(ir, shapes, self.threshold)
+    }
 }
 
 /// How a call is cut: chunks of `chunk_rows` rows of the leading axis (of
@@ -169,6 +226,12 @@ enum Need {
 /// axis, the outputs do not share a leading extent of at least 2, or the
 /// call is too small to cut.
 pub fn split(ir: &Ir, shapes: &[Shape]) -> Option<Split> {
+    split_at_least(ir, shapes, THRESHOLD)
+}
+
+/// [`split`], for calls whose largest cut value has `threshold` elements
+/// or more.
+fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> {
     let first = shapes[ir.outputs.first()?.index()];
     let rows = *first.dims().first()?;
     if rows < 2 {
@@ -242,7 +305,7 @@ pub fn split(ir: &Ir, shapes: &[Shape]) -> Option<Split> {
         .filter(|(_, n)| **n == Need::Rows)
         .filter_map(|(s, _)| s.checked_len())
         .max()?;
-    if largest < THRESHOLD {
+    if largest < threshold.max(1) {
         return None;
     }
     Some(Split {
