@@ -43,10 +43,14 @@ pub fn table(r: &Results) -> String {
     let m = &r.machine;
     let _ = writeln!(
         t,
-        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread",
+        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread except fused-mt ({})",
         thousands(p.n),
         thousands(super::workloads::matrix_rows(p.n)),
-        super::workloads::ROWNORM_COLS
+        super::workloads::ROWNORM_COLS,
+        MODES
+            .iter()
+            .find(|m| m.name == "fused-mt")
+            .map_or(1, ModeSpec::threads_used)
     );
     let _ = writeln!(
         t,
