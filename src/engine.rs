@@ -31,6 +31,7 @@ use crate::interp;
 use crate::ir::{Ir, LaneKind, LaneOp, Op};
 use crate::jit::{self, Binding, CompiledCode};
 use crate::lower::{self, InputType};
+use crate::par;
 use crate::parse;
 use crate::types::{DType, Scalar, Shape, MAX_RANK};
 
@@ -47,8 +48,8 @@ pub enum Mode {
     Interpret,
 }
 
-/// Engine configuration. Everything here is part of the cache key or a
-/// limit checked before compiling.
+/// Engine configuration. Everything here is part of the cache key, a
+/// limit checked before compiling, or (`threads`) how calls are run.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
     pub mode: Mode,
@@ -83,6 +84,13 @@ pub struct Config {
     /// `a*b + c` into a fused multiply-add (one rounding instead of two),
     /// so results may differ from the interpreter's in the last bits.
     pub fast_math: bool,
+    /// Threads a large call is split over; 0 (the default): the
+    /// `ARRJIT_NUM_THREADS` environment variable if it holds a positive
+    /// integer, else every core the process may use. At most
+    /// [`crate::par::MAX_THREADS`]. Not part of the cache key: every chunk
+    /// of a split call runs the same machine code, and results do not
+    /// depend on the thread count.
+    pub threads: usize,
 }
 
 impl Default for Config {
@@ -101,6 +109,7 @@ impl Default for Config {
             verify: cfg!(debug_assertions),
             capture_clif: false,
             fast_math: false,
+            threads: 0,
         }
     }
 }
@@ -166,6 +175,8 @@ struct Inner {
     cache: Mutex<Cache>,
     /// Hits served by an `Expr`'s own last-used kernel, without the lock.
     local_hits: AtomicU64,
+    /// The worker threads large calls are split over (started on first use).
+    pool: par::Pool,
 }
 
 /// A compiler and its cache; clone it freely and share it between threads.
@@ -197,18 +208,25 @@ impl Engine {
         let capacity = NonZeroUsize::new(config.cache_capacity).unwrap_or(NonZeroUsize::MIN);
         Engine {
             inner: Arc::new(Inner {
-                config,
                 cache: Mutex::new(Cache {
                     map: lru::LruCache::new(capacity),
                     stats: CacheStats::default(),
                 }),
                 local_hits: AtomicU64::new(0),
+                pool: par::Pool::new(par::resolve_threads(config.threads)),
+                config,
             }),
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The threads a large call is split over: `Config::threads`, or its
+    /// default worked out when the engine was made.
+    pub fn threads(&self) -> usize {
+        self.inner.pool.threads()
     }
 
     /// Parses an expression (expression mode). Names and types are checked
@@ -579,7 +597,7 @@ impl Expr {
     pub fn eval(&self, args: &[(&str, Arg<'_>)]) -> Result<Array> {
         let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
-        let mut outs = run(&compiled, &inputs, None)?;
+        let mut outs = run(&compiled, &inputs, None, &self.engine.inner.pool)?;
         Ok(outs.remove(0))
     }
 
@@ -594,7 +612,7 @@ impl Expr {
         let mut out = out.into();
         let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
-        run(&compiled, &inputs, Some(&mut out)).map(drop)
+        run(&compiled, &inputs, Some(&mut out), &self.engine.inner.pool).map(drop)
     }
 
     /// Evaluates with input `name` read from `data` and the result written
@@ -625,7 +643,7 @@ impl Expr {
                  reductions, scans or windows, which read elements after writing others)",
             ));
         }
-        run(&compiled, &inputs, Some(&mut data)).map(drop)
+        run(&compiled, &inputs, Some(&mut data), &self.engine.inner.pool).map(drop)
     }
 
     /// The compiled form for these inputs (compiling it if needed), for
@@ -847,6 +865,52 @@ impl<'a> Input<'a> {
         self.layout
     }
 
+    /// The same input, borrowed, for a chunk that reads all of it; `None`
+    /// for the output's own memory (in-place), which a chunk has only its
+    /// rows of.
+    fn whole(&self) -> Option<Input<'_>> {
+        let view = match &self.memory {
+            Memory::View(v) => *v,
+            Memory::Scalar(cell) => cell.view(),
+            Memory::InPlace => return None,
+        };
+        Some(Input {
+            memory: Memory::View(view),
+            layout: self.layout,
+        })
+    }
+
+    /// Rows `r0..r1` of the leading axis, for one chunk of a split call
+    /// (the view is checked again, like any view).
+    fn rows(&self, r0: usize, r1: usize) -> Result<Input<'_>> {
+        let mut dims: SmallVec<[usize; MAX_RANK]> = self.layout.shape.dims().into();
+        let Some(lead) = dims.first_mut() else {
+            return Err(par::mismatch("a scalar input cut into rows"));
+        };
+        *lead = r1 - r0;
+        let shape = Shape::new(&dims).ok_or_else(|| par::mismatch("shape"))?;
+        let memory = match &self.memory {
+            Memory::View(v) => {
+                let offset = isize::try_from(r0)
+                    .ok()
+                    .and_then(|r| r.checked_mul(v.strides()[0]))
+                    .and_then(|d| d.checked_add_unsigned(v.offset()))
+                    .and_then(|o| usize::try_from(o).ok())
+                    .ok_or_else(|| par::mismatch("row offset"))?;
+                Memory::View(View::strided(v.buffer(), offset, &dims, v.strides())?)
+            }
+            Memory::InPlace => Memory::InPlace,
+            Memory::Scalar(_) => return Err(par::mismatch("a scalar input cut into rows")),
+        };
+        Ok(Input {
+            memory,
+            layout: Layout {
+                shape,
+                ..self.layout
+            },
+        })
+    }
+
     fn key(&self) -> InputKey {
         InputKey {
             dtype: self.layout.dtype,
@@ -858,14 +922,16 @@ impl<'a> Input<'a> {
 
 /// Runs a compiled program on bound inputs. Output 0 goes to `target` if
 /// there is one (it must have the right dtype and shape), else to a new
-/// array; the new arrays are returned in output order.
+/// array; the new arrays are returned in output order. A large call whose
+/// outputs are independent along their leading axis is split into chunks
+/// of it, run on the engine's threads (`par`).
 fn run(
     compiled: &Compiled,
     inputs: &[Input<'_>],
-    target: Option<&mut ViewMut<'_>>,
+    mut target: Option<&mut ViewMut<'_>>,
+    pool: &par::Pool,
 ) -> Result<Vec<Array>> {
     let ir = &compiled.ir;
-    let layouts: Small<Layout> = inputs.iter().map(Input::layout).collect();
     let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
     let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
     ir.infer_shapes_into(&input_shapes, &mut shapes)?;
@@ -913,6 +979,112 @@ fn run(
         jit::advise_huge_pages(array.data_mut());
         outputs.push(array);
     }
+    // Small calls pay only these two comparisons for threads.
+    if pool.threads() > 1 && pool.big_enough(&shapes) {
+        if let Some(split) = pool.split(ir, &shapes) {
+            if run_split(
+                code,
+                ir,
+                &split,
+                inputs,
+                target.as_deref_mut(),
+                &mut outputs,
+                pool,
+            )? {
+                return Ok(outputs);
+            }
+        }
+    }
+    let mut outs: Small<Out<'_>> = Small::with_capacity(ir.outputs.len());
+    if let Some(t) = target {
+        outs.push(Out::View(ViewMut::reborrow(t)));
+    }
+    outs.extend(outputs.iter_mut().map(|a| Out::Fresh(a.data_mut())));
+    run_frame(code, &shapes, inputs, &mut outs)?;
+    drop(outs);
+    Ok(outputs)
+}
+
+/// Where one output of a kernel call goes.
+enum Out<'a> {
+    /// The elements of a fresh row-major array.
+    Fresh(&'a mut Data),
+    /// A caller's view, or the rows of one chunk of an output.
+    View(ViewMut<'a>),
+}
+
+/// Runs a call cut by `split`: per chunk of rows, an ordinary kernel call
+/// on the chunk's rows of the inputs cut with it, the whole of the others
+/// and the chunk's rows of every output, each chunk with its own
+/// temporaries and call frame, checked by `jit::run` like any call. The
+/// chunks run on the engine's threads. `Ok(false)`, with nothing run, if
+/// an output cannot be cut into disjoint pieces (a caller's view whose
+/// rows run backwards or interleave in memory): the call then runs whole.
+fn run_split(
+    code: &CompiledCode,
+    ir: &Ir,
+    split: &par::Split,
+    inputs: &[Input<'_>],
+    target: Option<&mut ViewMut<'_>>,
+    outputs: &mut [Array],
+    pool: &par::Pool,
+) -> Result<bool> {
+    let mut views: Small<ViewMut<'_>> = target.map(ViewMut::reborrow).into_iter().collect();
+    views.extend(outputs.iter_mut().map(Array::view_mut));
+    let mut pieces = Vec::with_capacity(views.len());
+    for view in views.iter_mut() {
+        match par::cut_rows(view, split.chunk_rows) {
+            Some(p) => pieces.push(p.into_iter()),
+            None => return Ok(false),
+        }
+    }
+    let mut jobs = Vec::new();
+    for (r0, r1) in split.chunks() {
+        let mut ins: Small<Input<'_>> = Small::with_capacity(inputs.len());
+        for (input, &cut) in inputs.iter().zip(&split.cut) {
+            ins.push(if cut {
+                input.rows(r0, r1)?
+            } else {
+                match input.whole() {
+                    Some(i) => i,
+                    // The output's own memory read whole: not cut.
+                    None => return Ok(false),
+                }
+            });
+        }
+        let outs: Small<Out<'_>> = pieces
+            .iter_mut()
+            .map(|p| p.next().map(Out::View))
+            .collect::<Option<_>>()
+            .ok_or_else(|| par::mismatch("fewer output pieces than chunks"))?;
+        jobs.push((ins, outs));
+    }
+    pool.run_all(jobs, |(ins, mut outs)| {
+        let input_shapes: Small<Shape> = ins.iter().map(|i| i.layout.shape).collect();
+        let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
+        ir.infer_shapes_into(&input_shapes, &mut shapes)?;
+        for (out, &value) in outs.iter().zip(&ir.outputs) {
+            if matches!(out, Out::View(v) if v.shape() != shapes[value.index()]) {
+                return Err(par::mismatch(
+                    "an output piece does not have its chunk's shape",
+                ));
+            }
+        }
+        run_frame(code, &shapes, &ins, &mut outs)
+    })?;
+    Ok(true)
+}
+
+/// One kernel call on bound inputs and outputs (in output order), whose
+/// values have `shapes`: temporaries, the call frame (byte strides of
+/// every slot, loop extents), the bindings, then `jit::run`.
+fn run_frame(
+    code: &CompiledCode,
+    shapes: &[Shape],
+    inputs: &[Input<'_>],
+    outs: &mut [Out<'_>],
+) -> Result<()> {
+    let layouts: Small<Layout> = inputs.iter().map(Input::layout).collect();
     // The plan the code was compiled from (equal to `compiled.plan`).
     let plan = code.plan();
     let mut temps: Small<Data> = plan
@@ -925,14 +1097,20 @@ fn run(
             Ok(data)
         })
         .collect::<Result<_>>()?;
-    let target_layout = target.as_ref().map(|t| Layout::of(&t.view()));
+    let out_layouts: Small<Option<Layout>> = outs
+        .iter()
+        .map(|o| match o {
+            Out::View(v) => Some(Layout::of(&v.view())),
+            Out::Fresh(_) => None,
+        })
+        .collect();
     // Shape and element strides of each buffer.
     let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK]) {
         let decl = &plan.buffers[b];
         match decl.kind {
             BufferKind::Input(k) => (layouts[k].shape, layouts[k].strides),
-            BufferKind::Output(0) if target_layout.is_some() => {
-                let l = target_layout.expect("checked");
+            BufferKind::Output(k) if out_layouts[k].is_some() => {
+                let l = out_layouts[k].expect("checked");
                 (l.shape, l.strides)
             }
             BufferKind::Output(_) | BufferKind::Temp => {
@@ -1027,9 +1205,8 @@ fn run(
         .iter()
         .position(|b| b.kind == BufferKind::Output(0))
         .expect("a plan has output 0");
-    let mut target = target;
     let mut temps_iter = temps.iter_mut();
-    let mut outs_iter = outputs.iter_mut();
+    let mut outs_iter = outs.iter_mut();
     let mut bindings: Small<Binding<'_>> = Small::with_capacity(plan.buffers.len());
     for b in &plan.buffers {
         bindings.push(match b.kind {
@@ -1037,19 +1214,15 @@ fn run(
                 None => Binding::Alias(output0),
                 Some(view) => Binding::Input(view),
             },
-            BufferKind::Output(0) if target.is_some() => {
-                let t = target.take().expect("checked");
-                Binding::OutputView(ViewMut::reborrow(t))
-            }
-            BufferKind::Output(_) => {
-                Binding::Output(outs_iter.next().expect("one array per output").data_mut())
-            }
+            // Output buffers are in output order, one per output.
+            BufferKind::Output(_) => match outs_iter.next().expect("one per output") {
+                Out::Fresh(data) => Binding::Output(data),
+                Out::View(view) => Binding::OutputView(ViewMut::reborrow(view)),
+            },
             BufferKind::Temp => Binding::Output(temps_iter.next().expect("one per temporary")),
         });
     }
-    jit::run(code, plan, &mut bindings, &strides, &dims)?;
-    drop(bindings);
-    Ok(outputs)
+    jit::run(code, plan, &mut bindings, &strides, &dims)
 }
 
 /// Interpret mode: evaluate, then copy output 0 into the target if any.
@@ -1346,7 +1519,7 @@ impl Kernel {
         let kernel = self.ast();
         let (inputs, mut dims) = self.bind(args)?;
         let compiled = self.compiled_for(&inputs)?;
-        let outputs = run(&compiled, &inputs, None)?;
+        let outputs = run(&compiled, &inputs, None, &self.engine.inner.pool)?;
         // Output extents against the named dimensions.
         for (decl, array) in kernel.outputs.iter().zip(&outputs) {
             for (dim, &extent) in decl.ty.dims.iter().zip(array.shape().dims()) {

@@ -18,6 +18,7 @@ pub mod jit;
 pub mod lex;
 pub mod lower;
 pub mod npy;
+pub mod par;
 pub mod parse;
 pub mod scalar;
 pub mod stream;

@@ -38,18 +38,13 @@ from ._arrjit import (
     evaluate,
     get_config,
     get_engine,
+    get_num_threads,
     set_fast_math,
     set_num_threads,
     stats,
 )
 
 __version__ = "0.1.0"
-
-
-def get_num_threads() -> int:
-    """The number of threads a call uses: always 1 (threads within a call
-    are not implemented yet; Python threads may call arrjit concurrently)."""
-    return 1
 
 
 __all__ = [

@@ -132,9 +132,14 @@ def get_config() -> Dict[str, Any]: ...
 def stats() -> CacheStats: ...
 def clear_cache() -> None: ...
 def set_num_threads(n: int) -> int:
-    """Only 1 is accepted: threads within a call are not implemented yet."""
+    """Replaces the default engine with one splitting large calls over ``n``
+    threads (0: ``ARRJIT_NUM_THREADS``, else every core); returns the
+    previous number. Results do not depend on it."""
 
-def set_fast_math(on: bool) -> None:
-    """Only False is accepted: fast-math is not implemented yet."""
+def set_fast_math(on: bool) -> bool:
+    """Replaces the default engine with one that may (True) or may not
+    (False, the default) contract a*b + c into fused multiply-adds; returns
+    the previous setting. Fast-math results may differ in the last bits."""
 
-def get_num_threads() -> int: ...
+def get_num_threads() -> int:
+    """The threads the default engine splits a large call over."""

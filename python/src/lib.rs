@@ -97,28 +97,6 @@ fn parse_opt_level(level: &str) -> PyResult<arrjit::codegen::OptLevel> {
     }
 }
 
-/// Refuses configuration the engine cannot honour yet.
-fn check_unimplemented(fast_math: bool, num_threads: Option<usize>) -> PyResult<()> {
-    if fast_math {
-        return Err(unsupported(
-            "fast-math is not implemented yet: arrjit always keeps IEEE 754 semantics \
-             (the codegen issue adds the option)",
-        ));
-    }
-    check_num_threads(num_threads)
-}
-
-fn check_num_threads(num_threads: Option<usize>) -> PyResult<()> {
-    match num_threads {
-        None | Some(1) => Ok(()),
-        Some(n) => Err(unsupported(format!(
-            "num_threads={n}: threads are not implemented yet; every call runs on the \
-             calling thread (Python threads can call kernels at the same time: the GIL \
-             is released while a kernel runs)"
-        ))),
-    }
-}
-
 #[pymethods]
 impl PyEngine {
     #[new]
@@ -136,7 +114,6 @@ impl PyEngine {
         fast_math: bool,
         num_threads: Option<usize>,
     ) -> PyResult<PyEngine> {
-        check_unimplemented(fast_math, num_threads)?;
         let defaults = arrjit::Config::default();
         let config = arrjit::Config {
             mode: parse_mode(mode)?,
@@ -146,6 +123,9 @@ impl PyEngine {
             opt_level: parse_opt_level(opt_level)?,
             verify,
             capture_clif: false,
+            // None or 0: ARRJIT_NUM_THREADS, else every core.
+            threads: num_threads.unwrap_or(0),
+            fast_math,
             // The hardening limits (inputs, outputs, loops, code bytes)
             // keep the library's defaults.
             ..defaults
@@ -208,8 +188,8 @@ impl PyEngine {
         d.set_item("verify", c.verify)?;
         d.set_item("max_depth", c.max_depth)?;
         d.set_item("max_source_len", c.max_source_len)?;
-        d.set_item("fast_math", false)?;
-        d.set_item("num_threads", 1)?;
+        d.set_item("fast_math", c.fast_math)?;
+        d.set_item("num_threads", self.engine.threads())?;
         Ok(d)
     }
 
@@ -465,20 +445,58 @@ fn clear_cache(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
-/// ``set_num_threads(n)``: only ``1`` is accepted (and returned, as the
-/// previous value): arrjit runs each call on the calling thread. Any other
-/// value raises ``ArrjitError`` with ``kind == "unsupported"``.
+/// ``set_num_threads(n)``: replaces the default engine with one whose
+/// large calls are split over ``n`` threads (``0``: ``ARRJIT_NUM_THREADS``,
+/// else every core), keeping the rest of its configuration; returns the
+/// previous number, as numexpr's does. Results do not depend on it.
+/// Expressions and modules compiled before keep the engine they were
+/// compiled with.
 #[pyfunction]
-fn set_num_threads(n: usize) -> PyResult<usize> {
-    check_num_threads(Some(n))?;
-    Ok(1)
+fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<usize> {
+    let engine = default_engine(py)?;
+    let previous = engine.get().engine.threads();
+    let config = arrjit::Config {
+        threads: n,
+        ..engine.get().engine.config().clone()
+    };
+    let made = Py::new(py, PyEngine::with_config(config))?;
+    let old = DEFAULT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(made);
+    // Dropped after the lock is released (a drop may run Python code).
+    drop(old);
+    Ok(previous)
 }
 
-/// ``set_fast_math(on)``: only ``False`` is accepted; fast-math is not
-/// implemented yet (``ArrjitError``, ``kind == "unsupported"``).
+/// ``get_num_threads()``: the threads the default engine splits a large
+/// call over.
 #[pyfunction]
-fn set_fast_math(on: bool) -> PyResult<()> {
-    check_unimplemented(on, None)
+fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
+    Ok(default_engine(py)?.get().engine.threads())
+}
+
+/// ``set_fast_math(on)``: replaces the default engine with one that may
+/// (``True``) or may not (``False``, the default) contract ``a*b + c`` into
+/// fused multiply-adds, keeping the rest of its configuration; returns the
+/// previous setting. Fast-math results may differ from strict ones in the
+/// last bits. Expressions compiled before keep their engine.
+#[pyfunction]
+fn set_fast_math(py: Python<'_>, on: bool) -> PyResult<bool> {
+    let engine = default_engine(py)?;
+    let previous = engine.get().engine.config().fast_math;
+    let config = arrjit::Config {
+        fast_math: on,
+        ..engine.get().engine.config().clone()
+    };
+    let made = Py::new(py, PyEngine::with_config(config))?;
+    let old = DEFAULT
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .replace(made);
+    // Dropped after the lock is released (a drop may run Python code).
+    drop(old);
+    Ok(previous)
 }
 
 /// Counters of a compile cache (``Engine.stats()``).
@@ -740,6 +758,7 @@ fn _arrjit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(stats, m)?)?;
     m.add_function(wrap_pyfunction!(clear_cache, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(get_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_fast_math, m)?)?;
     Ok(())
 }

@@ -455,16 +455,26 @@ def test_configure_replaces_the_default_engine():
     assert isinstance(arrjit.stats(), arrjit.CacheStats)
 
 
-def test_threads_and_fast_math_are_refused_honestly():
-    assert arrjit.get_num_threads() == 1
-    assert arrjit.set_num_threads(1) == 1
-    for call in (lambda: arrjit.set_num_threads(4), lambda: arrjit.set_fast_math(True),
-                 lambda: arrjit.Engine(fast_math=True), lambda: arrjit.Engine(num_threads=2),
-                 lambda: arrjit.configure(fast_math=True)):
-        with pytest.raises(arrjit.ArrjitError) as info:
-            call()
-        assert info.value.kind == "unsupported"
-    arrjit.set_fast_math(False)
+def test_fast_math_is_opt_in_and_contracts_products():
+    a = 0.1 + np.arange(19.0)
+    b = 10.0 - 0.3 * np.arange(19.0)
+    c = -(a * b)
+    strict = arrjit.Engine()
+    fast = arrjit.Engine(fast_math=True)
+    assert strict.config["fast_math"] is False and fast.config["fast_math"] is True
+    s = strict.evaluate("a*b+c", a=a, b=b, c=c)
+    assert (s == 0).all()
+    f = fast.evaluate("a*b+c", a=a, b=b, c=c)
+    # With an FMA instruction the rounding error of each product shows; the
+    # error is below one ulp of the product either way.
+    assert (np.abs(f) <= np.spacing(np.abs(a * b))).all()
+    assert arrjit.set_fast_math(True) is False
+    try:
+        assert arrjit.get_config()["fast_math"] is True
+        assert arrjit.set_fast_math(False) is True
+    finally:
+        arrjit.set_fast_math(False)
+    assert arrjit.get_config()["fast_math"] is False
 
 
 def test_bad_configuration():

@@ -15,5 +15,6 @@ mod props;
 mod repl;
 mod snapshots;
 mod stress;
+mod threads;
 mod util;
 mod vmath;

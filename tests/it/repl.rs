@@ -18,6 +18,8 @@ fn repl(script: &str, dir: Option<&PathBuf>) -> (String, Option<i32>) {
         .arg("exec \"$0\" repl --no-history 2>&1")
         .arg(env!("CARGO_BIN_EXE_arrjit"))
         .env("NO_COLOR", "1")
+        // The default thread count, as `:set` shows it.
+        .env("ARRJIT_NUM_THREADS", "2")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped());
     if let Some(dir) = dir {
@@ -217,14 +219,7 @@ linspace(0, 1, 5)
         kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n])
         kernel zscore(x: f64[n], w: i64) -> (z: f64[n], lo: f64, hi: f64)
         mode unfused (compile cache emptied)
-        error: `threads` is not available yet: the engine runs single-threaded, strict IEEE code
-          --> <repl>:1:6
-          |
-        1 | :set threads 4
-          |      ^^^^^^^
-          |
-          = note: threads and fast-math are a later issue; `:set` lists what can be set now
-
+        threads 4 (compile cache emptied)
         error: unexpected `:`
           --> <repl>:1:5
           |
@@ -399,7 +394,7 @@ fn errors_do_not_end_the_session_and_bad_input_never_panics() {
         ":set",
         ":set mode",
         ":set mode fast",
-        ":set fastmath on",
+        ":set fastmath maybe",
         ":set cache 0",
         ":explain",
         ":explain --bogus x",
@@ -482,6 +477,8 @@ fn load_save_and_settings() {
         verify off
         cache 256
         seed 7
+        threads 2
+        fastmath off
         p: i64, shape (2,)
         q: f64, shape (2,)
         p: f64, shape (2,)

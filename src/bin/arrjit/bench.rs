@@ -96,7 +96,8 @@ pub enum Runner {
 pub struct ModeSpec {
     pub name: &'static str,
     pub runner: Runner,
-    /// Threads for compiled code; 0 = all cores.
+    /// Threads for compiled code (`Config::threads`); 0 = the engine's
+    /// default, every core unless `ARRJIT_NUM_THREADS` says otherwise.
     pub threads: usize,
     pub unavailable: Option<&'static str>,
     /// What one timed run includes.
@@ -133,9 +134,10 @@ pub const MODES: &[ModeSpec] = &[
         name: "fused-mt",
         runner: Runner::Engine(Mode::Fused),
         threads: 0,
-        // To enable: drop this reason and pass `threads` in `config_for`.
-        unavailable: Some("the engine has no multi-threaded execution yet (Config::threads)"),
-        includes: "the fused compiled loop on every core",
+        unavailable: None,
+        includes: "the fused compiled loop on every core (a large call split into chunks of \
+                   its leading axis when its outputs are independent along it; others run \
+                   whole, on one thread), result written into a preallocated array",
     },
     ModeSpec {
         name: "rust",
@@ -148,22 +150,20 @@ pub const MODES: &[ModeSpec] = &[
 ];
 
 impl ModeSpec {
-    /// Threads the mode runs on, on a machine with `cores` cores.
-    pub fn threads_on(&self, cores: usize) -> usize {
-        if self.threads == 0 {
-            cores
-        } else {
-            self.threads
-        }
+    /// Threads the mode runs on: `threads`, or for 0 the engine's default
+    /// (`ARRJIT_NUM_THREADS`, else every core).
+    pub fn threads_used(&self) -> usize {
+        arrjit::par::resolve_threads(self.threads)
     }
 }
 
 /// The engine configuration of a mode (a fresh engine per workload, so
 /// its cache statistics are that workload's compile time).
-fn config_for(mode: Mode, _spec: &ModeSpec) -> Config {
+fn config_for(mode: Mode, spec: &ModeSpec) -> Config {
     Config {
         mode,
         verify: false,
+        threads: spec.threads,
         ..Config::default()
     }
 }
@@ -483,6 +483,11 @@ fn measure_workload(
                         "the interpreter",
                         &reference,
                     )?;
+                }
+                // Threads must not change a bit: checked at full size,
+                // where calls are split.
+                if spec.threads != 1 {
+                    check_same(spec.name, &outs, "fused on one thread", &fused_full)?;
                 }
                 let row = Row {
                     workload: workload.name.clone(),

@@ -1,7 +1,7 @@
 //! `arrjit`: the command-line front door, thin over the library.
 //!
 //! ```text
-//! arrjit eval EXPR [NAME=VALUE ...] [-o PATH]
+//! arrjit eval EXPR [NAME=VALUE ...] [-o PATH] [--threads N]
 //! arrjit eval -f FILE [-k KERNEL] [NAME=VALUE ...] [-o OUT=PATH ...]
 //! arrjit bench [EXPR ...] [--n N] [--quick] [--json PATH]
 //! arrjit repl [--seed N] [--history PATH | --no-history]
@@ -91,6 +91,11 @@ struct EvalArgs {
     /// Evaluate with the reference interpreter (no code generation).
     #[arg(long)]
     interpret: bool,
+
+    /// Threads a large call is split over (default: ARRJIT_NUM_THREADS,
+    /// else every core).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
 }
 
 /// A failed command: what to print on stderr and the exit status.
@@ -175,6 +180,7 @@ fn engine_for(args: &EvalArgs) -> Engine {
     };
     Engine::with_config(Config {
         mode,
+        threads: args.threads.unwrap_or(0),
         ..Config::default()
     })
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use arrjit::{Error, ErrorKind};
 
-use super::{Results, Row, MODES};
+use super::{ModeSpec, Results, Row, MODES};
 
 /// Milliseconds with three significant digits or more.
 fn ms(seconds: f64) -> String {
@@ -43,10 +43,14 @@ pub fn table(r: &Results) -> String {
     let m = &r.machine;
     let _ = writeln!(
         t,
-        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread",
+        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread except fused-mt ({})",
         thousands(p.n),
         thousands(super::workloads::matrix_rows(p.n)),
-        super::workloads::ROWNORM_COLS
+        super::workloads::ROWNORM_COLS,
+        MODES
+            .iter()
+            .find(|m| m.name == "fused-mt")
+            .map_or(1, ModeSpec::threads_used)
     );
     let _ = writeln!(
         t,
@@ -193,7 +197,7 @@ pub fn write_json(r: &Results, path: &Path) -> Result<(), Error> {
         threads: MODES
             .iter()
             .filter(|m| r.rows.iter().any(|row| row.mode == m.name))
-            .map(|m| m.threads_on(r.machine.cores))
+            .map(ModeSpec::threads_used)
             .max()
             .unwrap_or(1),
         bandwidth_gbps: r.triad_gbps,

@@ -59,7 +59,7 @@ Commands
   :time EXPR              compile and run times and GB/s, fused and unfused
   :cache                  compile cache counters
   :set [NAME VALUE]       settings: mode fused|unfused|interpret, opt speed|none,
-                          verify on|off, cache N, seed N
+                          verify on|off, cache N, seed N, threads N (0: all cores)
   :load FILE              define the kernels of a source file
   :reset                  forget variables and kernels
   :quit                   leave (or Ctrl-D)
@@ -183,6 +183,10 @@ struct Settings {
     opt_level: OptLevel,
     verify: bool,
     cache_capacity: usize,
+    /// `Config::threads` (0: the default).
+    threads: usize,
+    /// `Config::fast_math`.
+    fast_math: bool,
 }
 
 impl Settings {
@@ -192,6 +196,8 @@ impl Settings {
             opt_level: self.opt_level,
             verify: self.verify,
             cache_capacity: self.cache_capacity,
+            threads: self.threads,
+            fast_math: self.fast_math,
             ..Config::default()
         }
     }
@@ -228,6 +234,8 @@ impl Session {
             opt_level: defaults.opt_level,
             verify: defaults.verify,
             cache_capacity: defaults.cache_capacity,
+            threads: defaults.threads,
+            fast_math: defaults.fast_math,
         };
         Session {
             engine: Engine::with_config(settings.config()),
@@ -1196,7 +1204,7 @@ impl Session {
         let s = &self.settings;
         if words.is_empty() {
             return Ok(format!(
-                "mode {}\nopt {}\nverify {}\ncache {}\nseed {}",
+                "mode {}\nopt {}\nverify {}\ncache {}\nseed {}\nthreads {}\nfastmath {}",
                 mode_name(s.mode),
                 match s.opt_level {
                     OptLevel::None => "none",
@@ -1204,7 +1212,9 @@ impl Session {
                 },
                 on_off(s.verify),
                 s.cache_capacity,
-                self.seed
+                self.seed,
+                self.engine.threads(),
+                on_off(s.fast_math)
             ));
         }
         let (name_at, name) = words[0].clone();
@@ -1266,21 +1276,36 @@ impl Session {
                 self.rng = RefCell::new(Rng::new(seed));
                 return Ok(format!("seed {seed} (random generators restarted)"));
             }
-            "threads" | "fastmath" => {
-                return Err(Error::at(
-                    ErrorKind::Unsupported,
-                    span(name_at),
-                    format!("`{name}` is not available yet: the engine runs single-threaded, strict IEEE code"),
-                )
-                .with_note("threads and fast-math are a later issue; `:set` lists what can be set now")
-                .into())
+            "threads" => {
+                settings.threads = match value.parse::<usize>() {
+                    Ok(n) => n,
+                    _ => return bad("a number of threads (0: every core)"),
+                };
+                self.settings = settings;
+                self.engine = Engine::with_config(self.settings.config());
+                return Ok(format!(
+                    "threads {} (compile cache emptied)",
+                    self.engine.threads()
+                ));
+            }
+            "fastmath" => {
+                settings.fast_math = match parse_on_off(value) {
+                    Some(v) => v,
+                    None => return bad("on or off"),
+                }
             }
             _ => {
-                let mut e = Error::at(ErrorKind::UnknownName, span(name_at), format!("no setting `{name}`"));
+                let mut e = Error::at(
+                    ErrorKind::UnknownName,
+                    span(name_at),
+                    format!("no setting `{name}`"),
+                );
                 if let Some(s) = arrjit::error::did_you_mean(name, SETTINGS) {
                     e = e.with_note(format!("did you mean `{s}`?"));
                 }
-                return Err(e.with_note("settings: mode, opt, verify, cache, seed").into());
+                return Err(e
+                    .with_note("settings: mode, opt, verify, cache, seed, threads")
+                    .into());
             }
         }
         self.settings = settings;

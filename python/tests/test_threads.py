@@ -1,0 +1,49 @@
+"""Threads: the thread count is configurable per engine and for the default
+engine, and a large call gives the same bits on any number of threads."""
+
+import numpy as np
+
+import arrjit
+
+
+def test_engine_threads_are_configurable():
+    assert arrjit.Engine(num_threads=3).config["num_threads"] == 3
+    assert arrjit.Engine(num_threads=1).config["num_threads"] == 1
+    assert arrjit.Engine().config["num_threads"] >= 1
+
+
+def test_set_num_threads_returns_the_previous_count():
+    before = arrjit.get_num_threads()
+    try:
+        assert arrjit.set_num_threads(3) == before
+        assert arrjit.get_num_threads() == 3
+        assert arrjit.get_config()["num_threads"] == 3
+        assert arrjit.set_num_threads(1) == 3
+        assert arrjit.get_num_threads() == 1
+    finally:
+        arrjit.set_num_threads(before)
+    assert arrjit.get_num_threads() == before
+
+
+def test_results_do_not_depend_on_threads():
+    rng = np.random.default_rng(6)
+    a, b, c = rng.standard_normal((3, 200_001))
+    a[::997] = np.nan
+    m = rng.standard_normal((501, 301))
+    cases = [
+        ("a * b + c", dict(a=a, b=b, c=c)),
+        ("exp(a)", dict(a=a)),
+        ("where(a > 0.5, a * 10, a * 0.5)", dict(a=a)),
+        ("(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)", dict(m=m)),
+        ("sum(a)", dict(a=a)),
+        ("cumsum(a)", dict(a=a)),
+    ]
+    engines = [arrjit.Engine(num_threads=n) for n in (1, 2, 3)]
+    for src, names in cases:
+        one, *others = [e.evaluate(src, **names) for e in engines]
+        for other in others:
+            assert np.asarray(one).tobytes() == np.asarray(other).tobytes(), src
+    # Into a preallocated, sliced and transposed output.
+    for out in (np.empty((501, 301)), np.empty((301, 501)).T, np.empty((501, 602))[:, ::2]):
+        engines[2].evaluate("m * 2 + 1", m=m, out=out)
+        assert (out == m * 2 + 1).all()

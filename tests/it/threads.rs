@@ -1,0 +1,369 @@
+//! Threads: a large call split into chunks of its leading axis gives the
+//! same bits on 1, 2 and 3 threads, and the same as the interpreter; calls
+//! that mix elements along that axis are not split and stay correct; the
+//! splittability rule itself, on the IR and concrete shapes.
+
+use arrjit::par::{self, Split};
+use arrjit::{Arg, Array, Config, Engine, Mode, Shape, View};
+
+/// Deterministic values with negatives, zeros, a NaN and an infinity.
+fn data(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|k| match (k as u64 * 7919 + seed * 104_729) % 1009 {
+            0 => f64::NAN,
+            1 => f64::INFINITY,
+            r => (r as f64 - 500.0) / 97.0,
+        })
+        .collect()
+}
+
+fn engine(threads: usize) -> Engine {
+    Engine::with_config(Config {
+        threads,
+        ..Config::default()
+    })
+}
+
+fn oracle() -> Engine {
+    Engine::with_config(Config {
+        mode: Mode::Interpret,
+        threads: 1,
+        ..Config::default()
+    })
+}
+
+/// The same dtype, shape and bits (NaN payloads included: every chunk
+/// runs the same machine code, so nothing may differ at all).
+fn same_bits(a: &Array, b: &Array) -> Result<(), String> {
+    if a.dtype() != b.dtype() || a.shape() != b.shape() {
+        return Err(format!(
+            "{} {} vs {} {}",
+            a.dtype(),
+            a.shape(),
+            b.dtype(),
+            b.shape()
+        ));
+    }
+    match (0..a.len()).find(|&k| a.get(k).to_bits() != b.get(k).to_bits()) {
+        Some(k) => Err(format!("element {k}: {:?} vs {:?}", a.get(k), b.get(k))),
+        None => Ok(()),
+    }
+}
+
+/// The split `engine` would make of `src` on `args` (`None`: run whole).
+fn split_of(engine: &Engine, src: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
+    let expr = engine.compile(src).expect("parses");
+    let compiled = expr.compiled(args).expect("compiles");
+    let shapes: Vec<Shape> = expr
+        .inputs()
+        .iter()
+        .map(
+            |name| match args.iter().find(|(n, _)| n == name).expect("bound").1 {
+                Arg::Array(v) => v.shape(),
+                Arg::Scalar(_) => Shape::SCALAR,
+            },
+        )
+        .collect();
+    let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
+    par::split(&compiled.ir, &shapes)
+}
+
+/// Evaluates `src` on 1, 2 and 3 threads and in the interpreter; all four
+/// must agree bitwise (the interpreter up to NaN payloads).
+fn check_all(src: &str, args: &[(&str, Arg<'_>)]) -> Array {
+    let one = engine(1)
+        .eval(src, args)
+        .unwrap_or_else(|e| panic!("{src}: {e}"));
+    for threads in [2, 3] {
+        let many = engine(threads).eval(src, args).expect("runs");
+        if let Err(e) = same_bits(&one, &many) {
+            panic!("{src}: 1 thread vs {threads}: {e}");
+        }
+    }
+    // Unfused code splits too: lane loops, and temporaries per chunk.
+    let unfused = |threads| {
+        Engine::with_config(Config {
+            mode: Mode::Unfused,
+            threads,
+            ..Config::default()
+        })
+        .eval(src, args)
+        .expect("runs unfused")
+    };
+    if let Err(e) = same_bits(&unfused(1), &unfused(2)) {
+        panic!("{src}: unfused, 1 thread vs 2: {e}");
+    }
+    let want = oracle().eval(src, args).expect("interprets");
+    if let Some(e) = crate::util::bitwise_diff(&want, &one) {
+        panic!("{src}: interpreter vs compiled: {e}");
+    }
+    one
+}
+
+const N: usize = 100_003;
+
+#[test]
+fn elementwise_vectors_split_and_agree_bitwise() {
+    let (a, b, c) = (data(N, 1), data(N, 2), data(N, 3));
+    let flags: Vec<bool> = a.iter().map(|x| *x > 0.5).collect();
+    let ints: Vec<i64> = (0..N as i64).map(|k| k * 37 % 101 - 50).collect();
+    let args = [
+        ("a", Arg::from(a.as_slice())),
+        ("b", Arg::from(b.as_slice())),
+        ("c", Arg::from(c.as_slice())),
+        ("f", Arg::from(flags.as_slice())),
+        ("k", Arg::from(ints.as_slice())),
+        ("s", Arg::from(2.5)),
+    ];
+    for src in [
+        "a * b + c",
+        "exp(a)",
+        "sin(a) * s",
+        "where(a > 0.5, a * 10, a * 0.5)",
+        "select([a < -1, a < 1], [0.0, a], a * 2)",
+        "where(f, k // 3, k % 7)",
+        "f32(a) * 2.0 + f32(b)",
+        "2*a + 3*b**2 - sqrt(abs(c))",
+    ] {
+        let used: Vec<(&str, Arg<'_>)> = args
+            .iter()
+            .filter(|(n, _)| {
+                engine(1)
+                    .compile(src)
+                    .unwrap()
+                    .inputs()
+                    .iter()
+                    .any(|i| i == n)
+            })
+            .copied()
+            .collect();
+        let split = split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+        assert_eq!(split.rows, N, "{src}");
+        assert!(split.chunks().count() >= 8, "{src}: {split:?}");
+        check_all(src, &used);
+    }
+}
+
+#[test]
+fn row_wise_matrix_work_splits_and_agrees_bitwise() {
+    let (n, m) = (401, 257);
+    let md = data(n * m, 4);
+    let row = data(m, 5);
+    let col = data(n, 6);
+    let mv = View::contiguous(arrjit::Buffer::F64(&md), &[n, m]).unwrap();
+    let rv = View::contiguous(arrjit::Buffer::F64(&row), &[m]).unwrap();
+    let cv = View::contiguous(arrjit::Buffer::F64(&col), &[n, 1]).unwrap();
+    let args = [
+        ("m", Arg::Array(mv)),
+        ("r", Arg::Array(rv)),
+        ("c", Arg::Array(cv)),
+    ];
+    for src in [
+        "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+        "m * r + c",
+        "sum(m * r, axis=1)",
+        "cumsum(m, axis=1) - c",
+        "rolling_mean(m, 5, axis=1)",
+        "diff(m, axis=1)",
+        "shift(m, 2, axis=1) + ewm_mean(m, 0.25, axis=1)",
+        "nanmax(m, axis=1, keepdims=true) - m",
+    ] {
+        let used: Vec<(&str, Arg<'_>)> = args
+            .iter()
+            .filter(|(n, _)| {
+                engine(1)
+                    .compile(src)
+                    .unwrap()
+                    .inputs()
+                    .iter()
+                    .any(|i| i == n)
+            })
+            .copied()
+            .collect();
+        let split = split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+        assert_eq!(split.rows, n, "{src}");
+        check_all(src, &used);
+    }
+}
+
+#[test]
+fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
+    let (a, b) = (data(N, 7), data(N, 8));
+    let sq = data(300 * 300, 9);
+    let mv = View::contiguous(arrjit::Buffer::F64(&sq), &[300, 300]).unwrap();
+    let vec_args = [
+        ("a", Arg::from(a.as_slice())),
+        ("b", Arg::from(b.as_slice())),
+    ];
+    for src in [
+        "sum(a)",
+        "a - mean(a)",
+        "cumsum(a) + b",
+        "diff(a)",
+        "shift(a, 1) * b",
+        "rolling_mean(a, 10)",
+        "ewm_mean(a, 0.5)",
+        "a * nanmax(b)",
+    ] {
+        let used: Vec<(&str, Arg<'_>)> = vec_args
+            .iter()
+            .filter(|(n, _)| src.contains(n))
+            .copied()
+            .collect();
+        assert_eq!(split_of(&engine(2), src, &used), None, "{src}");
+        check_all(src, &used);
+    }
+    let mat_args = [("m", Arg::Array(mv))];
+    for src in [
+        "m - mean(m, axis=0)",
+        "cumsum(m, axis=0)",
+        "m - sum(m, axis=1)",
+        "m * max(m)",
+    ] {
+        assert_eq!(split_of(&engine(2), src, &mat_args), None, "{src}");
+        check_all(src, &mat_args);
+    }
+}
+
+#[test]
+fn small_calls_are_not_split() {
+    let a = data(par::THRESHOLD - 1, 1);
+    let args = [("a", Arg::from(a.as_slice()))];
+    assert_eq!(split_of(&engine(2), "a * 2", &args), None);
+    let a = data(par::THRESHOLD, 1);
+    let args = [("a", Arg::from(a.as_slice()))];
+    assert!(split_of(&engine(2), "a * 2", &args).is_some());
+}
+
+#[test]
+fn chunks_depend_on_the_problem_size_only() {
+    for (rows, largest) in [
+        (100_000, 100_000),
+        (10_000_000, 10_000_000),
+        (400, 400 * 500),
+    ] {
+        let chunk = par::chunk_rows(rows, largest);
+        let chunks = rows.div_ceil(chunk);
+        assert!((1..=par::MAX_CHUNKS).contains(&chunks), "{rows}: {chunks}");
+        assert!(chunk * largest.div_ceil(rows) >= par::MIN_CHUNK.min(largest));
+    }
+    // Many chunks, not one per thread: 1M elements make at least 16.
+    assert!(1_000_000usize.div_ceil(par::chunk_rows(1_000_000, 1_000_000)) >= 16);
+}
+
+#[test]
+fn kernels_with_several_outputs_split_by_rows() {
+    let module = "
+kernel rows(m: f64[n, k], w: f64[k]) -> (z: f64[n, k], s: f64[n]) {
+    z = (m - mean(m, axis=1, keepdims=true)) * w
+    s = sum(m * w, axis=1)
+}
+kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]
+}";
+    let (n, k) = (2_000, 97);
+    let md = data(n * k, 10);
+    let w = data(k, 11);
+    let mv = View::contiguous(arrjit::Buffer::F64(&md), &[n, k]).unwrap();
+    let x = data(N, 12);
+    for (name, args) in [
+        (
+            "rows",
+            vec![("m", Arg::Array(mv)), ("w", Arg::from(w.as_slice()))],
+        ),
+        (
+            "ewma",
+            vec![("x", Arg::from(x.as_slice())), ("alpha", Arg::from(0.1))],
+        ),
+    ] {
+        let call = |engine: Engine| {
+            let kernel = engine.compile_module(module).unwrap().kernel(name).unwrap();
+            kernel.call(&args).expect("runs")
+        };
+        let one = call(engine(1));
+        for other in [call(engine(2)), call(engine(3)), call(oracle())] {
+            for ((_, a), (_, b)) in one.iter().zip(&other) {
+                if let Some(e) = crate::util::bitwise_diff(a, b) {
+                    panic!("{name}: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn outputs_into_strided_views_and_in_place() {
+    let (n, m) = (300, 200);
+    let md = data(n * m, 13);
+    let mv = View::contiguous(arrjit::Buffer::F64(&md), &[n, m]).unwrap();
+    let args = [("m", Arg::Array(mv))];
+    let src = "m * 2 + 1";
+    let want = engine(1).eval(src, &args).unwrap();
+    let e = engine(2);
+    let expr = e.compile(src).unwrap();
+    // Row-major with padded rows (cut), Fortran order and reversed rows
+    // (not cut: their rows interleave or run backwards).
+    for (offset, strides, len) in [
+        (0isize, [m as isize + 3, 1], n * (m + 3)),
+        (0, [1, n as isize], n * m),
+        ((n as isize - 1) * m as isize, [-(m as isize), 1], n * m),
+    ] {
+        let mut buf = vec![f64::NAN; len];
+        let out = arrjit::ViewMut::strided(
+            arrjit::BufferMut::F64(&mut buf),
+            offset as usize,
+            &[n, m],
+            &strides,
+        )
+        .unwrap();
+        expr.eval_into(&args, out).unwrap();
+        let view = View::strided(
+            arrjit::Buffer::F64(&buf),
+            offset as usize,
+            &[n, m],
+            &strides,
+        )
+        .unwrap();
+        for i in 0..n {
+            for j in 0..m {
+                let (got, w) = (view.get(&[i, j]), want.get(i * m + j));
+                assert_eq!(got.to_bits(), w.to_bits(), "{strides:?} [{i}, {j}]");
+            }
+        }
+    }
+    // In place: the input is the output, cut into the same chunks.
+    let mut x = data(N, 14);
+    let want = engine(1)
+        .eval("x * 3 - 1", &[("x", Arg::from(x.as_slice()))])
+        .unwrap();
+    e.compile("x * 3 - 1")
+        .unwrap()
+        .eval_in_place("x", x.as_mut_slice(), &[])
+        .unwrap();
+    let got = Array::from_data(arrjit::Data::F64(x), Shape::vector(N)).unwrap();
+    same_bits(&want, &got).unwrap();
+}
+
+#[test]
+fn thread_counts_resolve() {
+    assert_eq!(engine(3).threads(), 3);
+    assert_eq!(engine(1).threads(), 1);
+    assert!(Engine::new().threads() >= 1);
+    assert_eq!(engine(100_000).threads(), par::MAX_THREADS);
+    // Threads are not part of the cache key: one compile per engine,
+    // whatever the thread count, and equal code sizes.
+    let a = data(N, 15);
+    let args = [("a", Arg::from(a.as_slice()))];
+    let sizes: Vec<usize> = [1, 2]
+        .map(|t| {
+            let e = engine(t);
+            e.eval("a * 2 + 1", &args).unwrap();
+            e.eval("a * 2 + 1", &args).unwrap();
+            let stats = e.stats();
+            assert_eq!((stats.misses, stats.entries), (1, 1));
+            stats.code_bytes
+        })
+        .to_vec();
+    assert_eq!(sizes[0], sizes[1]);
+}
