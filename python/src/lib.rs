@@ -63,10 +63,6 @@ fn config_error(message: impl Into<String>) -> PyErr {
     error_to_py(&Error::new(ErrorKind::Call, message), "")
 }
 
-fn unsupported(message: impl Into<String>) -> PyErr {
-    error_to_py(&Error::new(ErrorKind::Unsupported, message), "")
-}
-
 fn parse_mode(mode: &str) -> PyResult<Mode> {
     match mode {
         "fused" => Ok(Mode::Fused),
