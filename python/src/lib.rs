@@ -407,13 +407,31 @@ fn compile(py: Python<'_>, source: &str) -> PyResult<Py<PyAny>> {
 fn configure(py: Python<'_>, config: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
     let engine_type = py.get_type::<PyEngine>();
     let engine = engine_type.call((), config)?.cast_into::<PyEngine>()?;
+    install_default(engine.unbind());
+    Ok(())
+}
+
+/// Makes `engine` the default engine.
+fn install_default(engine: Py<PyEngine>) {
     let old = DEFAULT
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .replace(engine.unbind());
+        .replace(engine);
     // Dropped after the lock is released (a drop may run Python code).
     drop(old);
-    Ok(())
+}
+
+/// Replaces the default engine with one whose configuration is the old
+/// one changed by `change`; returns the old configuration.
+fn reconfigure_default(
+    py: Python<'_>,
+    change: impl FnOnce(&mut arrjit::Config),
+) -> PyResult<arrjit::Config> {
+    let old = default_engine(py)?.get().engine.config().clone();
+    let mut config = old.clone();
+    change(&mut config);
+    install_default(Py::new(py, PyEngine::with_config(config))?);
+    Ok(old)
 }
 
 /// The default engine (the one ``evaluate`` and ``compile`` use).
@@ -449,19 +467,8 @@ fn clear_cache(py: Python<'_>) -> PyResult<()> {
 /// compiled with.
 #[pyfunction]
 fn set_num_threads(py: Python<'_>, n: usize) -> PyResult<usize> {
-    let engine = default_engine(py)?;
-    let previous = engine.get().engine.threads();
-    let config = arrjit::Config {
-        threads: n,
-        ..engine.get().engine.config().clone()
-    };
-    let made = Py::new(py, PyEngine::with_config(config))?;
-    let old = DEFAULT
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .replace(made);
-    // Dropped after the lock is released (a drop may run Python code).
-    drop(old);
+    let previous = default_engine(py)?.get().engine.threads();
+    reconfigure_default(py, |c| c.threads = n)?;
     Ok(previous)
 }
 
@@ -479,20 +486,7 @@ fn get_num_threads(py: Python<'_>) -> PyResult<usize> {
 /// last bits. Expressions compiled before keep their engine.
 #[pyfunction]
 fn set_fast_math(py: Python<'_>, on: bool) -> PyResult<bool> {
-    let engine = default_engine(py)?;
-    let previous = engine.get().engine.config().fast_math;
-    let config = arrjit::Config {
-        fast_math: on,
-        ..engine.get().engine.config().clone()
-    };
-    let made = Py::new(py, PyEngine::with_config(config))?;
-    let old = DEFAULT
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .replace(made);
-    // Dropped after the lock is released (a drop may run Python code).
-    drop(old);
-    Ok(previous)
+    Ok(reconfigure_default(py, |c| c.fast_math = on)?.fast_math)
 }
 
 /// Counters of a compile cache (``Engine.stats()``).
