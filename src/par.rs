@@ -51,17 +51,23 @@ pub const MAX_THREADS: usize = 256;
 /// Calls whose largest value has fewer elements than this run on the
 /// calling thread.
 ///
-/// Measured (`ARRJIT_SPLIT_THRESHOLD=1 arrjit bench EXPR --n N --modes
-/// fused,fused-mt --runs 41`, 1 vs 2 threads, 8K to 1M elements) on the
-/// 2-core development machine while other sessions' builds kept its load
-/// average at 6–7: there the second core was never free and splitting lost
-/// at every size (medians 0.3–0.9× for `a*b+c`, 0.3–1.0× for `sin`; best
-/// runs 0.7–1.3× and 0.75–1.03×), and a one-chunk call paid about 4 µs for
-/// the pool. So the value could not be read off that sweep; it is set where
-/// a split has at least four chunks of [`MIN_CHUNK`] (each ~10 µs of
-/// memory-bound work, ~200 µs of `sin`), against a per-chunk cost of about
-/// a microsecond, and should be re-measured the same way on an idle machine.
-pub const THRESHOLD: usize = 1 << 15;
+/// Measured on the idle 2-core development machine
+/// (`ARRJIT_SPLIT_THRESHOLD=1 arrjit bench EXPR --n N --modes
+/// fused,fused-mt --runs 41`, medians in ms, one thread → two):
+///
+/// | n | `a*b+c` | `sin(a)` |
+/// | ---: | --- | --- |
+/// | 16K | 0.011 → 0.022 | 0.073 → 0.048 |
+/// | 32K | 0.016 → 0.020 | 0.131 → 0.107 |
+/// | 64K | 0.051 → 0.059 | 0.266 → 0.180 |
+/// | 128K | 0.130 → 0.114 | 0.528 → 0.333 |
+/// | 256K | 0.321 → 0.239 | 1.06 → 0.648 |
+///
+/// A memory-bound call gains from 128K elements, a compute-bound one from
+/// 16K; the threshold is where neither loses (compute-bound calls between
+/// 16K and 128K forgo up to 1.5×: the split does not know a call's cost
+/// per element).
+pub const THRESHOLD: usize = 1 << 17;
 
 /// The fewest elements (of the largest value) a chunk gets, so that the
 /// per-chunk cost (shape inference, bounds checks, the call) stays small.

@@ -22,9 +22,9 @@ and the kernels of examples/kernels.ak, with no process or file in between: the
 "arrjit (py)" column, the call as a NumPy user makes it.
 
 Every system's result is checked against NumPy's (or pandas') before timing.
-Single-threaded by default; --threads N sets numexpr's and Numba's threads
-(Numba's elementwise loops then use prange) and compares with arrjit's
-fused-mt mode when the results have it. Not needed by CI.
+Single-threaded by default; --threads N sets numexpr's, Numba's and the arrjit
+module's threads (Numba's elementwise loops then use prange) and compares with
+arrjit's fused-mt mode when the results have it. Not needed by CI.
 """
 
 import argparse
@@ -345,6 +345,9 @@ def main():
         sys.exit("compare.py needs NumPy: pip install numpy")
     pd, ne, numba = optional("pandas"), optional("numexpr"), optional("numba")
     aj = optional("arrjit")
+    if aj is not None:
+        # The in-process column runs on as many threads as the peers.
+        aj.set_num_threads(args.threads)
     if ne is not None:
         ne.set_num_threads(args.threads)
     if numba is not None and args.threads > 1:
@@ -356,8 +359,8 @@ def main():
         if any(r["mode"] == "fused-mt" for r in results["results"]):
             mode = "fused-mt"
         else:
-            print(f"note: arrjit has no multi-threaded mode yet; its figures are one thread "
-                  f"(fused) against {args.threads} threads for numexpr and Numba\n")
+            print(f"note: these arrjit results have no fused-mt mode; its figures are one "
+                  f"thread (fused) against {args.threads} threads for numexpr and Numba\n")
     arrjit = {r["workload"]: r for r in results["results"] if r["mode"] == mode}
     runs = args.runs or (5 if args.quick else 9)
     only = set(args.only.split(",")) if args.only else None

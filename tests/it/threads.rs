@@ -100,7 +100,9 @@ fn check_all(src: &str, args: &[(&str, Arg<'_>)]) -> Array {
     one
 }
 
-const N: usize = 100_003;
+/// Large enough to split (a few chunks above the threshold), odd so the
+/// last chunk is short.
+const N: usize = 3 * par::THRESHOLD + 3;
 
 #[test]
 fn elementwise_vectors_split_and_agree_bitwise() {
@@ -146,7 +148,9 @@ fn elementwise_vectors_split_and_agree_bitwise() {
 
 #[test]
 fn row_wise_matrix_work_splits_and_agrees_bitwise() {
-    let (n, m) = (401, 257);
+    // Rows of 257 elements, enough of them to split.
+    let m = 257;
+    let n = (par::THRESHOLD / m) * 2 + 1;
     let md = data(n * m, 4);
     let row = data(m, 5);
     let col = data(n, 6);
