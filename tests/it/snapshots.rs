@@ -739,3 +739,48 @@ fn kernel_plans() {
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("ewma", &[("x", v64(&x)), ("alpha", Arg::from(0.5))]));
 }
+
+/// Elementwise loops that call vectorised math run in blocks: each
+/// function's operand goes to a scratch row, its block routine maps it to
+/// the function's row, later segments read that row.
+#[test]
+fn blocked_plans() {
+    let plan =
+        |src: &str, args: &[(&str, Arg<'_>)]| compiled(Mode::Fused, src, args).plan.to_string();
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v1
+        loop 0: over v1 in blocks of 512 (block routines)
+          sweep 0:
+            load v0@b0; to block v0
+            map v1 = exp(v0) a block at a time
+            block v1; store v1@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan("exp(x)", &[("x", v64(&A))]));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 input 1, shape of v5
+        b2: f64 output 0, shape of v9
+        loop 0: over v9 in blocks of 512 (block routines)
+          sweep 0:
+            load v0@b0 v5@b1; compute v1 v2; to block v2 v5
+            map v3 = exp(v2) a block at a time
+            map v6 = sin(v5) a block at a time
+            map v7 = cos(v5) a block at a time
+            load v0@b0; block v3 v6 v7; compute v4 v8 v9; store v9@b2
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan(
+        "x * exp(-x*x) + sin(y) * cos(y)",
+        &[("x", v64(&A)), ("y", v64(&A))],
+    ));
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v6
+        loop 0: over v6 in blocks of 512 (block routines)
+          sweep 0:
+            load v0@b0; compute v1 v3; to block v3
+            map v4 = log(v3) a block at a time
+            block v4; compute v6; store v6@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan("log(abs(x) + 1) + 2", &[("x", v64(&A))]));
+}
