@@ -39,6 +39,8 @@ impl Runner {
         let engine = Engine::with_config(Config {
             mode,
             verify: false,
+            // One thread, as the harness's modes (fused-mt is its own).
+            threads: 1,
             ..Config::default()
         });
         match &w.source {
