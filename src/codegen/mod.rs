@@ -595,32 +595,19 @@ impl<'a> Translator<'a, '_> {
         }
         // The general rule, rows k..n.
         let k = rec.boundary.len() as i64;
-        let head = self.b.create_block();
-        let body = self.b.create_block();
-        let i = self.b.declare_var(self.ptr);
-        let start = self.b.ins().iconst(self.ptr, k);
-        self.b.def_var(i, start);
-        self.b.ins().jump(head, &[]);
-        self.b.switch_to_block(head);
-        let row = self.b.use_var(i);
-        let more = self.b.ins().icmp(IntCC::UnsignedLessThan, row, n);
-        self.b.ins().brif(more, body, &[], exit, &[]);
-        self.b.switch_to_block(body);
-        self.b.seal_block(body);
-        let row = self.b.use_var(i);
-        self.translate_row(
-            &rec.general,
-            row,
-            &sources,
-            &prev,
-            out_base,
-            out_stride,
-            outer,
-        )?;
-        let next = self.b.ins().iadd_imm_u(row, 1);
-        self.b.def_var(i, next);
-        self.b.ins().jump(head, &[]);
-        self.b.seal_block(head);
+        self.count_up_to(k, n, |t, row| {
+            t.translate_row(
+                &rec.general,
+                row,
+                &sources,
+                &prev,
+                out_base,
+                out_stride,
+                outer,
+            )?;
+            Ok(t.b.ins().iadd_imm_u(row, 1))
+        })?;
+        self.b.ins().jump(exit, &[]);
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
         Ok(())
@@ -859,7 +846,7 @@ impl<'a> Translator<'a, '_> {
         frame: &[(Value, Value, Value)],
         body: impl FnOnce(&mut Self, &[Value]) -> Result<()>,
     ) -> Result<()> {
-        self.count_up_to(lanes, |t, lane| {
+        self.count_up_to(0, lanes, |t, lane| {
             let lane_base: Vec<Value> = frame
                 .iter()
                 .map(|&(base, s_lane, _)| {
@@ -872,16 +859,17 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
-    /// `i = 0; while i < limit { i = body(i) }`: a top-tested loop whose
-    /// body returns the next value of the counter.
+    /// `i = start; while i < limit { i = body(i) }`: a top-tested loop
+    /// whose body returns the next value of the counter.
     fn count_up_to(
         &mut self,
+        start: i64,
         limit: Value,
         body: impl FnOnce(&mut Self, Value) -> Result<Value>,
     ) -> Result<()> {
         let i = self.b.declare_var(self.ptr);
-        let zero = self.b.ins().iconst(self.ptr, 0);
-        self.b.def_var(i, zero);
+        let first = self.b.ins().iconst(self.ptr, start);
+        self.b.def_var(i, first);
         let head = self.b.create_block();
         let block = self.b.create_block();
         let exit = self.b.create_block();
@@ -954,7 +942,7 @@ impl<'a> Translator<'a, '_> {
         len: Value,
     ) -> Result<()> {
         let nloads = nest.loads.len();
-        self.count_up_to(len, |t, start| {
+        self.count_up_to(0, len, |t, start| {
             let rest = t.b.ins().isub(len, start);
             let block = t.b.ins().iconst(t.ptr, BLOCK as i64);
             let bl = t.b.ins().umin(rest, block);

@@ -43,12 +43,8 @@ fn agree(engines: &[(Mode, Engine)], src: &str, inputs: &[(String, Owned)]) {
     let results: Vec<_> = engines
         .iter()
         .map(|(mode, e)| {
-            let expr = e.compile(src).expect("the expressions parse");
-            let args: Vec<(&str, Arg<'_>)> = util::args(inputs)
-                .into_iter()
-                .filter(|(name, _)| expr.inputs().iter().any(|i| i == name))
-                .collect();
-            expr.eval(&args)
+            let args = util::args_read_by(src, &util::args(inputs));
+            e.eval(src, &args)
                 .unwrap_or_else(|err| panic!("{mode:?} `{src}`: {err}"))
         })
         .collect();

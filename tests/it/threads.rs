@@ -127,18 +127,7 @@ fn elementwise_vectors_split_and_agree_bitwise() {
         "f32(a) * 2.0 + f32(b)",
         "2*a + 3*b**2 - sqrt(abs(c))",
     ] {
-        let used: Vec<(&str, Arg<'_>)> = args
-            .iter()
-            .filter(|(n, _)| {
-                engine(1)
-                    .compile(src)
-                    .unwrap()
-                    .inputs()
-                    .iter()
-                    .any(|i| i == n)
-            })
-            .copied()
-            .collect();
+        let used = crate::util::args_read_by(src, &args);
         let split = split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
         assert_eq!(split.rows, N, "{src}");
         assert!(split.chunks().count() >= 8, "{src}: {split:?}");
@@ -172,18 +161,7 @@ fn row_wise_matrix_work_splits_and_agrees_bitwise() {
         "shift(m, 2, axis=1) + ewm_mean(m, 0.25, axis=1)",
         "nanmax(m, axis=1, keepdims=true) - m",
     ] {
-        let used: Vec<(&str, Arg<'_>)> = args
-            .iter()
-            .filter(|(n, _)| {
-                engine(1)
-                    .compile(src)
-                    .unwrap()
-                    .inputs()
-                    .iter()
-                    .any(|i| i == n)
-            })
-            .copied()
-            .collect();
+        let used = crate::util::args_read_by(src, &args);
         let split = split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
         assert_eq!(split.rows, n, "{src}");
         check_all(src, &used);
@@ -209,11 +187,7 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
         "ewm_mean(a, 0.5)",
         "a * nanmax(b)",
     ] {
-        let used: Vec<(&str, Arg<'_>)> = vec_args
-            .iter()
-            .filter(|(n, _)| src.contains(n))
-            .copied()
-            .collect();
+        let used = crate::util::args_read_by(src, &vec_args);
         assert_eq!(split_of(&engine(2), src, &used), None, "{src}");
         check_all(src, &used);
     }

@@ -154,6 +154,15 @@ impl Owned {
     }
 }
 
+/// Those of `args` that `src` reads (an expression refuses extra inputs).
+pub fn args_read_by<'a>(src: &str, args: &[(&'a str, Arg<'a>)]) -> Vec<(&'a str, Arg<'a>)> {
+    let expr = Engine::new().compile(src).expect("the expression parses");
+    args.iter()
+        .filter(|(name, _)| expr.inputs().iter().any(|i| i == name))
+        .copied()
+        .collect()
+}
+
 /// Binds owned inputs by name.
 pub fn args<'a>(inputs: &'a [(String, Owned)]) -> Vec<(&'a str, Arg<'a>)> {
     inputs.iter().map(|(n, o)| (n.as_str(), o.arg())).collect()
