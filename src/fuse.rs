@@ -138,6 +138,25 @@ pub struct StreamDecl {
     pub out_row: Option<usize>,
     /// Lane slot a reduction's result is written to.
     pub lane_slot: Option<usize>,
+    /// Whether its blocks may bypass its rows (see [`Direct`]).
+    pub direct: Direct,
+}
+
+/// A stream or map whose operand is a plain load, or whose result is only
+/// stored, may be handed the buffer's memory itself instead of its
+/// scratch row: the block's elements when they are contiguous (a run-time
+/// test of the element stride, made per block by the code), the row
+/// otherwise (the code then copies between the buffer and the row around
+/// the step, as a segment would). No segment fills or reads the rows of a
+/// direct operand or result.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Direct {
+    /// Index into the nest's `loads`: the operand is read from there.
+    pub load: Option<usize>,
+    /// Index into the nest's `stores`: the result is written there (the
+    /// library may still choose the row, for an in-place call; the code
+    /// copies the row out then).
+    pub store: Option<usize>,
 }
 
 /// An elementwise loop over the elements of one block of a lane.
@@ -178,6 +197,8 @@ pub struct MapDecl {
     pub dtype: DType,
     pub from_row: usize,
     pub to_row: usize,
+    /// Whether its blocks may bypass its rows.
+    pub direct: Direct,
 }
 
 /// One pass over a lane, block by block.
@@ -1353,6 +1374,7 @@ impl Builder<'_> {
                 in_row: row_of(arg).unwrap_or(0),
                 out_row: if aligned { row_of(v) } else { None },
                 lane_slot,
+                direct: Direct::default(),
             });
         }
         // Buffers of the values the group stores.
@@ -1417,24 +1439,27 @@ impl Builder<'_> {
                 lane_stores,
             });
         }
-        self.plan.loops.push(LoopNest {
-            shape_of: d.space,
-            rank: 2,
-            loads,
-            compute: d.streams.clone(),
-            stores,
-            lane: None,
-            recur: None,
-            group: Some(Box::new(Group {
-                axis: d.axis,
-                space_rank: ir.node(d.space).rank,
-                streams,
-                maps: Vec::new(),
-                sweeps,
-                rows: sched.rows.clone(),
-                lane_slots,
-            })),
-        });
+        self.plan.loops.push(go_direct(
+            ir,
+            LoopNest {
+                shape_of: d.space,
+                rank: 2,
+                loads,
+                compute: d.streams.clone(),
+                stores,
+                lane: None,
+                recur: None,
+                group: Some(Box::new(Group {
+                    axis: d.axis,
+                    space_rank: ir.node(d.space).rank,
+                    streams,
+                    maps: Vec::new(),
+                    sweeps,
+                    rows: sched.rows.clone(),
+                    lane_slots,
+                })),
+            },
+        ));
     }
 }
 
@@ -1543,6 +1568,7 @@ fn blocked(ir: &Ir, nest: LoopNest) -> LoopNest {
                     dtype: ir.node(x).dtype,
                     from_row,
                     to_row,
+                    direct: Direct::default(),
                 });
                 after[from].push(maps.len() - 1);
             }
@@ -1571,23 +1597,194 @@ fn blocked(ir: &Ir, nest: LoopNest) -> LoopNest {
         steps.extend(maps_after.into_iter().map(Step::Map));
     }
     let space_rank = nest.rank;
-    LoopNest {
-        rank: 2,
-        compute: Vec::new(),
-        group: Some(Box::new(Group {
-            axis: if space_rank == 2 { 1 } else { 0 },
-            space_rank,
-            streams: Vec::new(),
-            maps,
-            sweeps: vec![Sweep {
-                steps,
-                ..Sweep::default()
-            }],
-            rows,
-            lane_slots: Vec::new(),
-        })),
-        ..nest
+    go_direct(
+        ir,
+        LoopNest {
+            rank: 2,
+            compute: Vec::new(),
+            group: Some(Box::new(Group {
+                axis: if space_rank == 2 { 1 } else { 0 },
+                space_rank,
+                streams: Vec::new(),
+                maps,
+                sweeps: vec![Sweep {
+                    steps,
+                    ..Sweep::default()
+                }],
+                rows,
+                lane_slots: Vec::new(),
+            })),
+            ..nest
+        },
+    )
+}
+
+/// A step that consumes a row and may produce one: a stream's push or a
+/// map.
+#[derive(Clone, Copy, PartialEq)]
+enum Consumer {
+    Stream(usize),
+    Map(usize),
+}
+
+/// `nest` (a group loop) with every stream and map made [`Direct`] where
+/// its operand's row exists only to feed it from a load, or its result's
+/// row only to be stored by one later segment of the same sweep. Those
+/// copies leave the segments (and segments left with nothing to do leave
+/// the sweeps); the rows stay, for blocks that are not contiguous.
+fn go_direct(ir: &Ir, mut nest: LoopNest) -> LoopNest {
+    let Some(mut g) = nest.group.take() else {
+        return nest;
+    };
+    if g.axis != ALL {
+        let consumers = (0..g.streams.len())
+            .map(Consumer::Stream)
+            .chain((0..g.maps.len()).map(Consumer::Map));
+        for c in consumers.collect::<Vec<_>>() {
+            direct_load(ir, &nest, &mut g, c);
+            direct_store(ir, &nest, &mut g, c);
+        }
+        for sweep in &mut g.sweeps {
+            sweep
+                .steps
+                .retain(|s| !matches!(s, Step::Segment(seg) if *seg == Segment::default()));
+        }
     }
+    nest.group = Some(g);
+    nest
+}
+
+/// Consumer `c`'s operand row, result row (for aligned streams and maps)
+/// and value.
+fn consumer_rows(g: &Group, c: Consumer) -> (usize, Option<usize>, ValueId) {
+    match c {
+        Consumer::Stream(k) => {
+            let s = &g.streams[k];
+            (s.in_row, s.out_row, s.value)
+        }
+        Consumer::Map(m) => {
+            let m = &g.maps[m];
+            (m.from_row, Some(m.to_row), m.value)
+        }
+    }
+}
+
+fn direct_of(g: &mut Group, c: Consumer) -> &mut Direct {
+    match c {
+        Consumer::Stream(k) => &mut g.streams[k].direct,
+        Consumer::Map(m) => &mut g.maps[m].direct,
+    }
+}
+
+/// Whether `step` runs consumer `c`.
+fn runs(step: &Step, c: Consumer) -> bool {
+    matches!(
+        (step, c),
+        (Step::Push(a), Consumer::Stream(b)) | (Step::Map(a), Consumer::Map(b)) if *a == b
+    )
+}
+
+/// Whether any step other than `c`'s reads row `r` (a segment through its
+/// value, a push or a map as its operand).
+fn read_by_others(g: &Group, r: usize, c: Consumer) -> bool {
+    let v = g.rows[r];
+    let others_consume = (0..g.streams.len())
+        .map(Consumer::Stream)
+        .chain((0..g.maps.len()).map(Consumer::Map))
+        .any(|o| o != c && consumer_rows(g, o).0 == r);
+    others_consume
+        || g.sweeps
+            .iter()
+            .flat_map(|s| &s.steps)
+            .any(|step| matches!(step, Step::Segment(seg) if seg.scratch_in.contains(&v)))
+}
+
+/// Makes consumer `c` read its operand from the load that fills its row,
+/// if that row is filled only by segments copying a load of the operand
+/// and read only by `c`.
+fn direct_load(ir: &Ir, nest: &LoopNest, g: &mut Group, c: Consumer) {
+    let (r, _, _) = consumer_rows(g, c);
+    let x = g.rows[r];
+    let Some(a) = nest.loads.iter().position(|l| l.value == x) else {
+        return;
+    };
+    let written_otherwise = (0..g.streams.len())
+        .map(Consumer::Stream)
+        .chain((0..g.maps.len()).map(Consumer::Map))
+        .any(|o| consumer_rows(g, o).1 == Some(r));
+    if ir.node(x).dtype == DType::Bool || written_otherwise || read_by_others(g, r, c) {
+        return;
+    }
+    for step in g.sweeps.iter_mut().flat_map(|s| &mut s.steps) {
+        let Step::Segment(seg) = step else { continue };
+        if !seg.scratch_out.contains(&x) {
+            continue;
+        }
+        seg.scratch_out.retain(|&v| v != x);
+        let used = seg
+            .compute
+            .iter()
+            .any(|&v| ir.node(v).op.operands().contains(&x))
+            || seg.stores.iter().any(|&s| nest.stores[s].value == x);
+        if !used {
+            seg.loads.retain(|&i| nest.loads[i].value != x);
+        }
+    }
+    direct_of(g, c).load = Some(a);
+}
+
+/// Makes consumer `c` write its result to the store that reads its row, if
+/// that row is read only by one segment, which follows `c` in the only
+/// sweep running `c` and does nothing with the result but store it once.
+fn direct_store(ir: &Ir, nest: &LoopNest, g: &mut Group, c: Consumer) {
+    let (_, Some(r), v) = consumer_rows(g, c) else {
+        return;
+    };
+    if ir.node(v).dtype == DType::Bool {
+        return;
+    }
+    let others_consume = (0..g.streams.len())
+        .map(Consumer::Stream)
+        .chain((0..g.maps.len()).map(Consumer::Map))
+        .any(|o| consumer_rows(g, o).0 == r);
+    let sweeps: Vec<usize> = (0..g.sweeps.len())
+        .filter(|&q| g.sweeps[q].steps.iter().any(|s| runs(s, c)))
+        .collect();
+    let readers: Vec<(usize, usize)> = (0..g.sweeps.len())
+        .flat_map(|q| (0..g.sweeps[q].steps.len()).map(move |i| (q, i)))
+        .filter(|&(q, i)| {
+            matches!(&g.sweeps[q].steps[i], Step::Segment(seg) if seg.scratch_in.contains(&v))
+        })
+        .collect();
+    let ([q], [(rq, ri)]) = (sweeps.as_slice(), readers.as_slice()) else {
+        return;
+    };
+    let (q, rq, ri) = (*q, *rq, *ri);
+    let after_c = g.sweeps[q].steps[..ri].iter().any(|s| runs(s, c));
+    if others_consume || rq != q || !after_c {
+        return;
+    }
+    let Step::Segment(seg) = &mut g.sweeps[q].steps[ri] else {
+        return;
+    };
+    let stores: Vec<usize> = seg
+        .stores
+        .iter()
+        .copied()
+        .filter(|&s| nest.stores[s].value == v)
+        .collect();
+    let used = seg
+        .compute
+        .iter()
+        .any(|&u| ir.node(u).op.operands().contains(&v));
+    let [s] = stores.as_slice() else { return };
+    if used {
+        return;
+    }
+    let s = *s;
+    seg.scratch_in.retain(|&u| u != v);
+    seg.stores.retain(|&t| t != s);
+    direct_of(g, c).store = Some(s);
 }
 
 /// Why the fused plan keeps `v` in memory.
@@ -1788,17 +1985,38 @@ fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -
         if !sweep.next_pass.is_empty() {
             writeln!(f, "    second pass of {}", names(&sweep.next_pass))?;
         }
+        // How a direct stream or map reaches memory.
+        let direct = |d: &Direct| {
+            let mut parts = Vec::new();
+            if let Some(a) = d.load {
+                parts.push(format!("from {}", access(&nest.loads[a])));
+            }
+            if let Some(s) = d.store {
+                parts.push(format!("into {}", access(&nest.stores[s])));
+            }
+            if parts.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", parts.join(", "))
+            }
+        };
         for step in &sweep.steps {
             match step {
-                Step::Push(k) => writeln!(f, "    push {}", names(&[*k]))?,
+                Step::Push(k) => writeln!(
+                    f,
+                    "    push {}{}",
+                    names(&[*k]),
+                    direct(&g.streams[*k].direct)
+                )?,
                 Step::Map(k) => {
                     let m = &g.maps[*k];
                     let from = g.rows[m.from_row];
                     writeln!(
                         f,
-                        "    map {} = {}({from}) a block at a time",
+                        "    map {} = {}({from}) a block at a time{}",
                         m.value,
-                        m.op.name()
+                        m.op.name(),
+                        direct(&m.direct)
                     )?
                 }
                 Step::Segment(seg) => {

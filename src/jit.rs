@@ -67,14 +67,18 @@ pub(crate) enum HostFn {
     Lanes(LanesFn),
     /// A stream shim taking the context and a stream number.
     Stream(StreamFn),
-    /// [`stream_push`]: the context, a stream number, an element count.
+    /// [`stream_push`], [`stream_map`]: the context, a stream or map
+    /// number, an element count, the operand's and the result's block in
+    /// memory (or null: their scratch rows); returns whether it wrote the
+    /// result's block (else its row).
     StreamPush(StreamPushFn),
 }
 
 /// The type of [`stream_reset`], [`stream_next_pass`], [`stream_finish`].
 pub(crate) type StreamFn = unsafe extern "C" fn(*mut StreamCtx, usize);
 /// The type of [`stream_push`].
-pub(crate) type StreamPushFn = unsafe extern "C" fn(*mut StreamCtx, usize, usize);
+pub(crate) type StreamPushFn =
+    unsafe extern "C" fn(*mut StreamCtx, usize, usize, *const u8, *mut u8) -> usize;
 
 pub(crate) const STREAM_RESET: &str = "arrjit_stream_reset";
 pub(crate) const STREAM_NEXT_PASS: &str = "arrjit_stream_next_pass";
@@ -145,7 +149,7 @@ impl HostFn {
             HostFn::I32I32(_) => (&[types::I32, types::I32], types::I32),
             HostFn::Lanes(_) => (&[types::I64; 10], types::INVALID),
             HostFn::Stream(_) => (&[types::I64; 2], types::INVALID),
-            HostFn::StreamPush(_) => (&[types::I64; 3], types::INVALID),
+            HostFn::StreamPush(_) => (&[types::I64; 5], types::I64),
         }
     }
 
@@ -629,6 +633,10 @@ pub(crate) struct StreamCtx {
     words: usize,
     /// Bool operands, copied out of scratch as `bool`s.
     bools: Vec<bool>,
+    /// Whether a direct result may be written to its buffer: not when an
+    /// input is the output (in place), since a later step of the same
+    /// block may still read that input.
+    direct_out: bool,
     failure: Option<Error>,
 }
 
@@ -750,6 +758,7 @@ impl StreamCtx {
             scratch,
             words,
             bools: Vec::new(),
+            direct_out: !bindings.iter().any(|b| matches!(b, Binding::Alias(_))),
             failure: None,
         }))
     }
@@ -783,9 +792,9 @@ impl StreamCtx {
 /// A block of `n` elements of `dtype` at `p`.
 ///
 /// # Safety
-/// `p` is 8-byte aligned and `n` elements of `dtype` there lie inside
-/// scratch memory that nothing writes while the block lives; for `Bool`,
-/// `bools` receives a copy (any byte is read as `!= 0`).
+/// `p` is aligned for `dtype` and `n` elements of `dtype` there lie inside
+/// scratch memory or a binding, which nothing writes while the block
+/// lives; for `Bool`, `bools` receives a copy (any byte is read as `!= 0`).
 unsafe fn block_at<'a>(
     dtype: DType,
     p: *const u64,
@@ -813,8 +822,8 @@ unsafe fn block_at<'a>(
 /// A writable block of `n` elements of `dtype` at `p`.
 ///
 /// # Safety
-/// As [`block_at`], and nothing else reads or writes those elements while
-/// the block lives.
+/// As [`block_at`] (a binding: an output one), and nothing else reads or
+/// writes those elements while the block lives.
 unsafe fn block_mut_at<'a>(dtype: DType, p: *mut u64, n: usize) -> crate::stream::BlockMut<'a> {
     use crate::stream::BlockMut;
     // SAFETY: the caller's contract; `bool` elements written by a stream
@@ -857,66 +866,133 @@ unsafe extern "C" fn stream_next_pass(ctx: *mut StreamCtx, id: usize) {
     });
 }
 
-/// Feeds the first `n` elements of stream `id`'s operand row to it (an
-/// aligned stream writes their results to its own row).
+/// Whether the blocks of `n` elements of `a` bytes at `p` and `b` bytes at
+/// `q` share a byte.
+fn overlap(p: *const u8, a: usize, q: *const u8, b: usize, n: usize) -> bool {
+    let (p, q) = (p as usize, q as usize);
+    p < q.saturating_add(b.saturating_mul(n)) && q < p.saturating_add(a.saturating_mul(n))
+}
+
+/// Feeds `n` elements of stream `id`'s operand to it: the block at `from`,
+/// or (null) its operand row. An aligned stream writes their results to
+/// the block at `into` if that is not null and may be written (see
+/// [`StreamCtx::direct_out`]), returning 1, else to its own row,
+/// returning 0.
 ///
 /// # Safety
-/// As [`stream_reset`].
-unsafe extern "C" fn stream_push(ctx: *mut StreamCtx, id: usize, n: usize) {
+/// As [`stream_reset`]; a non-null `from` is the address of `n`
+/// contiguous elements of the stream's operand dtype in a binding
+/// (checked by `run` with the rest of the loop's accesses: the code passes
+/// the block of a load whose element stride is the element size), a
+/// non-null `into` the same for its result in an output binding.
+unsafe extern "C" fn stream_push(
+    ctx: *mut StreamCtx,
+    id: usize,
+    n: usize,
+    from: *const u8,
+    into: *mut u8,
+) -> usize {
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
+    let direct_out = ctx.direct_out;
+    let mut wrote = 0;
     ctx.with(id, |slot, scratch, bools| {
         if n > crate::fuse::BLOCK {
             return Err(Error::internal("a block longer than BLOCK"));
         }
         let (src, dst) = (slot.stream.src(), slot.stream.dst());
+        let input = if from.is_null() {
+            // SAFETY: `StreamCtx::new` checked that the row lies inside
+            // scratch.
+            unsafe { scratch.add(slot.input) }.cast_const().cast::<u8>()
+        } else {
+            from
+        };
+        let direct =
+            !into.is_null() && direct_out && !overlap(input, src.size(), into, dst.size(), n);
         // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each,
         // so at least `n` elements of any dtype) lie inside scratch, at
-        // 8-byte aligned word offsets, and are different rows; the kernel
-        // is waiting for this call, so nothing else touches them.
+        // 8-byte aligned word offsets, and are different rows; `from` and
+        // `into` are as the contract says, and do not overlap when both are
+        // used; the kernel is waiting for this call, so nothing else
+        // touches any of them.
         let (x, y) = unsafe {
             (
-                block_at(src, scratch.add(slot.input), n, bools),
-                slot.output.map(|w| block_mut_at(dst, scratch.add(w), n)),
+                block_at(src, input.cast(), n, bools),
+                slot.output.map(|w| {
+                    if direct {
+                        block_mut_at(dst, into.cast(), n)
+                    } else {
+                        block_mut_at(dst, scratch.add(w), n)
+                    }
+                }),
             )
         };
+        wrote = usize::from(direct && slot.output.is_some());
         slot.stream.push(x, y)
     });
+    wrote
 }
 
-/// Runs map `id` on the first `n` elements of its operand row, writing its
-/// result row.
+/// Runs map `id` on `n` elements of its operand (the block at `from`, or,
+/// null, its operand row), writing its result to the block at `into`
+/// (returning 1) or, if that is null or may not be written, its result
+/// row (returning 0).
 ///
 /// # Safety
-/// As [`stream_reset`].
-unsafe extern "C" fn stream_map(ctx: *mut StreamCtx, id: usize, n: usize) {
+/// As [`stream_push`].
+unsafe extern "C" fn stream_map(
+    ctx: *mut StreamCtx,
+    id: usize,
+    n: usize,
+    from: *const u8,
+    into: *mut u8,
+) -> usize {
     use crate::vmath::BlockFn;
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
     if ctx.failure.is_some() {
-        return;
+        return 0;
     }
-    let Some(&(f, from, to)) = ctx.maps.get(id).filter(|_| n <= crate::fuse::BLOCK) else {
+    let Some(&(f, row_in, row_out)) = ctx.maps.get(id).filter(|_| n <= crate::fuse::BLOCK) else {
         ctx.failure = Some(Error::internal("kernel ran an unknown map or a long block"));
-        return;
+        return 0;
     };
     let scratch = ctx.scratch;
+    let size = match f {
+        BlockFn::F64(_) => 8,
+        BlockFn::F32(_) => 4,
+    };
+    let input = if from.is_null() {
+        // SAFETY: `StreamCtx::new` checked that the row lies inside scratch.
+        unsafe { scratch.add(row_in) }.cast_const().cast::<u8>()
+    } else {
+        from
+    };
+    let direct = !into.is_null() && ctx.direct_out && !overlap(input, size, into, size, n);
+    let output = if direct {
+        into
+    } else {
+        // SAFETY: as for the operand row.
+        unsafe { scratch.add(row_out) }.cast::<u8>()
+    };
     // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each, so
     // at least `n` elements of a float dtype) lie inside scratch at 8-byte
-    // aligned word offsets and are different rows; the kernel is waiting
-    // for this call, so nothing else touches them. Any bits are a valid
-    // float.
+    // aligned word offsets and are different rows; `from` and `into` are
+    // as `stream_push`'s contract says, and the blocks read and written do
+    // not overlap; the kernel is waiting for this call, so nothing else
+    // touches them. Any bits are a valid float.
     let outcome = std::panic::catch_unwind(|| unsafe {
         match f {
             BlockFn::F64(f) => {
-                let x = std::slice::from_raw_parts(scratch.add(from).cast::<f64>(), n);
-                let y = std::slice::from_raw_parts_mut(scratch.add(to).cast::<f64>(), n);
+                let x = std::slice::from_raw_parts(input.cast::<f64>(), n);
+                let y = std::slice::from_raw_parts_mut(output.cast::<f64>(), n);
                 y.copy_from_slice(x);
                 f(y);
             }
             BlockFn::F32(f) => {
-                let x = std::slice::from_raw_parts(scratch.add(from).cast::<f32>(), n);
-                let y = std::slice::from_raw_parts_mut(scratch.add(to).cast::<f32>(), n);
+                let x = std::slice::from_raw_parts(input.cast::<f32>(), n);
+                let y = std::slice::from_raw_parts_mut(output.cast::<f32>(), n);
                 y.copy_from_slice(x);
                 f(y);
             }
@@ -925,6 +1001,7 @@ unsafe extern "C" fn stream_map(ctx: *mut StreamCtx, id: usize, n: usize) {
     if outcome.is_err() {
         ctx.failure = Some(Error::internal("a block routine panicked"));
     }
+    usize::from(direct)
 }
 
 /// Finishes reduction `id`, writing its result to its lane slot.

@@ -946,38 +946,150 @@ impl<'a> Translator<'a, '_> {
             let rest = t.b.ins().isub(len, start);
             let block = t.b.ins().iconst(t.ptr, BLOCK as i64);
             let bl = t.b.ins().umin(rest, block);
+            // The address of access `a`'s first element in this block
+            // (`nest.loads` then `nest.stores` numbering), and its stride.
+            let pointer = |t: &mut Self, a: usize| {
+                let access = if a < nloads {
+                    nest.loads[a]
+                } else {
+                    nest.stores[a - nloads]
+                };
+                let s_elem = t.frame_load(t.strides, 2 * access.slot + 1);
+                let off = t.b.ins().imul(start, s_elem);
+                let p = t.b.ins().iadd(lane_base[a], off);
+                (a, p, s_elem)
+            };
             for step in &sweep.steps {
                 match step {
                     Step::Push(k) => {
-                        t.call_stream(jit::STREAM_PUSH, stream_base + k, Some(bl))?;
+                        let s = &g.streams[*k];
+                        let direct = (s.direct, s.operand, s.value);
+                        t.direct_step(
+                            nest,
+                            g,
+                            jit::STREAM_PUSH,
+                            stream_base + k,
+                            direct,
+                            bl,
+                            |t, a| pointer(t, a),
+                        )?;
                     }
                     Step::Map(k) => {
-                        t.call_stream(jit::STREAM_MAP, t.map_base + k, Some(bl))?;
+                        let m = &g.maps[*k];
+                        let direct = (m.direct, g.rows[m.from_row], m.value);
+                        t.direct_step(
+                            nest,
+                            g,
+                            jit::STREAM_MAP,
+                            t.map_base + k,
+                            direct,
+                            bl,
+                            |t, a| pointer(t, a),
+                        )?;
                     }
                     Step::Segment(seg) => {
-                        let mut ptrs = Vec::with_capacity(seg.loads.len() + seg.stores.len());
-                        for a in seg
+                        let ptrs: Vec<_> = seg
                             .loads
                             .iter()
                             .copied()
                             .chain(seg.stores.iter().map(|&s| nloads + s))
-                        {
-                            let access = if a < nloads {
-                                nest.loads[a]
-                            } else {
-                                nest.stores[a - nloads]
-                            };
-                            let s_elem = t.frame_load(t.strides, 2 * access.slot + 1);
-                            let off = t.b.ins().imul(start, s_elem);
-                            let p = t.b.ins().iadd(lane_base[a], off);
-                            ptrs.push((a, p, s_elem));
-                        }
+                            .map(|a| pointer(t, a))
+                            .collect();
                         t.translate_segment(nest, g, seg, &ptrs, bl)?;
                     }
                 }
             }
             Ok(t.b.ins().iadd(start, bl))
         })
+    }
+
+    /// A push or a map of `bl` elements through shim `name` (number `id`),
+    /// `direct` being its [`crate::fuse::Direct`], operand and value. A
+    /// direct operand is passed as the address of the block in its buffer
+    /// when its elements are contiguous, and copied to its row otherwise
+    /// (then the address passed is null: the shim reads the row); likewise
+    /// a direct result's address, and the shim says whether it wrote there
+    /// or to the row, which is then copied out.
+    #[allow(clippy::too_many_arguments)]
+    fn direct_step(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        name: &str,
+        id: usize,
+        (direct, operand, value): (crate::fuse::Direct, ValueId, ValueId),
+        bl: Value,
+        mut pointer: impl FnMut(&mut Self, usize) -> (usize, Value, Value),
+    ) -> Result<()> {
+        let nloads = nest.loads.len();
+        let null = self.b.ins().iconst(self.ptr, 0);
+        let from = match direct.load {
+            None => null,
+            Some(a) => {
+                let ptr = pointer(self, a);
+                let contiguous = self.contiguous(ptr, self.ir.node(operand).dtype);
+                let copy_in = Segment {
+                    loads: vec![a],
+                    scratch_out: vec![operand],
+                    ..Segment::default()
+                };
+                self.unless(contiguous, |t| {
+                    t.translate_segment(nest, g, &copy_in, &[ptr], bl)
+                })?;
+                self.b.ins().select(contiguous, ptr.1, null)
+            }
+        };
+        let into = match direct.store {
+            None => None,
+            Some(s) => {
+                let ptr = pointer(self, nloads + s);
+                let contiguous = self.contiguous(ptr, self.ir.node(value).dtype);
+                Some((s, self.b.ins().select(contiguous, ptr.1, null)))
+            }
+        };
+        let f = *self
+            .callees
+            .get(name)
+            .ok_or_else(|| internal(format!("{name} was not imported")))?;
+        let id = self.b.ins().iconst(self.ptr, id as i64);
+        let args = [self.streams, id, bl, from, into.map_or(null, |(_, p)| p)];
+        let call = self.b.ins().call(f, &args);
+        let wrote = self.b.inst_results(call)[0];
+        if let Some((s, _)) = into {
+            // Unless the shim wrote the buffer, copy the row to it.
+            let copy_out = Segment {
+                scratch_in: vec![value],
+                stores: vec![s],
+                ..Segment::default()
+            };
+            self.unless(wrote, |t| {
+                let ptr = pointer(t, nloads + s);
+                t.translate_segment(nest, g, &copy_out, &[ptr], bl)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Whether the block at `ptr` (an address and an element stride) has
+    /// contiguous elements of `dtype`.
+    fn contiguous(&mut self, (_, _, stride): (usize, Value, Value), dtype: DType) -> Value {
+        self.b
+            .ins()
+            .icmp_imm_u(IntCC::Equal, stride, dtype.size() as i64)
+    }
+
+    /// `if cond == 0 { body }`.
+    fn unless(&mut self, cond: Value, body: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        let then = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.ins().brif(cond, join, &[], then, &[]);
+        self.b.switch_to_block(then);
+        self.b.seal_block(then);
+        body(self)?;
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        Ok(())
     }
 
     /// The vector loop of a segment, if its values have a vector form:

@@ -242,3 +242,98 @@ fn fast_math_contracts_products_into_fused_multiply_adds() {
         assert_eq!(f, s, "without an FMA instruction nothing is contracted");
     }
 }
+
+/// Streams and maps that read their operand from, or write their result
+/// to, the buffer itself when a block is contiguous, and go through their
+/// scratch rows when it is not (strided, reversed, broadcast), or when
+/// the output is also an input (in place).
+#[test]
+fn direct_blocks_agree_with_row_blocks() {
+    use arrjit::{Data, ViewMut};
+    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let engines = util::engines();
+    let exprs = [
+        "sum(a)",
+        "cumsum(a)",
+        "exp(a)",
+        "a - cumsum(a)",
+        "std(a) + cummax(b)",
+        "rolling_mean(a, 5) * exp(b)",
+        "cumsum(a) + cumsum(b)",
+        "exp(a) + sin(b) * exp(b)",
+    ];
+    let layouts = [
+        Layout::default(),
+        Layout {
+            step: 2,
+            ..Layout::default()
+        },
+        Layout {
+            step: 1,
+            reverse: true,
+            ..Layout::default()
+        },
+    ];
+    for n in [1, 2, 511, 512, 513, 1100] {
+        for la in layouts {
+            for lb in layouts {
+                let inputs: Vec<(String, Owned)> = [("a", la), ("b", lb)]
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(name, layout))| {
+                        let values: Vec<Scalar> = (0..n)
+                            .map(|i| Scalar::F64(((i * 37 + k * 11) % 101) as f64 / 9.0 - 5.0))
+                            .collect();
+                        (
+                            name.to_string(),
+                            Owned::array(DType::F64, &[n], &values, layout),
+                        )
+                    })
+                    .collect();
+                for src in exprs {
+                    agree(&engines, src, &inputs);
+                }
+            }
+        }
+        // Into a strided output: every other element of a buffer.
+        let x: Vec<f64> = (0..n).map(|i| (i % 13) as f64 * 0.75 - 4.0).collect();
+        for src in ["cumsum(x)", "exp(x)", "x * exp(x)"] {
+            for (mode, e) in &engines {
+                let want = e.eval(src, &[("x", Arg::from(&x[..]))]).unwrap();
+                let mut data = Data::zeros(DType::F64, 2 * n);
+                let out = ViewMut::strided(data.as_buffer_mut(), 1, &[n], &[2]).unwrap();
+                e.compile(src)
+                    .unwrap()
+                    .eval_into(&[("x", Arg::from(&x[..]))], out)
+                    .unwrap_or_else(|err| panic!("{mode:?} `{src}`: {err}"));
+                let got: Vec<f64> = (0..n)
+                    .map(|i| match data.as_buffer().get(2 * i + 1) {
+                        Scalar::F64(v) => v,
+                        other => panic!("{other:?}"),
+                    })
+                    .collect();
+                assert_eq!(
+                    bits(&want.to_f64_vec()),
+                    bits(&got),
+                    "{mode:?} `{src}` into a strided view"
+                );
+            }
+        }
+        // In place: the output is the input, so results go through rows.
+        for src in ["exp(x)", "exp(x) + x", "sin(x) * exp(x) - x"] {
+            for (mode, e) in &engines {
+                let want = e.eval(src, &[("x", Arg::from(&x[..]))]).unwrap();
+                let mut y = x.clone();
+                e.compile(src)
+                    .unwrap()
+                    .eval_in_place("x", &mut y[..], &[])
+                    .unwrap_or_else(|err| panic!("{mode:?} `{src}`: {err}"));
+                assert_eq!(
+                    bits(&want.to_f64_vec()),
+                    bits(&y),
+                    "{mode:?} `{src}` in place"
+                );
+            }
+        }
+    }
+}

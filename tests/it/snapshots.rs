@@ -592,8 +592,7 @@ fn lane_plans() {
         loop 0: lane group over the vector v0, 2 sweep(s), blocks of 512
           stream v1 = mean(v0)
           sweep 0:
-            load v0@b0; to block v0
-            push v1
+            push v1 (from v0@b0)
             finish v1
           sweep 1:
             load v0@b0; lane v1; compute v2; store v2@b1
@@ -659,8 +658,7 @@ fn lane_plans() {
           stream v3 = cumsum(v2)
           sweep 0:
             load v0@b0; compute v2; to block v2
-            push v3
-            block v3; store v3@b2
+            push v3 (into v3@b2)
         loop 1: lanes of v3 along axis 0: diff v3@b2 -> v4@b3
         loop 2 over shape of v6 (rank 1):
           load    v4@b3
@@ -674,8 +672,7 @@ fn lane_plans() {
         loop 0: lane group over each column of v0, 2 sweep(s), blocks of 512
           stream v1 = sum(v0)
           sweep 0:
-            load v0@b0; to block v0
-            push v1
+            push v1 (from v0@b0)
             finish v1
           sweep 1:
             load v0@b0; lane v1; compute v2; store v2@b1
@@ -752,9 +749,7 @@ fn blocked_plans() {
         b1: f64 output 0, shape of v1
         loop 0: over v1 in blocks of 512 (block routines)
           sweep 0:
-            load v0@b0; to block v0
-            map v1 = exp(v0) a block at a time
-            block v1; store v1@b1
+            map v1 = exp(v0) a block at a time (from v0@b0, into v1@b1)
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("exp(x)", &[("x", v64(&A))]));
     expect![[r#"
