@@ -1684,24 +1684,19 @@ fn runs(step: &Step, c: Consumer) -> bool {
     )
 }
 
-/// Whether any step other than `c`'s reads row `r` (a segment through its
-/// value, a push or a map as its operand).
-fn read_by_others(g: &Group, r: usize, c: Consumer) -> bool {
+/// Whether a segment reads row `r`.
+fn read_by_segments(g: &Group, r: usize) -> bool {
     let v = g.rows[r];
-    let others_consume = (0..g.streams.len())
-        .map(Consumer::Stream)
-        .chain((0..g.maps.len()).map(Consumer::Map))
-        .any(|o| o != c && consumer_rows(g, o).0 == r);
-    others_consume
-        || g.sweeps
-            .iter()
-            .flat_map(|s| &s.steps)
-            .any(|step| matches!(step, Step::Segment(seg) if seg.scratch_in.contains(&v)))
+    g.sweeps
+        .iter()
+        .flat_map(|s| &s.steps)
+        .any(|step| matches!(step, Step::Segment(seg) if seg.scratch_in.contains(&v)))
 }
 
 /// Makes consumer `c` read its operand from the load that fills its row,
 /// if that row is filled only by segments copying a load of the operand
-/// and read only by `c`.
+/// and read only by pushes and maps (which all become direct: each copies
+/// the row itself when a block is not contiguous).
 fn direct_load(ir: &Ir, nest: &LoopNest, g: &mut Group, c: Consumer) {
     let (r, _, _) = consumer_rows(g, c);
     let x = g.rows[r];
@@ -1712,7 +1707,7 @@ fn direct_load(ir: &Ir, nest: &LoopNest, g: &mut Group, c: Consumer) {
         .map(Consumer::Stream)
         .chain((0..g.maps.len()).map(Consumer::Map))
         .any(|o| consumer_rows(g, o).1 == Some(r));
-    if ir.node(x).dtype == DType::Bool || written_otherwise || read_by_others(g, r, c) {
+    if ir.node(x).dtype == DType::Bool || written_otherwise || read_by_segments(g, r) {
         return;
     }
     for step in g.sweeps.iter_mut().flat_map(|s| &mut s.steps) {

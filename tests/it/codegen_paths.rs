@@ -261,6 +261,7 @@ fn direct_blocks_agree_with_row_blocks() {
         "rolling_mean(a, 5) * exp(b)",
         "cumsum(a) + cumsum(b)",
         "exp(a) + sin(b) * exp(b)",
+        "(a - mean(a)) / std(a)",
     ];
     let layouts = [
         Layout::default(),
@@ -317,6 +318,25 @@ fn direct_blocks_agree_with_row_blocks() {
                     bits(&got),
                     "{mode:?} `{src}` into a strided view"
                 );
+            }
+        }
+        // Rows of a matrix (contiguous or not), lanes along either axis.
+        let values: Vec<Scalar> = (0..3 * n).map(|i| Scalar::F64(special(i))).collect();
+        for fortran in [false, true] {
+            let layout = Layout {
+                fortran,
+                ..Layout::default()
+            };
+            let m = vec![(
+                "m".to_string(),
+                Owned::array(DType::F64, &[3, n], &values, layout),
+            )];
+            for src in [
+                "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+                "cumsum(m, axis=1) - sum(m, axis=0)",
+                "exp(m) * 2",
+            ] {
+                agree(&engines, src, &m);
             }
         }
         // In place: the output is the input, so results go through rows.

@@ -617,14 +617,12 @@ fn lane_plans() {
           stream v1 = mean(v0)
           stream v3 = std(v0)
           sweep 0:
-            load v0@b0; to block v0
-            push v1
-            push v3
+            push v1 (from v0@b0)
+            push v3 (from v0@b0)
             finish v1
           sweep 1:
             second pass of v3
-            load v0@b0; to block v0
-            push v3
+            push v3 (from v0@b0)
             finish v3
           sweep 2:
             load v0@b0; lane v1 v3; compute v2 v4; store v4@b1
@@ -640,9 +638,8 @@ fn lane_plans() {
           stream v2 = rolling_mean(v0)
           stream v5 = rolling_std(v0)
           sweep 0:
-            load v0@b0; to block v0
-            push v2
-            push v5
+            push v2 (from v0@b0)
+            push v5 (from v0@b0)
             load v0@b0; block v2 v5; compute v3 v6; store v6@b1
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan(
@@ -719,9 +716,8 @@ fn kernel_plans() {
           stream v6 = nanmin(v5)
           stream v7 = nanmax(v5)
           sweep 0:
-            load v0@b0; to block v0
-            push v2
-            push v3
+            push v2 (from v0@b0)
+            push v3 (from v0@b0)
             load v0@b0; block v2 v3; compute v4 v5; to block v5; store v5@b2
             push v6
             push v7
@@ -758,10 +754,10 @@ fn blocked_plans() {
         b2: f64 output 0, shape of v9
         loop 0: over v9 in blocks of 512 (block routines)
           sweep 0:
-            load v0@b0 v5@b1; compute v1 v2; to block v2 v5
+            load v0@b0; compute v1 v2; to block v2
             map v3 = exp(v2) a block at a time
-            map v6 = sin(v5) a block at a time
-            map v7 = cos(v5) a block at a time
+            map v6 = sin(v5) a block at a time (from v5@b1)
+            map v7 = cos(v5) a block at a time (from v5@b1)
             load v0@b0; block v3 v6 v7; compute v4 v8 v9; store v9@b2
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan(
