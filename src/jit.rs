@@ -866,6 +866,30 @@ unsafe extern "C" fn stream_next_pass(ctx: *mut StreamCtx, id: usize) {
     });
 }
 
+/// Asks the CPU to load the block two blocks of `bytes` past `block` into
+/// the cache. A direct push reads its block in a loop the memory system
+/// sees as a stream, but between blocks the stream waits on the shim and
+/// the stream's bookkeeping; prefetching ahead keeps the loads in flight
+/// across those gaps (`sum` of 10M f64: about 25% faster on the
+/// development machine, from behind to ahead of rustc's loop).
+fn prefetch_ahead(block: *const u8, bytes: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let start = block.wrapping_add(2 * bytes);
+        let mut off = 0;
+        while off < bytes {
+            // SAFETY: a prefetch is a hint: it never faults and changes no
+            // memory, whatever the address (past the end of the binding
+            // near its last blocks).
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(off).cast()) };
+            off += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (block, bytes);
+}
+
 /// Whether the blocks of `n` elements of `a` bytes at `p` and `b` bytes at
 /// `q` share a byte.
 fn overlap(p: *const u8, a: usize, q: *const u8, b: usize, n: usize) -> bool {
@@ -929,6 +953,9 @@ unsafe extern "C" fn stream_push(
             )
         };
         wrote = usize::from(direct && slot.output.is_some());
+        if !from.is_null() {
+            prefetch_ahead(from, n * src.size());
+        }
         slot.stream.push(x, y)
     });
     wrote
@@ -970,6 +997,9 @@ unsafe extern "C" fn stream_map(
         from
     };
     let direct = !into.is_null() && ctx.direct_out && !overlap(input, size, into, size, n);
+    if !from.is_null() {
+        prefetch_ahead(from, n * size);
+    }
     let output = if direct {
         into
     } else {
