@@ -733,9 +733,9 @@ fn call_into_checks_everything_before_writing() {
     let k = m.kernel("running_max").unwrap();
     let args = [("x", Arg::from(&x))];
     let sentinel = 42.25f64;
-    let mut y = vec![sentinel; 10];
+    let mut y = [sentinel; 10];
     let mut short = vec![sentinel; 9];
-    let mut y32 = vec![0.0f32; 10];
+    let mut y32 = [0.0f32; 10];
     let check = |outs: &mut [(&str, ViewMut<'_>)], kind: ErrorKind, text: &str| {
         let err = k.call_into(&args, outs).unwrap_err();
         assert_eq!(err.kind(), kind, "{err}");
@@ -776,7 +776,7 @@ fn call_into_checks_everything_before_writing() {
     // A named dimension the output breaks is refused before anything runs.
     let src = "kernel d(x: f64[n]) -> (y: f64[n]) { y = diff(x) }";
     let d = e.compile_module(src).unwrap().kernel("d").unwrap();
-    let mut nine = vec![sentinel; 9];
+    let mut nine = [sentinel; 9];
     let err = d
         .call_into(&args, &mut [("y", ViewMut::from(&mut nine[..]))])
         .unwrap_err();
