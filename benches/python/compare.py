@@ -472,9 +472,10 @@ def print_table(results, rows, systems, runs, mode, threads, versions):
         print(line)
     print()
     if "arrjit (py)" in systems:
-        print("arrjit (py): the Python module in process (expressions into a preallocated "
-              "output; kernels allocate theirs), measured beside the peers; the arrjit "
-              "column is the harness's fused figure, from an earlier run.")
+        print("arrjit (py): the Python module in process (expressions and kernels into a "
+              "preallocated output with out=; zscore's lo and hi are returned), measured "
+              "beside the peers; the arrjit column is the harness's fused figure, from an "
+              "earlier run.")
     print("numpy column: NumPy as users write it (allocating; ewma and zscore through pandas, "
           "rolling/ewm in C). numexpr and Numba write into a preallocated output, as arrjit "
           "fused does; '-': no natural version in that system.")

@@ -847,7 +847,8 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// A general rule whose result is `op(y[i-1], e)` or `op(e, y[i-1])`
-    /// for a min or max `op` of numbers (not bools): body values `(result,
+    /// for a min or max `op` of numbers (not bools), `e` independent of
+    /// every carried result: body values `(result,
     /// op, acc, other, acc_first)`, `acc` the tap of `y[i-1]`, `other` `e`.
     fn carried_minmax(
         rule: &crate::ir::Rule,
@@ -880,6 +881,24 @@ impl<'a> Translator<'a, '_> {
         } else {
             return None;
         };
+        // Only where `e` reads no carried result: then the branch is all
+        // that the next row waits for. An `e` computed from `y[i-1]` waits
+        // for it anyway, and its branch may be taken at random.
+        let mut reads_prev = vec![false; body.nodes.len()];
+        for id in body.ids() {
+            reads_prev[id.index()] = match body.node(id).op {
+                Op::Input(k) => {
+                    matches!(rule.taps.get(k).map(|t| t.source), Some(TapSource::Prev(_)))
+                }
+                ref op => op
+                    .operands()
+                    .iter()
+                    .any(|o| reads_prev.get(o.index()) != Some(&false)),
+            };
+        }
+        if reads_prev.get(other.index()) != Some(&false) {
+            return None;
+        }
         Some((result, op, acc, other, acc_first))
     }
 

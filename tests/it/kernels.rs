@@ -479,9 +479,10 @@ fn min_max_recurrences_of_f32_and_integers_agree_with_the_interpreter() {
         for rule in [
             format!("{op}(y[i-1], x[i])"),
             format!("{op}(x[i], y[i-1])"),
-            // The new value computed from several taps, and a carried
-            // value that is read again.
+            // The new value computed from several taps; from the carried
+            // value itself (no branch: the general blend).
             format!("{op}(x[i] - x[i-1], y[i-1])"),
+            format!("{op}(y[i-1], x[i] - y[i-1] * 2)"),
         ] {
             for ty in ["f32", "i64", "i32"] {
                 let src = format!(
