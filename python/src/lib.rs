@@ -30,7 +30,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{array_to_py, error_to_py, Named};
+use crate::convert::{error_to_py, Named};
 
 pyo3::create_exception!(
     arrjit,
