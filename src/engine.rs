@@ -597,7 +597,7 @@ impl Expr {
     pub fn eval(&self, args: &[(&str, Arg<'_>)]) -> Result<Array> {
         let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
-        let mut outs = run(&compiled, &inputs, None, &self.engine.inner.pool)?;
+        let mut outs = run(&compiled, &inputs, &mut [], &self.engine.inner.pool)?;
         Ok(outs.remove(0))
     }
 
@@ -609,10 +609,16 @@ impl Expr {
         args: &[(&str, Arg<'_>)],
         out: impl Into<ViewMut<'a>>,
     ) -> Result<()> {
-        let mut out = out.into();
+        let out = out.into();
         let inputs = self.bind(args, None)?;
         let compiled = self.compiled_for(&inputs)?;
-        run(&compiled, &inputs, Some(&mut out), &self.engine.inner.pool).map(drop)
+        run(
+            &compiled,
+            &inputs,
+            &mut [Some(out)],
+            &self.engine.inner.pool,
+        )
+        .map(drop)
     }
 
     /// Evaluates with input `name` read from `data` and the result written
@@ -626,7 +632,7 @@ impl Expr {
         data: impl Into<ViewMut<'a>>,
         args: &[(&str, Arg<'_>)],
     ) -> Result<()> {
-        let mut data = data.into();
+        let data = data.into();
         if !self.names.iter().any(|n| n == name) {
             return Err(Error::new(
                 ErrorKind::Call,
@@ -643,7 +649,13 @@ impl Expr {
                  reductions, scans or windows, which read elements after writing others)",
             ));
         }
-        run(&compiled, &inputs, Some(&mut data), &self.engine.inner.pool).map(drop)
+        run(
+            &compiled,
+            &inputs,
+            &mut [Some(data)],
+            &self.engine.inner.pool,
+        )
+        .map(drop)
     }
 
     /// The compiled form for these inputs (compiling it if needed), for
@@ -920,27 +932,35 @@ impl<'a> Input<'a> {
     }
 }
 
-/// Runs a compiled program on bound inputs. Output 0 goes to `target` if
-/// there is one (it must have the right dtype and shape), else to a new
-/// array; the new arrays are returned in output order. A large call whose
-/// outputs are independent along their leading axis is split into chunks
-/// of it, run on the engine's threads (`par`).
+/// Runs a compiled program on bound inputs. `targets` is empty or has one
+/// entry per output: output `k` goes to `targets[k]` if it is a view (it
+/// must have the right dtype and shape), else to a new array; the new
+/// arrays are returned in output order. A large call whose outputs are
+/// independent along their leading axis is split into chunks of it, run
+/// on the engine's threads (`par`).
 fn run(
     compiled: &Compiled,
     inputs: &[Input<'_>],
-    mut target: Option<&mut ViewMut<'_>>,
+    targets: &mut [Option<ViewMut<'_>>],
     pool: &par::Pool,
 ) -> Result<Vec<Array>> {
     let ir = &compiled.ir;
+    if !targets.is_empty() && targets.len() != ir.outputs.len() {
+        return Err(Error::internal(format!(
+            "{} output targets for {} outputs",
+            targets.len(),
+            ir.outputs.len()
+        )));
+    }
     let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
     let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
     ir.infer_shapes_into(&input_shapes, &mut shapes)?;
     if compiled.has_lanes {
         check_lane_params(ir, inputs)?;
     }
-    if let Some(out) = &target {
-        let root = ir.outputs[0];
-        let (dtype, shape) = (ir.node(root).dtype, shapes[root.index()]);
+    for (out, &value) in targets.iter().zip(&ir.outputs) {
+        let Some(out) = out else { continue };
+        let (dtype, shape) = (ir.node(value).dtype, shapes[value.index()]);
         if out.dtype() != dtype || out.shape() != shape {
             let what = if inputs.iter().any(|i| matches!(i.memory, Memory::InPlace)) {
                 "the array updated in place"
@@ -963,11 +983,13 @@ fn run(
         for (shape, node) in shapes.iter().zip(&ir.nodes) {
             crate::array::check_alloc(node.dtype, *shape)?;
         }
-        return interpret(ir, inputs, target);
+        return interpret(ir, inputs, targets);
     };
-    let skip = usize::from(target.is_some());
     let mut outputs: Vec<Array> = Vec::with_capacity(ir.outputs.len());
-    for &out in &ir.outputs[skip..] {
+    for (k, &out) in ir.outputs.iter().enumerate() {
+        if matches!(targets.get(k), Some(Some(_))) {
+            continue;
+        }
         let shape = shapes[out.index()];
         if shape.checked_len().is_none() {
             return Err(Error::new(
@@ -982,24 +1004,24 @@ fn run(
     // Small calls pay only these two comparisons for threads.
     if pool.threads() > 1 && pool.big_enough(&shapes) {
         if let Some(split) = pool.split(ir, &shapes) {
-            if run_split(
-                code,
-                ir,
-                &split,
-                inputs,
-                target.as_deref_mut(),
-                &mut outputs,
-                pool,
-            )? {
+            if run_split(code, ir, &split, inputs, targets, &mut outputs, pool)? {
                 return Ok(outputs);
             }
         }
     }
     let mut outs: Small<Out<'_>> = Small::with_capacity(ir.outputs.len());
-    if let Some(t) = target {
-        outs.push(Out::View(ViewMut::reborrow(t)));
+    let (mut fresh, mut given) = (outputs.iter_mut(), targets.iter_mut());
+    for _ in &ir.outputs {
+        outs.push(match given.next().and_then(Option::as_mut) {
+            Some(t) => Out::View(ViewMut::reborrow(t)),
+            None => Out::Fresh(
+                fresh
+                    .next()
+                    .ok_or_else(|| Error::internal("fewer fresh outputs than outputs"))?
+                    .data_mut(),
+            ),
+        });
     }
-    outs.extend(outputs.iter_mut().map(|a| Out::Fresh(a.data_mut())));
     run_frame(code, &shapes, inputs, &mut outs)?;
     drop(outs);
     Ok(outputs)
@@ -1025,12 +1047,22 @@ fn run_split(
     ir: &Ir,
     split: &par::Split,
     inputs: &[Input<'_>],
-    target: Option<&mut ViewMut<'_>>,
+    targets: &mut [Option<ViewMut<'_>>],
     outputs: &mut [Array],
     pool: &par::Pool,
 ) -> Result<bool> {
-    let mut views: Small<ViewMut<'_>> = target.map(ViewMut::reborrow).into_iter().collect();
-    views.extend(outputs.iter_mut().map(Array::view_mut));
+    // One view per output, in output order.
+    let mut views: Small<ViewMut<'_>> = Small::with_capacity(ir.outputs.len());
+    let (mut fresh, mut given) = (outputs.iter_mut(), targets.iter_mut());
+    for _ in &ir.outputs {
+        views.push(match given.next().and_then(Option::as_mut) {
+            Some(t) => ViewMut::reborrow(t),
+            None => fresh
+                .next()
+                .ok_or_else(|| Error::internal("fewer fresh outputs than outputs"))?
+                .view_mut(),
+        });
+    }
     let mut pieces = Vec::with_capacity(views.len());
     for view in views.iter_mut() {
         match par::cut_rows(view, split.chunk_rows) {
@@ -1225,24 +1257,33 @@ fn run_frame(
     jit::run(code, plan, &mut bindings, &strides, &dims)
 }
 
-/// Interpret mode: evaluate, then copy output 0 into the target if any.
+/// Interpret mode: evaluate, then copy each output that has a target into
+/// it; the others are returned, in output order.
 fn interpret(
     ir: &Ir,
     inputs: &[Input<'_>],
-    target: Option<&mut ViewMut<'_>>,
+    targets: &mut [Option<ViewMut<'_>>],
 ) -> Result<Vec<Array>> {
-    let mut results = {
-        let target_view = target.as_ref().map(|t| t.view());
-        let views: Vec<View<'_>> = inputs
+    let results = {
+        let target_view = targets.first().and_then(Option::as_ref).map(|t| t.view());
+        let views = inputs
             .iter()
-            .map(|i| i.view().or(target_view).expect("in place has a target"))
-            .collect();
+            .map(|i| {
+                i.view()
+                    .or(target_view)
+                    .ok_or_else(|| Error::internal("an in-place input without a target"))
+            })
+            .collect::<Result<Vec<View<'_>>>>()?;
         interp::eval(ir, &views)?
     };
-    if let Some(t) = target {
-        t.assign(&results.remove(0));
+    let mut fresh = Vec::with_capacity(results.len());
+    for (k, result) in results.into_iter().enumerate() {
+        match targets.get_mut(k) {
+            Some(Some(t)) => t.assign(&result),
+            _ => fresh.push(result),
+        }
     }
-    Ok(results)
+    Ok(fresh)
 }
 
 /// Window lengths and `alpha`s given as scalar inputs, checked before
@@ -1516,21 +1557,83 @@ impl Kernel {
 
     /// Calls the kernel; returns its outputs in declaration order, by name.
     pub fn call(&self, args: &[(&str, Arg<'_>)]) -> Result<Vec<(String, Array)>> {
+        self.call_into(args, &mut [])
+    }
+
+    /// Calls the kernel, writing each output named in `outs` into the
+    /// caller's array or view (`Array::view_mut`, a `&mut [T]`, or an
+    /// ndarray view via `ViewMut::try_from`), which must have the output's
+    /// dtype and shape; nothing is allocated for those. Returns the other
+    /// outputs, in declaration order, by name (none if `outs` names them
+    /// all). The views may be reused from call to call.
+    ///
+    /// Every check (names, dtypes, shapes, named dimensions) is made
+    /// before anything is written. Inputs and outputs cannot share memory:
+    /// a `View` and a `ViewMut` of the same elements cannot both exist.
+    pub fn call_into(
+        &self,
+        args: &[(&str, Arg<'_>)],
+        outs: &mut [(&str, ViewMut<'_>)],
+    ) -> Result<Vec<(String, Array)>> {
         let kernel = self.ast();
         let (inputs, mut dims) = self.bind(args)?;
+        let mut targets: Small<Option<ViewMut<'_>>> = kernel.outputs.iter().map(|_| None).collect();
+        for (name, view) in outs.iter_mut() {
+            let Some(k) = kernel.outputs.iter().position(|o| o.name.name == *name) else {
+                let mut err = Error::new(
+                    ErrorKind::Call,
+                    format!("`{name}` is not an output of kernel `{}`", self.name()),
+                );
+                if let Some(s) = crate::error::did_you_mean(name, self.outputs()) {
+                    err = err.with_note(format!("did you mean `{s}`?"));
+                }
+                return Err(
+                    err.with_note(format!("its outputs are: {}", self.outputs().join(", ")))
+                );
+            };
+            if targets[k].is_some() {
+                return Err(Error::new(
+                    ErrorKind::Call,
+                    format!("output `{name}` is given twice"),
+                ));
+            }
+            targets[k] = Some(ViewMut::reborrow(view));
+        }
         let compiled = self.compiled_for(&inputs)?;
-        let outputs = run(&compiled, &inputs, None, &self.engine.inner.pool)?;
-        // Output extents against the named dimensions.
-        for (decl, array) in kernel.outputs.iter().zip(&outputs) {
-            for (dim, &extent) in decl.ty.dims.iter().zip(array.shape().dims()) {
+        // Output extents against the named dimensions and the caller's
+        // views, before anything runs.
+        let ir = &compiled.ir;
+        let input_shapes: Small<Shape> = inputs.iter().map(|i| i.layout.shape).collect();
+        let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
+        ir.infer_shapes_into(&input_shapes, &mut shapes)?;
+        for ((decl, &value), target) in kernel.outputs.iter().zip(&ir.outputs).zip(&targets) {
+            let (dtype, shape) = (ir.node(value).dtype, shapes[value.index()]);
+            for (dim, &extent) in decl.ty.dims.iter().zip(shape.dims()) {
                 check_dim(&mut dims, dim, extent, &decl.name.name)?;
             }
+            if let Some(view) = target {
+                if view.dtype() != dtype || view.shape() != shape {
+                    return Err(Error::new(
+                        ErrorKind::Call,
+                        format!(
+                            "the array given for output `{}` is {} of shape {}, \
+                             the output is {dtype} of shape {shape}",
+                            decl.name.name,
+                            view.dtype(),
+                            view.shape()
+                        ),
+                    ));
+                }
+            }
         }
+        let fresh = run(&compiled, &inputs, &mut targets, &self.engine.inner.pool)?;
         Ok(kernel
             .outputs
             .iter()
-            .map(|o| o.name.name.clone())
-            .zip(outputs)
+            .zip(&targets)
+            .filter(|(_, t)| t.is_none())
+            .map(|(o, _)| o.name.name.clone())
+            .zip(fresh)
             .collect())
     }
 }

@@ -18,8 +18,8 @@ compile time is the eager compile of the typed signature, beside arrjit's
 
 When the `arrjit` Python module is installed (`pip install .` at the repository
 root), arrjit is also timed in process, through `arrjit.evaluate(..., out=...)`
-and the kernels of examples/kernels.ak, with no process or file in between: the
-"arrjit (py)" column, the call as a NumPy user makes it.
+and the kernels of examples/kernels.ak called with `out=`, with no process or
+file in between: the "arrjit (py)" column, the call as a NumPy user makes it.
 
 Every system's result is checked against NumPy's (or pandas') before timing.
 Single-threaded by default; --threads N sets numexpr's, Numba's and the arrjit
@@ -161,8 +161,9 @@ ARRJIT_EXPRS = {
 
 
 def arrjit_py_impls(np, aj):
-    """The arrjit module in process: expressions into a preallocated output
-    (a reduction returns its scalar), kernels as a NumPy user calls them."""
+    """The arrjit module in process: expressions and kernels into a
+    preallocated output (`out=`; a reduction returns its scalar, zscore's
+    `lo` and `hi` come back as scalars), as Numba is timed."""
     with open(os.path.join(ROOT, "examples", "kernels.ak")) as f:
         kernels = aj.compile(f.read())
 
@@ -176,9 +177,9 @@ def arrjit_py_impls(np, aj):
         return run
 
     impls = {name: make(name, expr) for name, expr in ARRJIT_EXPRS.items()}
-    impls["running_max"] = lambda d, out: kernels.running_max(d["x"])
-    impls["ewma"] = lambda d, out: kernels.ewma(d["x"], ALPHA)
-    impls["zscore"] = lambda d, out: kernels.zscore(d["x"], W)
+    impls["running_max"] = lambda d, out: kernels.running_max(d["x"], out=out)
+    impls["ewma"] = lambda d, out: kernels.ewma(d["x"], ALPHA, out=out)
+    impls["zscore"] = lambda d, out: kernels.zscore(d["x"], W, out=(out, None, None))
     return impls
 
 
@@ -471,9 +472,10 @@ def print_table(results, rows, systems, runs, mode, threads, versions):
         print(line)
     print()
     if "arrjit (py)" in systems:
-        print("arrjit (py): the Python module in process (expressions into a preallocated "
-              "output; kernels allocate theirs), measured beside the peers; the arrjit "
-              "column is the harness's fused figure, from an earlier run.")
+        print("arrjit (py): the Python module in process (expressions and kernels into a "
+              "preallocated output with out=; zscore's lo and hi are returned), measured "
+              "beside the peers; the arrjit column is the harness's fused figure, from an "
+              "earlier run.")
     print("numpy column: NumPy as users write it (allocating; ewma and zscore through pandas, "
           "rolling/ewm in C). numexpr and Numba write into a preallocated output, as arrjit "
           "fused does; '-': no natural version in that system.")

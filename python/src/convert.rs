@@ -5,7 +5,7 @@ use arrjit::{Arg, Array, Data, Error, ErrorKind, Expr, Kernel, Scalar, ViewMut};
 use numpy::{IntoPyArray, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyFloat, PyInt};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyTuple};
 
 use crate::memory::{array_error, Input, Output, Raw, Typed};
 use crate::ArrjitError;
@@ -78,11 +78,13 @@ enum Overlap {
 
 /// Python scalars become typed scalars (`bool`, `int` as `i64`, `float`
 /// as `f64`); anything else goes through `numpy.asarray` unless it is an
-/// array already.
+/// array already. An array that shares memory with one of `outs` is
+/// copied, or with `Overlap::InPlace` evaluated in place if it is exactly
+/// the output.
 fn hold<'py>(
     name: &str,
     obj: &Bound<'py, PyAny>,
-    out: Option<&Raw>,
+    outs: &[Raw],
     overlap: Overlap,
     in_place: &mut Option<String>,
 ) -> Result<Value<'py>, Error> {
@@ -123,23 +125,21 @@ fn hold<'py>(
         }
     };
     let raw = typed.raw().map_err(|p| array_error(what, &p))?;
-    if let Some(out) = out {
-        if raw.overlaps(out) {
-            if overlap == Overlap::InPlace && in_place.is_none() && raw.same_as(out) {
-                *in_place = Some(name.to_owned());
-                return Ok(Value::InPlace);
-            }
-            // Shares memory with the output: read a copy, as NumPy does.
-            let copy = obj
-                .call_method0("copy")
-                .map_err(|e| array_error(what, &format!("could not be copied: {e}")))?;
-            let typed = Typed::of(&copy).ok_or_else(|| unsupported_dtype(what, &copy))?;
-            let raw = typed.raw().map_err(|p| array_error(what, &p))?;
-            return typed
-                .read(raw)
-                .map(Value::Array)
-                .map_err(|p| array_error(what, &p));
+    if let Some(out) = outs.iter().find(|o| raw.overlaps(o)) {
+        if overlap == Overlap::InPlace && in_place.is_none() && raw.same_as(out) {
+            *in_place = Some(name.to_owned());
+            return Ok(Value::InPlace);
         }
+        // Shares memory with the output: read a copy, as NumPy does.
+        let copy = obj
+            .call_method0("copy")
+            .map_err(|e| array_error(what, &format!("could not be copied: {e}")))?;
+        let typed = Typed::of(&copy).ok_or_else(|| unsupported_dtype(what, &copy))?;
+        let raw = typed.raw().map_err(|p| array_error(what, &p))?;
+        return typed
+            .read(raw)
+            .map(Value::Array)
+            .map_err(|p| array_error(what, &p));
     }
     typed
         .read(raw)
@@ -247,7 +247,7 @@ fn call_expr_with<'py>(
     let mut in_place: Option<String> = None;
     let mut values = Vec::with_capacity(bound.len());
     for (name, obj) in bound {
-        values.push(hold(name, obj, out_raw.as_ref(), overlap, &mut in_place).map_err(fail)?);
+        values.push(hold(name, obj, out_raw.as_slice(), overlap, &mut in_place).map_err(fail)?);
     }
     let args = args(bound, &values).map_err(fail)?;
     let result = match output.as_mut() {
@@ -276,21 +276,138 @@ fn call_expr_with<'py>(
     }
 }
 
-/// Calls `kernel` with `bound` arguments; its outputs in declaration order.
+/// The arrays `out=` gives a kernel, by output name: one array for a
+/// kernel with one output, a tuple or list with an entry per output, or a
+/// dict by name; `None` entries are left to the kernel to allocate.
+fn kernel_outs<'py>(
+    kernel: &Kernel,
+    out: &Bound<'py, PyAny>,
+) -> Result<Vec<(String, Bound<'py, PyAny>)>, Error> {
+    let names = kernel.outputs();
+    let mut given = Vec::new();
+    if let Ok(dict) = out.cast::<PyDict>() {
+        for (key, value) in dict.iter() {
+            let name: String = key.extract().map_err(|_| {
+                Error::new(ErrorKind::Call, "the keys of `out` must be output names")
+            })?;
+            if !value.is_none() {
+                given.push((name, value));
+            }
+        }
+    } else if out.cast::<PyTuple>().is_ok() || out.cast::<PyList>().is_ok() {
+        let items: Vec<Bound<'py, PyAny>> = out
+            .try_iter()
+            .and_then(|it| it.collect::<PyResult<_>>())
+            .map_err(|e| Error::new(ErrorKind::Call, format!("`out`: {e}")))?;
+        if items.len() != names.len() {
+            return Err(Error::new(
+                ErrorKind::Call,
+                format!(
+                    "`out` has {} entries, but kernel `{}` has {} output(s): {}",
+                    items.len(),
+                    kernel.name(),
+                    names.len(),
+                    names.join(", ")
+                ),
+            ));
+        }
+        for (name, value) in names.iter().zip(items) {
+            if !value.is_none() {
+                given.push(((*name).to_owned(), value));
+            }
+        }
+    } else if names.len() == 1 {
+        given.push((names[0].to_owned(), out.clone()));
+    } else {
+        return Err(Error::new(
+            ErrorKind::Call,
+            format!(
+                "kernel `{}` has {} outputs: give `out` as a tuple (one entry per output, \
+                 None to allocate) or a dict by name",
+                kernel.name(),
+                names.len()
+            ),
+        )
+        .with_note(format!("its outputs are: {}", names.join(", "))));
+    }
+    Ok(given)
+}
+
+/// Calls `kernel` with `bound` arguments, writing the outputs `out` gives
+/// (see `kernel_outs`) into those arrays; its outputs in declaration order,
+/// the given arrays themselves or new ones.
 pub(crate) fn call_kernel<'py>(
     py: Python<'py>,
     kernel: &Kernel,
     source: &str,
     bound: &[Named<'py>],
-) -> PyResult<Vec<(String, Array)>> {
+    out: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let fail = |e: Error| error_to_py(&e, source);
+    let given = match out {
+        Some(out) => kernel_outs(kernel, out).map_err(fail)?,
+        None => Vec::new(),
+    };
+    // Borrowed for writing; two outputs may not share memory.
+    let mut outputs: Vec<Output<'py>> = Vec::with_capacity(given.len());
+    for (name, obj) in &given {
+        let what = format!("the array given for output `{name}`");
+        let typed = match Typed::of(obj) {
+            Some(t) => t,
+            None if obj.cast::<PyUntypedArray>().is_ok() => {
+                return Err(fail(unsupported_dtype(&what, obj)))
+            }
+            None => {
+                return Err(fail(Error::new(
+                    ErrorKind::Call,
+                    format!("{what} must be a NumPy array"),
+                )))
+            }
+        };
+        let raw = typed.raw().map_err(|p| fail(array_error(&what, &p)))?;
+        if let Some(k) = outputs.iter().position(|o| o.raw.overlaps(&raw)) {
+            return Err(fail(Error::new(
+                ErrorKind::Call,
+                format!(
+                    "the arrays given for outputs `{}` and `{name}` share memory",
+                    given[k].0
+                ),
+            )));
+        }
+        outputs.push(typed.write(raw).map_err(|p| fail(array_error(&what, &p)))?);
+    }
+    let out_raws: Vec<Raw> = outputs.iter().map(|o| o.raw).collect();
     let mut values = Vec::with_capacity(bound.len());
     let mut in_place = None;
     for (name, obj) in bound {
-        values.push(hold(name, obj, None, Overlap::Copy, &mut in_place).map_err(fail)?);
+        values.push(hold(name, obj, &out_raws, Overlap::Copy, &mut in_place).map_err(fail)?);
     }
     let args = args(bound, &values).map_err(fail)?;
-    py.detach(|| kernel.call(&args)).map_err(fail)
+    let mut views: Vec<(&str, ViewMut<'_>)> = Vec::with_capacity(outputs.len());
+    for ((name, _), output) in given.iter().zip(outputs.iter_mut()) {
+        views.push((name.as_str(), output.view_mut().map_err(fail)?));
+    }
+    let rest = py
+        .detach(|| kernel.call_into(&args, &mut views))
+        .map_err(fail)?;
+    drop(views);
+    drop(args);
+    drop(values);
+    drop(outputs);
+    let mut rest = rest.into_iter();
+    let mut results = Vec::new();
+    for name in kernel.outputs() {
+        match given.iter().find(|(n, _)| n == name) {
+            Some((_, obj)) => results.push(obj.clone()),
+            None => {
+                let (_, array) = rest
+                    .next()
+                    .ok_or_else(|| fail(Error::internal("fewer outputs than declared")))?;
+                results.push(array_to_py(py, array)?);
+            }
+        }
+    }
+    Ok(results)
 }
 
 /// A result as a NumPy array (its memory moved, not copied), or a NumPy

@@ -30,7 +30,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple};
 
-use crate::convert::{array_to_py, error_to_py, Named};
+use crate::convert::{error_to_py, Named};
 
 pyo3::create_exception!(
     arrjit,
@@ -669,7 +669,11 @@ impl PyModuleObj {
 
 /// One kernel of a ``Module``: call it with its parameters, positionally
 /// or by name. Returns its output, or a tuple of its outputs if it declares
-/// several (scalar outputs are NumPy scalars).
+/// several (scalar outputs are NumPy scalars). With ``out=``, outputs are
+/// written into the caller's arrays (as ``evaluate``'s ``out=``) and those
+/// arrays are returned in their place: one array for a kernel with one
+/// output, a tuple with an entry per output (``None`` to allocate it) or a
+/// dict by output name.
 #[pyclass(frozen, module = "arrjit", name = "Kernel")]
 struct PyKernel {
     kernel: arrjit::Kernel,
@@ -678,21 +682,19 @@ struct PyKernel {
 
 #[pymethods]
 impl PyKernel {
-    #[pyo3(signature = (*args, **kwargs))]
+    #[pyo3(signature = (*args, out = None, **kwargs))]
     fn __call__<'py>(
         &self,
         py: Python<'py>,
         args: &Bound<'py, PyTuple>,
+        out: Option<&Bound<'py, PyAny>>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let params = self.kernel.params();
         let what = format!("kernel `{}`", self.kernel.name());
         let bound = bind_call(&params, args, kwargs, &what, &self.source)?;
-        let outputs = convert::call_kernel(py, &self.kernel, &self.source, &bound)?;
-        let mut values = Vec::with_capacity(outputs.len());
-        for (_, array) in outputs {
-            values.push(array_to_py(py, array)?);
-        }
+        let out = out.filter(|o| !o.is_none());
+        let mut values = convert::call_kernel(py, &self.kernel, &self.source, &bound, out)?;
         if values.len() == 1 {
             Ok(values.pop().expect("one output"))
         } else {

@@ -552,7 +552,8 @@ impl<'a> Translator<'a, '_> {
 
     /// A recurrence loop: boundary rows in straight-line code (each behind
     /// a test that the vector has that row), then the general rule over the
-    /// remaining rows, with the last `max_lag` results carried in variables.
+    /// remaining rows (`translate_general_rows`), with the last `max_lag`
+    /// results carried in variables.
     fn translate_recur_loop(&mut self, l: usize, nest: &LoopNest, v: ValueId) -> Result<()> {
         let outer = self.ir;
         let Op::Recur(rec) = &outer.node(v).op else {
@@ -593,20 +594,29 @@ impl<'a> Translator<'a, '_> {
             let row = self.b.ins().iconst(self.ptr, r as i64);
             self.translate_row(rule, row, &sources, &prev, out_base, out_stride, outer)?;
         }
-        // The general rule, rows k..n.
-        let k = rec.boundary.len() as i64;
-        self.count_up_to(k, n, |t, row| {
-            t.translate_row(
-                &rec.general,
-                row,
-                &sources,
-                &prev,
-                out_base,
-                out_stride,
-                outer,
-            )?;
-            Ok(t.b.ins().iadd_imm_u(row, 1))
-        })?;
+        // The general rule, rows k..n, behind a test that there are any.
+        let k = rec.boundary.len();
+        let scalar: Vec<bool> = rec
+            .sources
+            .iter()
+            .map(|&s| outer.node(s).rank == 0)
+            .collect();
+        let pre = self.b.create_block();
+        let has_rows = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThan, n, k as i64);
+        self.b.ins().brif(has_rows, pre, &[], exit, &[]);
+        self.b.seal_block(pre);
+        self.b.switch_to_block(pre);
+        self.translate_general_rows(
+            &rec.general,
+            (k, n),
+            (&sources, &scalar),
+            &prev,
+            (out_base, out_stride),
+            outer,
+        )?;
         self.b.ins().jump(exit, &[]);
         self.b.switch_to_block(exit);
         self.b.seal_block(exit);
@@ -671,6 +681,305 @@ impl<'a> Translator<'a, '_> {
             self.b.def_var(first, y);
         }
         Ok(())
+    }
+
+    /// Rows `first..n` (at least one) of the general rule, from the current
+    /// block. Before the loop: what no row changes — the loads of scalar
+    /// sources and every body value computed from them and constants only
+    /// (`alpha`, `1 - alpha`), which is safe to compute early because no
+    /// inline operation traps (integer division is guarded) and host calls
+    /// are pure — and one pointer per tap of a vector source and for the
+    /// output, advanced by its stride each row instead of recomputed from
+    /// the row number. The loop is bottom-tested. A rule that is a min or
+    /// max of `y[i-1]` and another value branches on whether the new value
+    /// changes the result (`translate_carried_minmax`), so the carried value
+    /// goes through a predicted branch rather than a chain of compares and
+    /// blends.
+    ///
+    /// `rows` is `(first, n)`; `sources` has per source its base pointer,
+    /// byte stride and dtype, and whether it is a scalar (stride 0, read
+    /// at offset 0); `prev[0]` carries `y[i-1]`; `out` is the output's base
+    /// pointer and byte stride.
+    fn translate_general_rows(
+        &mut self,
+        rule: &'a crate::ir::Rule,
+        (first, n): (usize, Value),
+        (sources, scalar): (&[(Value, Value, DType)], &[bool]),
+        prev: &[Variable],
+        (out_base, out_stride): (Value, Value),
+        outer: &'a Ir,
+    ) -> Result<()> {
+        use crate::ir::TapSource;
+        let invariant = Self::row_invariant(rule, scalar);
+        let first = self.b.ins().iconst(self.ptr, first as i64);
+        // Per tap: a pointer that advances (vector source), a value loaded
+        // once (scalar source), or neither (a carried result).
+        let mut pointers: Vec<Option<(Variable, Value, Type)>> =
+            Vec::with_capacity(rule.taps.len());
+        let mut fixed: Vec<Option<Value>> = Vec::with_capacity(rule.taps.len());
+        for tap in &rule.taps {
+            let (mut pointer, mut value) = (None, None);
+            if let TapSource::Source(j) = tap.source {
+                let (base, stride, dtype) = *sources
+                    .get(j)
+                    .ok_or_else(|| internal(format!("a tap of source {j}, which is missing")))?;
+                let ty = clif_type(dtype);
+                if scalar.get(j) == Some(&true) {
+                    value = Some(self.b.ins().load(ty, self.mem, base, 0));
+                } else {
+                    let at = self.b.ins().iadd_imm_s(first, tap.offset);
+                    let offset = self.b.ins().imul(at, stride);
+                    let p = self.b.ins().iadd(base, offset);
+                    let var = self.b.declare_var(self.ptr);
+                    self.b.def_var(var, p);
+                    pointer = Some((var, stride, ty));
+                }
+            }
+            pointers.push(pointer);
+            fixed.push(value);
+        }
+        let out = self.b.declare_var(self.ptr);
+        let offset = self.b.ins().imul(first, out_stride);
+        let p = self.b.ins().iadd(out_base, offset);
+        self.b.def_var(out, p);
+        let row = self.b.declare_var(self.ptr);
+        self.b.def_var(row, first);
+        // The body is a graph of its own: translate it with its own values.
+        self.ir = &rule.body;
+        let saved = std::mem::replace(&mut self.values, vec![None; rule.body.nodes.len()]);
+        let result = (|| {
+            for id in rule.body.ids() {
+                let value = match rule.body.node(id).op {
+                    Op::Const(_) => continue,
+                    _ if !invariant[id.index()] => continue,
+                    Op::Input(k) => fixed.get(k).copied().flatten().ok_or_else(|| {
+                        internal(format!("tap {k} is invariant but not a scalar source"))
+                    })?,
+                    _ => self.translate_node(id)?,
+                };
+                self.values[id.index()] = Some(value);
+            }
+            let body = self.b.create_block();
+            let done = self.b.create_block();
+            self.b.ins().jump(body, &[]);
+            self.b.switch_to_block(body);
+            let carried = Self::carried_minmax(rule);
+            for id in rule.body.ids() {
+                let node = rule.body.node(id);
+                if invariant[id.index()] || carried.is_some_and(|c| c.0 == id) {
+                    continue;
+                }
+                let value = match node.op {
+                    Op::Input(k) => match (rule.taps.get(k).map(|t| t.source), pointers.get(k)) {
+                        (Some(TapSource::Prev(lag)), _) => {
+                            let var = prev
+                                .get((lag as usize).wrapping_sub(1))
+                                .ok_or_else(|| internal(format!("a tap of y[i-{lag}]")))?;
+                            self.b.use_var(*var)
+                        }
+                        (_, Some(&Some((var, _, ty)))) => {
+                            let p = self.b.use_var(var);
+                            self.b.ins().load(ty, self.mem, p, 0)
+                        }
+                        _ => return Err(internal(format!("tap {k} has no source"))),
+                    },
+                    _ => self.translate_node(id)?,
+                };
+                self.values[id.index()] = Some(value);
+            }
+            let y = match carried {
+                Some(c) => self.translate_carried_minmax(c)?,
+                None => self.value(rule.body.outputs[0])?,
+            };
+            let p = self.b.use_var(out);
+            self.b.ins().store(self.mem, y, p, 0);
+            // prev[0] is y[i-1]: shift the older ones down first.
+            for k in (1..prev.len()).rev() {
+                let older = self.b.use_var(prev[k - 1]);
+                self.b.def_var(prev[k], older);
+            }
+            if let Some(&newest) = prev.first() {
+                self.b.def_var(newest, y);
+            }
+            for &(var, stride, _) in pointers.iter().flatten() {
+                let p = self.b.use_var(var);
+                let next = self.b.ins().iadd(p, stride);
+                self.b.def_var(var, next);
+            }
+            let next = self.b.ins().iadd(p, out_stride);
+            self.b.def_var(out, next);
+            let i = self.b.use_var(row);
+            let i = self.b.ins().iadd_imm_u(i, 1);
+            self.b.def_var(row, i);
+            let more = self.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
+            self.b.ins().brif(more, body, &[], done, &[]);
+            self.b.seal_block(body);
+            self.b.switch_to_block(done);
+            self.b.seal_block(done);
+            Ok(())
+        })();
+        self.values = saved;
+        self.ir = outer;
+        result
+    }
+
+    /// Which values of a rule's body are the same on every row: constants,
+    /// taps of scalar sources, and what is computed from those alone.
+    fn row_invariant(rule: &crate::ir::Rule, scalar: &[bool]) -> Vec<bool> {
+        use crate::ir::TapSource;
+        let body = &rule.body;
+        let mut invariant = vec![false; body.nodes.len()];
+        for id in body.ids() {
+            invariant[id.index()] = match body.node(id).op {
+                Op::Const(_) => true,
+                Op::Input(k) => matches!(
+                    rule.taps.get(k).map(|t| t.source),
+                    Some(TapSource::Source(j)) if scalar.get(j) == Some(&true)
+                ),
+                Op::Lane { .. } | Op::Recur(_) => false,
+                ref op => op
+                    .operands()
+                    .iter()
+                    .all(|o| invariant.get(o.index()) == Some(&true)),
+            };
+        }
+        invariant
+    }
+
+    /// A general rule whose result is `op(y[i-1], e)` or `op(e, y[i-1])`
+    /// for a min or max `op` of numbers (not bools), `e` independent of
+    /// every carried result: body values `(result,
+    /// op, acc, other, acc_first)`, `acc` the tap of `y[i-1]`, `other` `e`.
+    fn carried_minmax(
+        rule: &crate::ir::Rule,
+    ) -> Option<(ValueId, BinaryOp, ValueId, ValueId, bool)> {
+        use crate::ir::TapSource;
+        let body = &rule.body;
+        let result = *body.outputs.first()?;
+        let Op::Binary(op, a, b) = body.node(result).op else {
+            return None;
+        };
+        let numeric = matches!(
+            body.node(a).dtype,
+            DType::I32 | DType::I64 | DType::F32 | DType::F64
+        );
+        let minmax = matches!(
+            op,
+            BinaryOp::Minimum | BinaryOp::Maximum | BinaryOp::Fmin | BinaryOp::Fmax
+        );
+        if !numeric || !minmax {
+            return None;
+        }
+        let carried = |v: ValueId| {
+            matches!(body.node(v).op, Op::Input(k)
+                if rule.taps.get(k).map(|t| t.source) == Some(TapSource::Prev(1)))
+        };
+        let (acc, other, acc_first) = if carried(a) {
+            (a, b, true)
+        } else if carried(b) {
+            (b, a, false)
+        } else {
+            return None;
+        };
+        // Only where `e` reads no carried result: then the branch is all
+        // that the next row waits for. An `e` computed from `y[i-1]` waits
+        // for it anyway, and its branch may be taken at random.
+        let mut reads_prev = vec![false; body.nodes.len()];
+        for id in body.ids() {
+            reads_prev[id.index()] = match body.node(id).op {
+                Op::Input(k) => {
+                    matches!(rule.taps.get(k).map(|t| t.source), Some(TapSource::Prev(_)))
+                }
+                ref op => op
+                    .operands()
+                    .iter()
+                    .any(|o| reads_prev.get(o.index()) != Some(&false)),
+            };
+        }
+        if reads_prev.get(other.index()) != Some(&false) {
+            return None;
+        }
+        Some((result, op, acc, other, acc_first))
+    }
+
+    /// `y = op(acc, e)` (operands in the rule's order) as: if the result is
+    /// certainly `acc` itself, keep it; else compute `op` in full (the
+    /// inline form, bit for bit `scalar`'s). The test is exact, not a
+    /// heuristic: it is true only where `scalar`'s definition returns the
+    /// carried operand (NaN rules and ±0 ties included); everything else,
+    /// such as a NaN arriving or a tie that `op` breaks towards `e`, takes
+    /// the full computation, out of line.
+    fn translate_carried_minmax(
+        &mut self,
+        (_, op, acc, other, acc_first): (ValueId, BinaryOp, ValueId, ValueId, bool),
+    ) -> Result<Value> {
+        use BinaryOp::*;
+        let dtype = self.ir.node(acc).dtype;
+        let acc = self.value(acc)?;
+        let e = self.value(other)?;
+        let ty = clif_type(dtype);
+        let keep = if dtype.is_float() {
+            let cmp = |t: &mut Self, cc: FloatCC, x: Value, y: Value| t.b.ins().fcmp(cc, x, y);
+            match (op, acc_first) {
+                // maximum(acc, e) is acc only when acc > e (neither NaN).
+                (Maximum, true) => cmp(self, FloatCC::GreaterThan, acc, e),
+                // maximum(e, acc): acc when e is not NaN and not above it
+                // (ties give the second operand).
+                (Maximum, false) => cmp(self, FloatCC::GreaterThanOrEqual, acc, e),
+                (Minimum, true) => cmp(self, FloatCC::LessThan, acc, e),
+                (Minimum, false) => cmp(self, FloatCC::LessThanOrEqual, acc, e),
+                // fmax(acc, e): acc when acc is not NaN and e is NaN or
+                // below it.
+                (Fmax, true) | (Fmin, true) => {
+                    let cc = if op == Fmax {
+                        FloatCC::UnorderedOrGreaterThan
+                    } else {
+                        FloatCC::UnorderedOrLessThan
+                    };
+                    let wins = cmp(self, cc, acc, e);
+                    let number = cmp(self, FloatCC::Ordered, acc, acc);
+                    self.b.ins().band(wins, number)
+                }
+                // fmax(e, acc): acc when e is NaN, or acc is a number not
+                // below e (ties give the second operand).
+                (Fmax, false) | (Fmin, false) => {
+                    let cc = if op == Fmax {
+                        FloatCC::GreaterThanOrEqual
+                    } else {
+                        FloatCC::LessThanOrEqual
+                    };
+                    let wins = cmp(self, cc, acc, e);
+                    let nan = cmp(self, FloatCC::Unordered, e, e);
+                    self.b.ins().bor(wins, nan)
+                }
+                _ => return Err(internal(format!("{:?} is not a min or max", op))),
+            }
+        } else {
+            // Integers: equal values are the same bits, so ties keep too.
+            let cc = match op {
+                Maximum | Fmax => IntCC::SignedGreaterThanOrEqual,
+                Minimum | Fmin => IntCC::SignedLessThanOrEqual,
+                _ => return Err(internal(format!("{:?} is not a min or max", op))),
+            };
+            self.b.ins().icmp(cc, acc, e)
+        };
+        let result = self.b.declare_var(ty);
+        self.b.def_var(result, acc);
+        let update = self.b.create_block();
+        let join = self.b.create_block();
+        self.b.set_cold_block(update);
+        self.b.ins().brif(keep, join, &[], update, &[]);
+        self.b.switch_to_block(update);
+        self.b.seal_block(update);
+        let (x, y) = if acc_first { (acc, e) } else { (e, acc) };
+        let full = self
+            .translate_binary(op, dtype, x, y)
+            .ok_or_else(|| internal(format!("{:?} on {dtype}", op)))?;
+        self.b.def_var(result, full);
+        self.b.ins().jump(join, &[]);
+        self.b.switch_to_block(join);
+        self.b.seal_block(join);
+        Ok(self.b.use_var(result))
     }
 
     /// Zero of a dtype (the carried results' value before row 0).
