@@ -1186,11 +1186,14 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 }
 
 /// A Neumaier-compensated sum's value: `sum + comp`, or `sum` if it is not
-/// finite (so infinities and NaN propagate as in plain summation).
+/// finite (so infinities and NaN propagate as in plain summation). The
+/// test is `sum - sum == 0` (false exactly for infinities and NaN), a
+/// float comparison, so that a loop of these vectorises into a select.
 #[inline]
 fn compensated(sum: f64, comp: f64) -> f64 {
-    if sum.is_finite() {
-        sum + comp
+    let v = sum + comp;
+    if sum - sum == 0.0 {
+        v
     } else {
         sum
     }
