@@ -1156,7 +1156,13 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
             let take = (w - self.pos).min(x.len());
             let (xa, xr) = x.split_at(take);
             let (ya, yr) = std::mem::take(&mut y).split_at_mut(take);
-            self.vals.extend_from_slice(xa);
+            // A whole block followed by more of the lane in the same push
+            // rolls straight from the pushed slice (the same computation as
+            // a later roll from `vals`, without the copy).
+            let rolls_now = self.pos == 0 && take == w && !xr.is_empty();
+            if !rolls_now {
+                self.vals.extend_from_slice(xa);
+            }
             let ends = self.pos + take == w;
             let body = take - usize::from(ends);
             let (yb, yl) = ya.split_at_mut(body);
@@ -1165,6 +1171,11 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
                 *o = self.k.last(w, v);
             }
             self.pos += take;
+            if rolls_now {
+                self.k.roll(xa);
+                self.pos = 0;
+                self.prev = true;
+            }
             x = xr;
             y = yr;
         }
