@@ -24,6 +24,22 @@
 //! The semantics (NaN rules, empty lanes, canonical sums, the rolling
 //! windows' block prefix/suffix scheme) are those documented in
 //! [`crate::algo`]. All of it is safe Rust and never panics.
+//!
+//! Speed comes from how a pushed block is scheduled, never from changing
+//! what is computed. Reductions run their block through interleaved
+//! accumulators (the canonical leaf sum, `lanes_extreme`'s eight running
+//! extremes) that the compiler keeps in vector registers. Rolling windows
+//! split a block into a loop that carries only the prefix's running
+//! aggregates (short loop-carried chains, written to a scratch row of
+//! `SCRATCH` elements) and a loop that merges each with its suffix and
+//! writes the result (no loop-carried state, so it vectorises, square root
+//! included); a whole block pushed together with what follows it is rolled
+//! straight from the pushed slice. `cummax`/`cummin` compare
+//! `CUM_CHUNK` elements at a time with the running extreme and fill
+//! them with it if it beats them all (a branch the CPU predicts), instead
+//! of a chain of blends through every element. `cumsum`, `cumprod` and
+//! `ewm_mean` are one dependent operation per element by definition (their
+//! order of operations is their result), so they are latency-bound.
 
 use std::marker::PhantomData;
 
@@ -1201,6 +1217,7 @@ fn two_sum(a: f64, b: f64) -> (f64, f64) {
 /// test is `sum - sum == 0` (false exactly for infinities and NaN), a
 /// float comparison, so that a loop of these vectorises into a select.
 #[inline]
+#[allow(clippy::eq_op)] // `sum - sum` is the point: NaN for inf and NaN.
 fn compensated(sum: f64, comp: f64) -> f64 {
     let v = sum + comp;
     if sum - sum == 0.0 {
