@@ -94,28 +94,51 @@
 //!   - sums: Neumaier-compensated sums (`s`, `c`), merged by adding one
 //!     into the other; the value is `s + c` (or `s` if `s` is not finite, so
 //!     infinities and NaN propagate as in plain summation);
-//!     `rolling_mean = sum / w`;
-//!   - variance: Welford's add-only update on *shifted* values `x - K`,
-//!     where `K` lies inside every run it is used for: the block's first
-//!     value for its prefixes, the previous block's last value for that
-//!     block's suffixes (computed right to left), so the subtraction is
-//!     exact for data clustered far from zero and the stored mean is small
-//!     and precise. `1/n` of the update comes from a table made once per
-//!     stream, so the update has no division. Prefix and suffix are merged
-//!     with Chan's parallel formula `M2 = M2s + M2p + d^2 * (ns * np / w)`,
-//!     `d = (Kp - Ks) + (mp - ms)`, the weights `ns * np / w` also a table.
-//!     All three terms are non-negative (M2 is clamped at zero as a
-//!     guard), so the result is never negative, and a constant window
-//!     gives exactly 0; `var = M2 / (w - ddof)` (NaN if `w <= ddof`),
-//!     `std = sqrt(var)`. On the near-constant case (1e9 + noise of 1e-3,
-//!     w = 100, n = 1e5) the worst window is within 1.6e-15 relative of a
-//!     two-pass with an unrounded mean, 1.5e-8 of an f64 two-pass with a
-//!     correctly rounded mean and 7.7e-7 of NumPy's `np.var` order (those
-//!     two references are off by `n * (mean error)^2`, their mean being
-//!     rounded at ~1e-7); on a random walk, within 1e-14 of all three
-//!     (tests pin 1e-6 / 1e-12 and 1e-9). Plain shifted sums
-//!     (`t2 - t1^2 / n`) would be cheaper but lose up to a factor `n + 1`
-//!     to cancellation (5 ulp on the case files' w = 4 example).
+//!     `rolling_mean = sum / w`. Each step's error term comes from Knuth's
+//!     branch-free TwoSum, which gives exactly the term Neumaier's
+//!     comparison does;
+//!   - variance: runs of *shifted* values `d = x - K`, where `K` lies
+//!     inside every run it is used for: the block's first value for its
+//!     prefixes, the previous block's last value for that block's suffixes
+//!     (computed right to left), so the subtraction is exact for data
+//!     clustered far from zero and the means are small and precise. Along
+//!     a run of `n` values, `S` is the plain sum of the `d`s, the mean
+//!     `m = S * (1/n)` (the reciprocals a table made once per stream), and
+//!     `M2` grows by Welford's increment `(d - m') * (d - m)` (`m'` the
+//!     mean before `d`; in exact arithmetic `(d - m')^2 (n-1)/n`, never
+//!     negative). Each step's loop-carried work is two additions (`S` and
+//!     `M2`), not Welford's subtract-multiply-add chain on the mean. Prefix
+//!     and suffix are merged with Chan's parallel formula
+//!     `M2 = M2s + M2p + d^2 * (ns * np / w)`, `d = (Kp - Ks) + (mp - ms)`,
+//!     the weights `ns * np / w` also a table. All three terms are
+//!     non-negative (M2 is clamped at zero as a guard), so the result is
+//!     never negative, and a constant window gives exactly 0;
+//!     `var = M2 * (1 / (w - ddof))` (NaN if `w <= ddof`),
+//!     `std = sqrt(var)`; an infinity in the window makes `M2` NaN.
+//!     Why it is stable: both shifts are values of the window, so every
+//!     `d` is at most the window's range `r` and is rounded by at most
+//!     `eps * r`, and a mean's error is at most `n * eps * r`; since the
+//!     window's `M2 >= r^2 / 2`, those errors are bounded relative to the
+//!     result whatever the data's offset (at worst `O(n^2 eps)` relative,
+//!     the same bound as Welford's update; observed ~1e-15), and values
+//!     outside the window (an outlier that has left it) never enter its
+//!     aggregates. On the
+//!     near-constant case (1e9 + noise of 1e-3, w = 100, n = 1e5) the worst
+//!     window is within 1.7e-15 relative of a two-pass with an unrounded
+//!     mean, 1.5e-8 of an f64 two-pass with a correctly rounded mean and
+//!     7.7e-7 of NumPy's `np.var` order (those two references are off by
+//!     `n * (mean error)^2`, their mean being rounded at ~1e-7); on a
+//!     random walk, within 1e-14 of all three (tests pin 1e-6 / 1e-12 and
+//!     1e-9; `stream`'s tests pin 1e-9 after outliers of 1e15 leave the
+//!     window). Plain shifted sums (`t2 - t1^2 / n`) would be cheaper but
+//!     lose up to a factor `n + 1` to cancellation (5 ulp on the case
+//!     files' w = 4 example).
+//!
+//!   Both are computed in two loops per block of pushed elements: one
+//!   carries the prefix's running aggregates (the only serial work) into
+//!   a scratch row, the second merges each with its suffix and writes the
+//!   result; it has no loop-carried state, so the compiler vectorises it
+//!   (with the square root of `std`).
 //! - `rolling_min`/`rolling_max`: the same block scheme (van Herk /
 //!   Gil-Werman) with the NaN-propagating `minimum`/`maximum` as the
 //!   aggregate, in the lane's dtype: suffix extremes of the previous

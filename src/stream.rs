@@ -24,6 +24,22 @@
 //! The semantics (NaN rules, empty lanes, canonical sums, the rolling
 //! windows' block prefix/suffix scheme) are those documented in
 //! [`crate::algo`]. All of it is safe Rust and never panics.
+//!
+//! Speed comes from how a pushed block is scheduled, never from changing
+//! what is computed. Reductions run their block through interleaved
+//! accumulators (the canonical leaf sum, `lanes_extreme`'s eight running
+//! extremes) that the compiler keeps in vector registers. Rolling windows
+//! split a block into a loop that carries only the prefix's running
+//! aggregates (short loop-carried chains, written to a scratch row of
+//! `SCRATCH` elements) and a loop that merges each with its suffix and
+//! writes the result (no loop-carried state, so it vectorises, square root
+//! included); a whole block pushed together with what follows it is rolled
+//! straight from the pushed slice. `cummax`/`cummin` compare
+//! `CUM_CHUNK` elements at a time with the running extreme and fill
+//! them with it if it beats them all (a branch the CPU predicts), instead
+//! of a chain of blends through every element. `cumsum`, `cumprod` and
+//! `ewm_mean` are one dependent operation per element by definition (their
+//! order of operations is their result), so they are latency-bound.
 
 use std::marker::PhantomData;
 
@@ -778,15 +794,23 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
                 self.sum.push(x, |v| v);
             }
         } else {
-            let (mean, skip) = (self.mean, self.skip);
-            self.squares.push(x, |v| {
-                if skip && v.is_nan() {
-                    T::ZERO
-                } else {
+            // One closure per form, so the common one has no test at all.
+            let mean = self.mean;
+            if self.skip {
+                self.squares.push(x, |v| {
+                    if v.is_nan() {
+                        T::ZERO
+                    } else {
+                        let d = v.sub(mean);
+                        d.mul(d)
+                    }
+                });
+            } else {
+                self.squares.push(x, |v| {
                     let d = v.sub(mean);
                     d.mul(d)
-                }
-            });
+                });
+            }
         }
     }
     fn finish(&mut self) -> Result<Scalar> {
@@ -898,13 +922,56 @@ fn scan_run<T: Copy>(f: impl Fn(T, T) -> T, mut acc: T, x: &[T], y: &mut [T]) ->
 }
 
 /// `cummax`/`cummin`: [`crate::scalar`]'s NaN-propagating `maximum` or
-/// `minimum` scanned. The loop keeps `a > v ? a : v` (one `maxsd`, which
-/// on its own lets a NaN through from `v` but not from `a`) and notes
-/// whether it met a NaN; a block holding one is redone with the full rule
-/// (after the first NaN every result is that NaN).
+/// `minimum` scanned. A running extreme changes rarely, so the loop tests
+/// [`CUM_CHUNK`] elements at a time against it (a vectorised comparison
+/// and one branch, which the CPU predicts): if the running value `a` beats
+/// all of them strictly (`a > v`, false for a NaN `v`), each result is `a`.
+/// Otherwise the chunk takes `a = a > v ? a : v` element by element (one
+/// `maxsd`; ties take `v`, as before) and notes NaNs; from a chunk holding
+/// one, the rest of the block is redone with the full rule (after the first
+/// NaN every result is that NaN). The results are those of the element
+/// rule whatever the chunking, so blocks of any length agree.
 struct CumExtreme<T> {
     max: bool,
     acc: Option<T>,
+}
+
+/// Elements [`CumExtreme`] tests against the running value at once.
+const CUM_CHUNK: usize = 8;
+
+impl<T: Elem> CumExtreme<T> {
+    /// `a` beats every element of `x` strictly.
+    #[inline]
+    fn beats_all(max: bool, a: T, x: &[T]) -> bool {
+        if max {
+            x.iter().fold(true, |ok, &v| ok & (a > v))
+        } else {
+            x.iter().fold(true, |ok, &v| ok & (a < v))
+        }
+    }
+
+    /// The blend scan of `x` from `a`: the results, the last value, and
+    /// whether `x` held a NaN.
+    #[inline]
+    fn blend(max: bool, mut a: T, x: &[T], y: &mut [T]) -> (T, bool) {
+        let mut nan = false;
+        for (o, &v) in y.iter_mut().zip(x) {
+            nan |= v.is_nan();
+            a = if max {
+                if a > v {
+                    a
+                } else {
+                    v
+                }
+            } else if a < v {
+                a
+            } else {
+                v
+            };
+            *o = a;
+        }
+        (a, nan)
+    }
 }
 
 impl<T: BlockElem> Aligned<T> for CumExtreme<T> {
@@ -921,26 +988,28 @@ impl<T: BlockElem> Aligned<T> for CumExtreme<T> {
             self.acc = Some(acc);
             return;
         }
-        let mut nan = false;
         let mut a = acc;
-        for (o, &v) in y.iter_mut().zip(x) {
-            nan |= v.is_nan();
-            a = if max {
-                if a > v {
-                    a
-                } else {
-                    v
-                }
-            } else if a < v {
-                a
-            } else {
-                v
+        let n = x.len().min(y.len());
+        let mut at = 0;
+        while at < n {
+            let end = (at + CUM_CHUNK).min(n);
+            let (Some(xs), Some(ys)) = (x.get(at..end), y.get_mut(at..end)) else {
+                break;
             };
-            *o = a;
-        }
-        if nan {
-            let f = if max { Elem::maximum } else { Elem::minimum };
-            a = scan_run(f, acc, x, y);
+            if Self::beats_all(max, a, xs) {
+                ys.fill(a);
+            } else {
+                let (next, nan) = Self::blend(max, a, xs, ys);
+                if nan {
+                    let f = if max { Elem::maximum } else { Elem::minimum };
+                    if let (Some(xr), Some(yr)) = (x.get(at..n), y.get_mut(at..n)) {
+                        a = scan_run(f, a, xr, yr);
+                    }
+                    break;
+                }
+                a = next;
+            }
+            at = end;
         }
         self.acc = Some(a);
     }
@@ -1019,11 +1088,7 @@ fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box
     match op {
         WindowOp::Sum | WindowOp::Mean => Box::new(AlignedStep::new(Blocked::<T, _>::new(
             w,
-            SumWindow {
-                mean: op == WindowOp::Mean,
-                suffix: Vec::new(),
-                prefix: Neumaier::EMPTY,
-            },
+            SumWindow::new(op == WindowOp::Mean),
         ))),
         WindowOp::Var | WindowOp::Std => Box::new(AlignedStep::new(Blocked::<T, _>::new(
             w,
@@ -1107,7 +1172,13 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
             let take = (w - self.pos).min(x.len());
             let (xa, xr) = x.split_at(take);
             let (ya, yr) = std::mem::take(&mut y).split_at_mut(take);
-            self.vals.extend_from_slice(xa);
+            // A whole block followed by more of the lane in the same push
+            // rolls straight from the pushed slice (the same computation as
+            // a later roll from `vals`, without the copy).
+            let rolls_now = self.pos == 0 && take == w && !xr.is_empty();
+            if !rolls_now {
+                self.vals.extend_from_slice(xa);
+            }
             let ends = self.pos + take == w;
             let body = take - usize::from(ends);
             let (yb, yl) = ya.split_at_mut(body);
@@ -1116,181 +1187,225 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
                 *o = self.k.last(w, v);
             }
             self.pos += take;
+            if rolls_now {
+                self.k.roll(xa);
+                self.pos = 0;
+                self.prev = true;
+            }
             x = xr;
             y = yr;
         }
     }
 }
 
-/// A Neumaier-compensated sum.
-#[derive(Clone, Copy, Debug)]
-struct Neumaier {
-    sum: f64,
-    comp: f64,
+/// Elements a window's output pass takes at a time: its scratch (the
+/// prefix aggregates of those elements) stays in L1.
+const SCRATCH: usize = 256;
+
+/// `a + b` rounded, and its rounding error exactly (Knuth's TwoSum: no
+/// branch, so the loops that use it have none either). For finite `a + b`
+/// the error is the one Neumaier's comparison-based form computes.
+#[inline]
+fn two_sum(a: f64, b: f64) -> (f64, f64) {
+    let t = a + b;
+    let bp = t - a;
+    (t, (a - (t - bp)) + (b - bp))
 }
 
-impl Neumaier {
-    const EMPTY: Neumaier = Neumaier {
-        sum: 0.0,
-        comp: 0.0,
-    };
-    #[inline]
-    fn push(&mut self, x: f64) {
-        let t = self.sum + x;
-        let c = if self.sum.abs() >= x.abs() {
-            (self.sum - t) + x
-        } else {
-            (x - t) + self.sum
-        };
-        self.comp += c;
-        self.sum = t;
-    }
-    /// `self`'s values followed by `next`'s.
-    #[inline]
-    fn merge(&self, next: &Neumaier) -> Neumaier {
-        let mut out = *self;
-        out.push(next.sum);
-        out.comp += next.comp;
-        out
-    }
-    #[inline]
-    fn value(&self) -> f64 {
-        if self.sum.is_finite() {
-            self.sum + self.comp
-        } else {
-            self.sum
-        }
+/// A Neumaier-compensated sum's value: `sum + comp`, or `sum` if it is not
+/// finite (so infinities and NaN propagate as in plain summation). The
+/// test is `sum - sum == 0` (false exactly for infinities and NaN), a
+/// float comparison, so that a loop of these vectorises into a select.
+#[inline]
+#[allow(clippy::eq_op)] // `sum - sum` is the point: NaN for inf and NaN.
+fn compensated(sum: f64, comp: f64) -> f64 {
+    let v = sum + comp;
+    if sum - sum == 0.0 {
+        v
+    } else {
+        sum
     }
 }
 
-/// `rolling_sum`/`rolling_mean`: Neumaier sums of the suffixes and the
-/// prefix, the window's sum the suffix's merged with the prefix's.
+/// `rolling_sum`/`rolling_mean`: compensated sums (`sum`, `comp`) of the
+/// suffixes and the prefix; the window's sum is the suffix's merged with
+/// the prefix's (`sum` added by [`two_sum`], the error and both `comp`s
+/// added to the suffix's `comp`). The suffixes are kept as two arrays and
+/// the prefix's running sums go through a scratch row, so that the merge
+/// (every output) is a separate loop the compiler vectorises; the only
+/// serial work is the two sums' chains.
 struct SumWindow {
     mean: bool,
-    suffix: Vec<Neumaier>,
-    prefix: Neumaier,
+    ssum: Vec<f64>,
+    scomp: Vec<f64>,
+    sum: f64,
+    comp: f64,
+    bsum: Vec<f64>,
+    bcomp: Vec<f64>,
 }
 
 impl SumWindow {
+    fn new(mean: bool) -> Self {
+        SumWindow {
+            mean,
+            ssum: Vec::new(),
+            scomp: Vec::new(),
+            sum: 0.0,
+            comp: 0.0,
+            bsum: Vec::new(),
+            bcomp: Vec::new(),
+        }
+    }
+
     #[inline]
-    fn out<T: FloatElem>(&self, s: Neumaier, w: usize) -> T {
-        let v = s.value();
-        T::from_f64(if self.mean { v / w as f64 } else { v })
+    fn add(&mut self, x: f64) {
+        let (t, c) = two_sum(self.sum, x);
+        self.sum = t;
+        self.comp += c;
     }
 }
 
 impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
     fn roll(&mut self, vals: &[T]) {
-        self.suffix.clear();
-        self.suffix.resize(vals.len(), Neumaier::EMPTY);
-        let mut acc = Neumaier::EMPTY;
-        for (slot, &e) in self.suffix.iter_mut().zip(vals).rev() {
-            acc.push(e.to_f64());
-            *slot = acc;
+        let w = vals.len();
+        self.ssum.resize(w, 0.0);
+        self.scomp.resize(w, 0.0);
+        let (mut sum, mut comp) = (0.0f64, 0.0f64);
+        for ((s, c), &e) in self
+            .ssum
+            .iter_mut()
+            .zip(self.scomp.iter_mut())
+            .zip(vals)
+            .rev()
+        {
+            let (t, err) = two_sum(sum, e.to_f64());
+            sum = t;
+            comp += err;
+            (*s, *c) = (sum, comp);
         }
-        self.prefix = Neumaier::EMPTY;
+        self.sum = 0.0;
+        self.comp = 0.0;
     }
     fn reset(&mut self) {
-        self.suffix.clear();
-        self.prefix = Neumaier::EMPTY;
+        self.ssum.clear();
+        self.scomp.clear();
+        self.sum = 0.0;
+        self.comp = 0.0;
     }
     fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
-        let mut prefix = self.prefix;
-        if prev {
-            let suffix = self.suffix.get(p0 + 1..p0 + 1 + x.len()).unwrap_or(&[]);
-            for ((o, &v), s) in y.iter_mut().zip(x).zip(suffix) {
-                prefix.push(v.to_f64());
-                *o = self.out(s.merge(&prefix), w);
-            }
-        } else {
+        if !prev {
             for (o, &v) in y.iter_mut().zip(x) {
-                prefix.push(v.to_f64());
+                self.add(v.to_f64());
                 *o = T::nan_value();
             }
+            return;
         }
-        self.prefix = prefix;
+        let wf = w as f64;
+        let mean = self.mean;
+        let mut p = p0 + 1;
+        for (x, y) in x.chunks(SCRATCH).zip(y.chunks_mut(SCRATCH)) {
+            let n = x.len();
+            self.bsum.resize(n, 0.0);
+            self.bcomp.resize(n, 0.0);
+            let (mut sum, mut comp) = (self.sum, self.comp);
+            for ((s, c), &v) in self.bsum.iter_mut().zip(self.bcomp.iter_mut()).zip(x) {
+                let (t, err) = two_sum(sum, v.to_f64());
+                sum = t;
+                comp += err;
+                (*s, *c) = (sum, comp);
+            }
+            (self.sum, self.comp) = (sum, comp);
+            // The window ending at offset q - 1: the suffix from q.
+            let ssum = self.ssum.get(p..p + n).unwrap_or(&[]);
+            let scomp = self.scomp.get(p..p + n).unwrap_or(&[]);
+            let merged = y
+                .iter_mut()
+                .zip(&self.bsum)
+                .zip(&self.bcomp)
+                .zip(ssum)
+                .zip(scomp);
+            let value = |ps: f64, pc: f64, ss: f64, sc: f64| {
+                let (t, err) = two_sum(ss, ps);
+                compensated(t, (sc + err) + pc)
+            };
+            if mean {
+                for ((((o, &ps), &pc), &ss), &sc) in merged {
+                    *o = T::from_f64(value(ps, pc, ss, sc) / wf);
+                }
+            } else {
+                for ((((o, &ps), &pc), &ss), &sc) in merged {
+                    *o = T::from_f64(value(ps, pc, ss, sc));
+                }
+            }
+            p += n;
+        }
     }
     fn last(&mut self, w: usize, x: T) -> T {
-        self.prefix.push(x.to_f64());
-        self.out(self.prefix, w)
+        self.add(x.to_f64());
+        let v = compensated(self.sum, self.comp);
+        T::from_f64(if self.mean { v / w as f64 } else { v })
     }
 }
 
-/// One suffix of a block for `rolling_var`/`rolling_std`: the mean of its
-/// values minus the block's last value, and the sum of squared deviations
-/// from the mean.
-#[derive(Clone, Copy, Debug, Default)]
-struct VarSuffix {
-    mu: f64,
-    m2: f64,
-}
-
-/// `rolling_var`/`rolling_std` (see [`crate::algo`]): Welford runs of
-/// *shifted* values, the prefix's shifted by `Kp`, the block's first
+/// `rolling_var`/`rolling_std` (see [`crate::algo`]): runs of *shifted*
+/// values `d = x - K`, the prefix's shifted by `Kp`, the block's first
 /// value, the suffixes' by `Ks`, the previous block's last value (each
-/// shift lies inside every run it is used for), merged with Chan's formula
-/// `M2 = M2s + M2p + d^2 * (ns * np / w)`, `d = (Kp - Ks) + (mup - mus)`;
-/// `var = M2 / (w - ddof)`. The reciprocals `1/n` of Welford's update and
-/// the merge weights are tables made once per stream, so the per-element
-/// work has one division (and a square root for `std`).
+/// shift lies inside every run it is used for). Along a run, `S` is the
+/// plain running sum of `d`, the run's mean `mu = S * (1/n)`, and `M2`
+/// grows by Welford's increment `(d - mu') * (d - mu)` (`mu'` the mean
+/// before `d`, `mu` after). The loop-carried work is two additions (`S`
+/// and `M2`) instead of Welford's subtract-multiply-add chain on the mean:
+/// the rest of each step only reads them. Prefix and suffix are merged
+/// with Chan's formula `M2 = M2s + M2p + d^2 * (ns * np / w)`,
+/// `d = (Kp - Ks) + (mup - mus)`, in a separate loop over a scratch row of
+/// prefix aggregates that the compiler vectorises (with the square root);
+/// `var = M2 * (1 / (w - ddof))`. `1/n` and the merge weights are tables
+/// made once per stream.
 struct VarWindow {
     std: bool,
-    /// `w - ddof`, NaN if `w <= ddof`.
-    dof: f64,
-    /// `inv[n] = 1 / n` for `n` in `1..=w` (`inv[0]` unused), and
-    /// `weight[q] = (w - q) * q / w`: made at the first roll (once `w`
-    /// elements have been seen, so a huge `w` costs nothing up front).
+    /// `1 / (w - ddof)`, NaN if `w <= ddof`.
+    inv_dof: f64,
+    /// `inv[n] = 1 / n` for `n` in `0..=w` (`inv[0]` unused), and
+    /// `weight[q] = (w - q) * q / w` for `q < w`: made at the first roll
+    /// (once `w` elements have been seen, so a huge `w` costs nothing up
+    /// front).
     inv: Vec<f64>,
     weight: Vec<f64>,
     ks: f64,
-    suffix: Vec<VarSuffix>,
+    /// `smu[q]`, `sm2[q]`: the shifted mean and M2 of the previous
+    /// block's values `q..`.
+    smu: Vec<f64>,
+    sm2: Vec<f64>,
     kp: f64,
-    /// The prefix's shifted mean and M2.
+    /// The prefix's shifted sum, mean and M2.
+    s: f64,
     mu: f64,
     m2: f64,
+    /// The prefix's mean and M2 at each element of a chunk.
+    bmu: Vec<f64>,
+    bm2: Vec<f64>,
 }
 
-impl VarWindow {
-    fn new(std: bool, ddof: u32, w: usize) -> Self {
-        let dof = (w as u64)
-            .checked_sub(u64::from(ddof))
-            .filter(|&d| d > 0)
-            .map_or(f64::NAN, |d| d as f64);
-        VarWindow {
-            std,
-            dof,
-            inv: Vec::new(),
-            weight: Vec::new(),
-            ks: 0.0,
-            suffix: Vec::new(),
-            kp: 0.0,
-            mu: 0.0,
-            m2: 0.0,
-        }
-    }
-
-    /// The variance (or deviation) from `M2`.
-    #[inline]
-    fn out<T: FloatElem>(&self, m2: f64) -> T {
-        let var = nonneg(m2) / self.dof;
-        T::from_f64(if self.std { var.sqrt() } else { var })
-    }
-}
-
-/// Welford's update of a run shifted by `k`: `mu` is the mean of the
-/// run's `x - k`, `m2` the sum of squared deviations from it; `inv_n` is
-/// `1 / n` for the run's new length `n`. Every term added to `m2` is a
-/// product of two factors of the same sign, so `m2` never decreases.
+/// `1 / n`, as the table of [`VarWindow`] holds it.
 #[inline]
-fn grow(k: f64, mu: &mut f64, m2: &mut f64, x: f64, inv_n: f64) {
-    let d = x - k;
+fn reciprocal(n: usize) -> f64 {
+    1.0 / n as f64
+}
+
+/// One step of a shifted run: `d` joins a run whose sum, mean and M2 are
+/// `s`, `mu`, `m2`; `inv` is `1 / n` for its new length `n`. In exact
+/// arithmetic the increment is `(d - mu')^2 * (n - 1) / n`, never
+/// negative; this form also turns an infinite `d` into a NaN `M2`.
+#[inline]
+fn run_step(s: &mut f64, mu: &mut f64, m2: &mut f64, d: f64, inv: f64) {
     let delta = d - *mu;
-    *mu += delta * inv_n;
+    *s += d;
+    *mu = *s * inv;
     *m2 += delta * (d - *mu);
 }
 
-/// `m`, or zero if it is negative (NaN stays NaN): a guard, since
-/// Welford's terms could only be negative by a rounding of a zero.
+/// `m`, or zero if it is negative (NaN stays NaN): a guard, since an
+/// increment of `M2` could only be negative by a rounding of a zero.
 #[inline]
 fn nonneg(m: f64) -> f64 {
     if m < 0.0 {
@@ -1300,35 +1415,77 @@ fn nonneg(m: f64) -> f64 {
     }
 }
 
+impl VarWindow {
+    fn new(std: bool, ddof: u32, w: usize) -> Self {
+        let inv_dof = (w as u64)
+            .checked_sub(u64::from(ddof))
+            .filter(|&d| d > 0)
+            .map_or(f64::NAN, |d| 1.0 / d as f64);
+        VarWindow {
+            std,
+            inv_dof,
+            inv: Vec::new(),
+            weight: Vec::new(),
+            ks: 0.0,
+            smu: Vec::new(),
+            sm2: Vec::new(),
+            kp: 0.0,
+            s: 0.0,
+            mu: 0.0,
+            m2: 0.0,
+            bmu: Vec::new(),
+            bm2: Vec::new(),
+        }
+    }
+
+    /// The variance (or deviation) from `M2`.
+    #[inline]
+    fn out<T: FloatElem>(std: bool, inv_dof: f64, m2: f64) -> T {
+        let var = nonneg(m2) * inv_dof;
+        T::from_f64(if std { var.sqrt() } else { var })
+    }
+
+    fn start_prefix(&mut self) {
+        self.kp = 0.0;
+        self.s = 0.0;
+        self.mu = 0.0;
+        self.m2 = 0.0;
+    }
+}
+
 impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
     fn roll(&mut self, vals: &[T]) {
         let w = vals.len();
         if self.inv.len() != w + 1 {
-            self.inv = (0..=w).map(|n| 1.0 / n as f64).collect();
+            self.inv = (0..=w).map(reciprocal).collect();
             self.weight = (0..w)
                 .map(|q| (w - q) as f64 * q as f64 / w as f64)
                 .collect();
         }
-        self.ks = vals.last().map_or(0.0, |v| v.to_f64());
-        self.suffix.clear();
-        self.suffix.resize(w, VarSuffix::default());
-        let (mut mu, mut m2) = (0.0f64, 0.0f64);
-        let ks = self.ks;
-        let inv = self.inv.get(1..).unwrap_or(&[]);
-        // suffix[q] holds vals[q..], of w - q values: inv[w - q].
-        for ((slot, &e), &inv_n) in self.suffix.iter_mut().zip(vals).rev().zip(inv) {
-            grow(ks, &mut mu, &mut m2, e.to_f64(), inv_n);
-            *slot = VarSuffix { mu, m2 };
+        let ks = vals.last().map_or(0.0, |v| v.to_f64());
+        self.ks = ks;
+        self.smu.resize(w, 0.0);
+        self.sm2.resize(w, 0.0);
+        let (mut s, mut mu, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+        // smu[q] holds vals[q..], of w - q values: inv[w - q].
+        let factors = self.inv.get(1..).unwrap_or(&[]);
+        for (((a, b), &e), &inv) in self
+            .smu
+            .iter_mut()
+            .zip(self.sm2.iter_mut())
+            .zip(vals)
+            .rev()
+            .zip(factors)
+        {
+            run_step(&mut s, &mut mu, &mut m2, e.to_f64() - ks, inv);
+            (*a, *b) = (mu, m2);
         }
-        self.kp = 0.0;
-        self.mu = 0.0;
-        self.m2 = 0.0;
+        self.start_prefix();
     }
     fn reset(&mut self) {
-        self.suffix.clear();
-        self.kp = 0.0;
-        self.mu = 0.0;
-        self.m2 = 0.0;
+        self.smu.clear();
+        self.sm2.clear();
+        self.start_prefix();
     }
     fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
         if p0 == 0 {
@@ -1336,40 +1493,69 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
                 self.kp = v.to_f64();
             }
         }
-        let (kp, mut mu, mut m2) = (self.kp, self.mu, self.m2);
-        // The window ending at offset p: prefix 0..=p (p + 1 values),
-        // suffix p + 1.. of the previous block.
-        let range = p0 + 1..p0 + 1 + x.len();
-        let inv = self.inv.get(range.clone()).unwrap_or(&[]);
-        if prev {
-            let suffix = self.suffix.get(range.clone()).unwrap_or(&[]);
-            let weight = self.weight.get(range).unwrap_or(&[]);
-            let shift = kp - self.ks;
-            for ((((o, &v), s), &wt), &inv_n) in
-                y.iter_mut().zip(x).zip(suffix).zip(weight).zip(inv)
-            {
-                grow(kp, &mut mu, &mut m2, v.to_f64(), inv_n);
-                let d = shift + (mu - s.mu);
-                *o = self.out(s.m2 + m2 + d * d * wt);
-            }
-        } else {
+        let kp = self.kp;
+        if !prev {
             // The lane's first block (no tables yet): only the prefix.
-            let mut n = p0 as f64;
-            for (o, &v) in y.iter_mut().zip(x) {
-                n += 1.0;
-                grow(kp, &mut mu, &mut m2, v.to_f64(), 1.0 / n);
+            let (mut s, mut mu, mut m2) = (self.s, self.mu, self.m2);
+            for (k, (o, &v)) in y.iter_mut().zip(x).enumerate() {
+                let inv = reciprocal(p0 + k + 1);
+                run_step(&mut s, &mut mu, &mut m2, v.to_f64() - kp, inv);
                 *o = T::nan_value();
             }
+            (self.s, self.mu, self.m2) = (s, mu, m2);
+            return;
         }
-        (self.mu, self.m2) = (mu, m2);
+        let (std, inv_dof, shift) = (self.std, self.inv_dof, kp - self.ks);
+        // The window ending at offset p: prefix 0..=p (p + 1 values),
+        // suffix p + 1.. of the previous block.
+        let mut p = p0 + 1;
+        for (x, y) in x.chunks(SCRATCH).zip(y.chunks_mut(SCRATCH)) {
+            let n = x.len();
+            self.bmu.resize(n, 0.0);
+            self.bm2.resize(n, 0.0);
+            let (mut s, mut mu, mut m2) = (self.s, self.mu, self.m2);
+            let inv = self.inv.get(p..p + n).unwrap_or(&[]);
+            for (((a, b), &v), &inv) in self.bmu.iter_mut().zip(self.bm2.iter_mut()).zip(x).zip(inv)
+            {
+                run_step(&mut s, &mut mu, &mut m2, v.to_f64() - kp, inv);
+                (*a, *b) = (mu, m2);
+            }
+            (self.s, self.mu, self.m2) = (s, mu, m2);
+            let smu = self.smu.get(p..p + n).unwrap_or(&[]);
+            let sm2 = self.sm2.get(p..p + n).unwrap_or(&[]);
+            let weight = self.weight.get(p..p + n).unwrap_or(&[]);
+            let merged = y
+                .iter_mut()
+                .zip(&self.bmu)
+                .zip(&self.bm2)
+                .zip(smu)
+                .zip(sm2)
+                .zip(weight);
+            let m2_of = |mu: f64, m2: f64, smu: f64, sm2: f64, wt: f64| {
+                let d = shift + (mu - smu);
+                sm2 + m2 + d * d * wt
+            };
+            // Two loops, so that each is one straight vector body.
+            if std {
+                for (((((o, &mu), &m2), &smu), &sm2), &wt) in merged {
+                    *o = Self::out(true, inv_dof, m2_of(mu, m2, smu, sm2, wt));
+                }
+            } else {
+                for (((((o, &mu), &m2), &smu), &sm2), &wt) in merged {
+                    *o = Self::out(false, inv_dof, m2_of(mu, m2, smu, sm2, wt));
+                }
+            }
+            p += n;
+        }
     }
     fn last(&mut self, w: usize, x: T) -> T {
         if w == 1 {
             self.kp = x.to_f64();
         }
-        let inv_n = self.inv.get(w).copied().unwrap_or(1.0 / w as f64);
-        grow(self.kp, &mut self.mu, &mut self.m2, x.to_f64(), inv_n);
-        self.out(self.m2)
+        let inv = self.inv.get(w).copied().unwrap_or_else(|| reciprocal(w));
+        let d = x.to_f64() - self.kp;
+        run_step(&mut self.s, &mut self.mu, &mut self.m2, d, inv);
+        Self::out(self.std, self.inv_dof, self.m2)
     }
 }
 
@@ -1767,6 +1953,181 @@ mod tests {
                 (got - want).abs() <= 1e-10 * want,
                 "at {i}: {got:e} vs {want:e}"
             );
+        }
+    }
+
+    /// The population variance of `win` by two passes with a double-double
+    /// mean (shifted by its first value): a reference far more accurate
+    /// than the f64 result it checks.
+    fn two_pass_var(win: &[f64]) -> f64 {
+        let x0 = win[0];
+        let n = win.len() as f64;
+        let m = win.iter().map(|v| v - x0).sum::<f64>() / n;
+        let m = m + win.iter().map(|v| (v - x0) - m).sum::<f64>() / n;
+        win.iter().map(|v| ((v - x0) - m).powi(2)).sum::<f64>() / n
+    }
+
+    #[test]
+    fn rolling_var_recovers_after_huge_outliers_leave() {
+        let var = op(LaneKind::Rolling(WindowOp::Var));
+        for w in [2usize, 3, 37, 100, 300] {
+            // Noise of 1e-3 about 1e9, with outliers of +-1e15 now and
+            // then (one a block's first value, one its last, one inside).
+            let mut x: Vec<f64> = data(4000, 11, false)
+                .iter()
+                .map(|v| 1e9 + v * 1e-3)
+                .collect();
+            for (k, at) in [w * 3, w * 7 - 1, w * 11 + w / 2, 2500]
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(v) = x.get_mut(at) {
+                    *v = if k % 2 == 0 { 1e15 } else { -1e15 };
+                }
+            }
+            for blocks in [&[512usize][..], &[1], &[5, 100, 37]] {
+                let got = aligned_in_blocks(&var, Some(Scalar::I64(w as i64)), &x, blocks);
+                for i in w - 1..x.len() {
+                    let want = two_pass_var(&x[i + 1 - w..=i]);
+                    let got = f64::from_bits(got[i]);
+                    assert!(got >= 0.0, "w={w} at {i}: {got:e}");
+                    assert!(
+                        (got - want).abs() <= 1e-9 * want,
+                        "w={w} at {i} in blocks {blocks:?}: {got:e} vs {want:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rolling_std_meets_the_language_bound_in_f64_and_f32() {
+        // The near-constant case of LANGUAGE.md: 1e9 + noise of 1e-3.
+        let w = 100usize;
+        let x: Vec<f64> = data(20_000, 12, false)
+            .iter()
+            .map(|v| 1e9 + v * 1e-3)
+            .collect();
+        let std = op(LaneKind::Rolling(WindowOp::Std));
+        let got = aligned_in_blocks(&std, Some(Scalar::I64(w as i64)), &x, &[512]);
+        for i in w - 1..x.len() {
+            let want = two_pass_var(&x[i + 1 - w..=i]).sqrt();
+            let got = f64::from_bits(got[i]);
+            assert!(
+                (got - want).abs() <= 1e-12 * want,
+                "at {i}: {got:e} vs {want:e}"
+            );
+        }
+        // f32 lanes: aggregates in f64, one rounding at the end.
+        let xf: Vec<f32> = data(3000, 13, false).iter().map(|&v| v as f32).collect();
+        for ddof in [0u32, 1] {
+            let o = LaneOp {
+                ddof,
+                ..op(LaneKind::Rolling(WindowOp::Var))
+            };
+            let mut s = Stream::new(&o, DType::F32, DType::F32, Some(Scalar::I64(37))).unwrap();
+            let mut y = vec![0f32; xf.len()];
+            for (xb, yb) in xf.chunks(100).zip(y.chunks_mut(100)) {
+                s.push(Block::F32(xb), Some(BlockMut::F32(yb))).unwrap();
+            }
+            for i in 36..xf.len() {
+                let win: Vec<f64> = xf[i - 36..=i].iter().map(|&v| f64::from(v)).collect();
+                let want = two_pass_var(&win) * 37.0 / (37 - ddof) as f64;
+                let got = f64::from(y[i]);
+                assert!((got - want).abs() <= 1e-6 * want, "ddof={ddof} at {i}");
+            }
+            assert!(y[..36].iter().all(|v| v.is_nan()));
+        }
+    }
+
+    #[test]
+    fn rolling_sum_and_mean_match_a_compensated_window_sum() {
+        // Large values that cancel, and small ones: every window's sum
+        // against an exact-enough reference (a Neumaier sum of the window).
+        let x: Vec<f64> = data(3000, 14, false)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i % 17 == 0 { 1e15 * (v - 0.5) } else { *v })
+            .collect();
+        for w in [1usize, 4, 100, 700] {
+            for (r, mean) in [(WindowOp::Sum, false), (WindowOp::Mean, true)] {
+                let got = aligned_in_blocks(
+                    &op(LaneKind::Rolling(r)),
+                    Some(Scalar::I64(w as i64)),
+                    &x,
+                    &[5, 100, 37],
+                );
+                for i in w - 1..x.len() {
+                    let (mut s, mut c) = (0.0f64, 0.0f64);
+                    for &v in &x[i + 1 - w..=i] {
+                        let t = s + v;
+                        c += if s.abs() >= v.abs() {
+                            (s - t) + v
+                        } else {
+                            (v - t) + s
+                        };
+                        s = t;
+                    }
+                    let want = if mean { (s + c) / w as f64 } else { s + c };
+                    let got = f64::from_bits(got[i]);
+                    let scale = x[i + 1 - w..=i].iter().map(|v| v.abs()).sum::<f64>()
+                        / if mean { w as f64 } else { 1.0 };
+                    assert!(
+                        (got - want).abs() <= 4.0 * f64::EPSILON * (want.abs() + 1e-13 * scale),
+                        "{r:?} w={w} at {i}: {got:e} vs {want:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cum_extremes_match_the_element_rule_on_every_shape_of_data() {
+        use crate::scalar::f64_ops::{maximum, minimum};
+        let mut inputs: Vec<Vec<f64>> = vec![
+            (0..700).map(|i| i as f64).collect(),
+            (0..700).map(|i| -(i as f64)).collect(),
+            (0..700).map(|i| ((i * 37) % 11) as f64 - 5.0).collect(),
+            (0..700)
+                .map(|i| if i % 2 == 0 { 0.0 } else { -0.0 })
+                .collect(),
+            data(700, 15, true),
+        ];
+        let mut late_nan = data(700, 16, false);
+        late_nan[650] = f64::NAN;
+        inputs.push(late_nan);
+        for x in &inputs {
+            for (s, f) in [
+                (ScanOp::Cummax, maximum as extern "C" fn(f64, f64) -> f64),
+                (ScanOp::Cummin, minimum),
+            ] {
+                let mut want = x.clone();
+                for i in 1..want.len() {
+                    want[i] = f(want[i - 1], x[i]);
+                }
+                for blocks in BLOCKINGS {
+                    let got = aligned_in_blocks(&op(LaneKind::Scan(s)), None, x, blocks);
+                    let ok = got
+                        .iter()
+                        .zip(&want)
+                        .all(|(&a, &b)| same_f64(f64::from_bits(a), b));
+                    assert!(ok, "{s:?} in blocks {blocks:?}");
+                }
+            }
+        }
+        // Integers: the plain max/min scanned.
+        let xi: Vec<i64> = (0..500).map(|i| (i * 7919 % 263) - 100).collect();
+        for (s, max) in [(ScanOp::Cummax, true), (ScanOp::Cummin, false)] {
+            let mut st = Stream::new(&op(LaneKind::Scan(s)), DType::I64, DType::I64, None).unwrap();
+            let mut y = vec![0i64; xi.len()];
+            for (xb, yb) in xi.chunks(77).zip(y.chunks_mut(77)) {
+                st.push(Block::I64(xb), Some(BlockMut::I64(yb))).unwrap();
+            }
+            let mut acc = xi[0];
+            for (i, &v) in xi.iter().enumerate() {
+                acc = if max { acc.max(v) } else { acc.min(v) };
+                assert_eq!(y[i], acc, "{s:?} at {i}");
+            }
         }
     }
 
