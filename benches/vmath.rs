@@ -22,16 +22,28 @@ fn name(op: UnaryOp) -> &'static str {
         UnaryOp::Log => "log",
         UnaryOp::Sin => "sin",
         UnaryOp::Cos => "cos",
+        UnaryOp::Exp2 => "exp2",
+        UnaryOp::Expm1 => "expm1",
+        UnaryOp::Log2 => "log2",
+        UnaryOp::Log10 => "log10",
+        UnaryOp::Log1p => "log1p",
+        UnaryOp::Tanh => "tanh",
         _ => unreachable!(),
     }
 }
 
 /// Inputs where each function does ordinary work: exp over [-700, 700],
-/// log over (0, 1e6], sin and cos over [-1000, 1000].
+/// exp2 over [-1000, 1000], expm1 over [-10, 10], tanh over [-5, 5], the
+/// logarithms over (0, 1e6] (log1p over (-0.9, 1e3)), sin and cos over
+/// [-1000, 1000].
 fn input(op: UnaryOp, n: usize) -> Vec<f64> {
     let (lo, hi) = match op {
         UnaryOp::Exp => (-700.0, 700.0),
-        UnaryOp::Log => (1e-6, 1e6),
+        UnaryOp::Exp2 => (-1000.0, 1000.0),
+        UnaryOp::Expm1 => (-10.0, 10.0),
+        UnaryOp::Tanh => (-5.0, 5.0),
+        UnaryOp::Log | UnaryOp::Log2 | UnaryOp::Log10 => (1e-6, 1e6),
+        UnaryOp::Log1p => (-0.9, 1e3),
         _ => (-1000.0, 1000.0),
     };
     let mut s = 0x9e37_79b9_7f4a_7c15u64;
@@ -51,6 +63,12 @@ fn libm64(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Log => f64::ln,
         UnaryOp::Sin => f64::sin,
         UnaryOp::Cos => f64::cos,
+        UnaryOp::Exp2 => f64::exp2,
+        UnaryOp::Expm1 => f64::exp_m1,
+        UnaryOp::Log2 => f64::log2,
+        UnaryOp::Log10 => f64::log10,
+        UnaryOp::Log1p => f64::ln_1p,
+        UnaryOp::Tanh => f64::tanh,
         _ => unreachable!(),
     }
 }
@@ -61,6 +79,12 @@ fn libm32(op: UnaryOp) -> fn(f32) -> f32 {
         UnaryOp::Log => f32::ln,
         UnaryOp::Sin => f32::sin,
         UnaryOp::Cos => f32::cos,
+        UnaryOp::Exp2 => f32::exp2,
+        UnaryOp::Expm1 => f32::exp_m1,
+        UnaryOp::Log2 => f32::log2,
+        UnaryOp::Log10 => f32::log10,
+        UnaryOp::Log1p => f32::ln_1p,
+        UnaryOp::Tanh => f32::tanh,
         _ => unreachable!(),
     }
 }

@@ -68,7 +68,7 @@ use crate::types::{DType, Scalar};
 
 /// Generates the `extern "C"` kernels of one float type.
 macro_rules! float_ops {
-    ($(#[$doc:meta])* $module:ident, $t:ident, $exp:path, $log:path, $sin:path, $cos:path) => {
+    ($(#[$doc:meta])* $module:ident, $t:ident, $vm:ident) => {
         $(#[$doc])*
         pub mod $module {
             pub extern "C" fn neg(x: $t) -> $t {
@@ -101,34 +101,39 @@ macro_rules! float_ops {
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn exp(x: $t) -> $t {
-                $exp(x)
+                crate::vmath::$vm::exp(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn exp2(x: $t) -> $t {
-                x.exp2()
+                crate::vmath::$vm::exp2(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn expm1(x: $t) -> $t {
-                x.exp_m1()
+                crate::vmath::$vm::expm1(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log(x: $t) -> $t {
-                $log(x)
+                crate::vmath::$vm::log(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log2(x: $t) -> $t {
-                x.log2()
+                crate::vmath::$vm::log2(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log10(x: $t) -> $t {
-                x.log10()
+                crate::vmath::$vm::log10(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log1p(x: $t) -> $t {
-                x.ln_1p()
+                crate::vmath::$vm::log1p(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn sin(x: $t) -> $t {
-                $sin(x)
+                crate::vmath::$vm::sin(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn cos(x: $t) -> $t {
-                $cos(x)
+                crate::vmath::$vm::cos(x)
             }
             pub extern "C" fn tan(x: $t) -> $t {
                 x.tan()
@@ -148,8 +153,9 @@ macro_rules! float_ops {
             pub extern "C" fn cosh(x: $t) -> $t {
                 x.cosh()
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn tanh(x: $t) -> $t {
-                x.tanh()
+                crate::vmath::$vm::tanh(x)
             }
             /// musl's algorithm (std's overflows for huge arguments).
             pub extern "C" fn arcsinh(x: $t) -> $t {
@@ -312,19 +318,13 @@ float_ops!(
     /// `extern "C"` kernels on `f64`.
     f64_ops,
     f64,
-    crate::vmath::one::exp,
-    crate::vmath::one::log,
-    crate::vmath::one::sin,
-    crate::vmath::one::cos
+    one
 );
 float_ops!(
     /// `extern "C"` kernels on `f32` (calling the `f32` libm functions).
     f32_ops,
     f32,
-    crate::vmath::one::exp_f32,
-    crate::vmath::one::log_f32,
-    crate::vmath::one::sin_f32,
-    crate::vmath::one::cos_f32
+    one32
 );
 
 /// Generates the `extern "C"` kernels of one integer type.
