@@ -15,9 +15,9 @@
 //!
 //! NumPy 2.x is the model. Transcendentals call the platform libm through
 //! Rust's std (`f32` functions call the `f32` libm entry points, `expf` and
-//! so on), except `exp`, `log`, `sin` and `cos`, which are
-//! [`crate::vmath`]'s (the JIT calls its block routines; the kernels here
-//! run the same lane on one element), and `arcsinh`/`arccosh`/`arctanh`: std implements those in
+//! so on), except `exp`, `exp2`, `expm1`, `log`, `log2`, `log10`, `log1p`,
+//! `sin`, `cos` and `tanh`, which are [`crate::vmath`]'s (the JIT calls its
+//! block routines; the kernels here run the same lane on one element), and `arcsinh`/`arccosh`/`arctanh`: std implements those in
 //! Rust with formulas that overflow for huge arguments (`asinh(1e308) = inf`)
 //! or cancel catastrophically (`atanh(-0.9999999999999997)` off by ~1e13
 //! ulp), so this module uses musl's (fdlibm-derived) algorithms, written in
@@ -51,7 +51,7 @@
 //! | cast int → float, f64 → f32 | | round to nearest even | same |
 //! | cast float → int | floats | truncate toward zero, **saturate**, NaN → 0 | **departs**: NumPy gives `INT_MIN` for NaN and out-of-range values |
 //! | `arcsinh`, `arccosh`, `arctanh` | floats | musl's algorithms (≤ 2 ulp) | NumPy calls the platform libm |
-//! | `exp`, `log`, `sin`, `cos` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references: `exp` 0.61, 1.00 for subnormal results; `log` 0.79, `sin` 0.88, `cos` 0.89 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
+//! | `exp`, `exp2`, `expm1`, `log`, `log2`, `log10`, `log1p`, `sin`, `cos`, `tanh` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references, `tests/it/vmath.rs`: `exp` 0.52, `exp2` 0.52 (1.00 for subnormal results), `expm1` 0.53, `log` 0.79, `log2` 0.83, `log10` 0.79, `log1p` 0.65, `sin` 0.88, `cos` 0.89, `tanh` below 1 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //! | other transcendentals | floats | glibc's libm via std; measured ≤ 1.7 ulp against 120-bit references (`sqrt` ≤ 0.5) | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //!
 //! Combinations the IR never produces (a float-only function of an integer,

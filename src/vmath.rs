@@ -32,7 +32,10 @@
 //!   two pieces (the first with 36 significant bits, so `m * hi` and
 //!   `x - m * hi` are exact); `exp(r) - 1 = r + r^2 q(r)`, `q` of degree 5
 //!   fitted on the interval (relative error 2^-65); `2^(j/16)` from a
-//!   16-entry table as `hi + lo`, so `hi + (hi p + lo)` rounds once at the
+//!   16-entry table as `hi + lo` (two gathers with AVX-512; LLVM emits no
+//!   gathers for AVX2, so there these loops stay scalar and `exp` is
+//!   slower than the table-free lane it replaced — measured in
+//!   `benches/vmath.rs`), so `hi + (hi p + lo)` rounds once at the
 //!   scale of the result (about 0.52 ulp); the scale `2^k` applied as two
 //!   exact powers of two, so that results in the subnormal range are
 //!   rounded once more and overflow gives `inf`.
