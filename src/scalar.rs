@@ -15,9 +15,9 @@
 //!
 //! NumPy 2.x is the model. Transcendentals call the platform libm through
 //! Rust's std (`f32` functions call the `f32` libm entry points, `expf` and
-//! so on), except `exp`, `log`, `sin` and `cos`, which are
-//! [`crate::vmath`]'s (the JIT calls its block routines; the kernels here
-//! run the same lane on one element), and `arcsinh`/`arccosh`/`arctanh`: std implements those in
+//! so on), except `exp`, `exp2`, `expm1`, `log`, `log2`, `log10`, `log1p`,
+//! `sin`, `cos` and `tanh`, which are [`crate::vmath`]'s (the JIT calls its
+//! block routines; the kernels here run the same lane on one element), and `arcsinh`/`arccosh`/`arctanh`: std implements those in
 //! Rust with formulas that overflow for huge arguments (`asinh(1e308) = inf`)
 //! or cancel catastrophically (`atanh(-0.9999999999999997)` off by ~1e13
 //! ulp), so this module uses musl's (fdlibm-derived) algorithms, written in
@@ -51,7 +51,7 @@
 //! | cast int → float, f64 → f32 | | round to nearest even | same |
 //! | cast float → int | floats | truncate toward zero, **saturate**, NaN → 0 | **departs**: NumPy gives `INT_MIN` for NaN and out-of-range values |
 //! | `arcsinh`, `arccosh`, `arctanh` | floats | musl's algorithms (≤ 2 ulp) | NumPy calls the platform libm |
-//! | `exp`, `log`, `sin`, `cos` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references: `exp` 0.61, 1.00 for subnormal results; `log` 0.79, `sin` 0.88, `cos` 0.89 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
+//! | `exp`, `exp2`, `expm1`, `log`, `log2`, `log10`, `log1p`, `sin`, `cos`, `tanh` | floats | [`crate::vmath`]'s lanes (branch-free, vectorised in the JIT's block routines, the same bits here); `f64` measured ≤ 1 ulp from correctly rounded (max error against 200-bit references, `tests/it/vmath.rs`: `exp` and `exp2` 0.52 (1.00 for subnormal results), `expm1` 0.53, `log` 0.79, `log2` 0.83, `log10` 0.79, `log1p` 0.65, `sin` 0.88, `cos` 0.89, `tanh` 0.51 ulp); `f32` computed in `f64` and rounded once (≤ 1 ulp); `sin`/`cos` of `\|x\| > 2^20` and within 2^-40 of a multiple of π/2 fall back to glibc | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //! | other transcendentals | floats | glibc's libm via std; measured ≤ 1.7 ulp against 120-bit references (`sqrt` ≤ 0.5) | NumPy's SIMD kernels differ from these by up to 2 ulp |
 //!
 //! Combinations the IR never produces (a float-only function of an integer,
@@ -68,7 +68,7 @@ use crate::types::{DType, Scalar};
 
 /// Generates the `extern "C"` kernels of one float type.
 macro_rules! float_ops {
-    ($(#[$doc:meta])* $module:ident, $t:ident, $exp:path, $log:path, $sin:path, $cos:path) => {
+    ($(#[$doc:meta])* $module:ident, $t:ident, $vm:ident) => {
         $(#[$doc])*
         pub mod $module {
             pub extern "C" fn neg(x: $t) -> $t {
@@ -101,34 +101,39 @@ macro_rules! float_ops {
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn exp(x: $t) -> $t {
-                $exp(x)
+                crate::vmath::$vm::exp(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn exp2(x: $t) -> $t {
-                x.exp2()
+                crate::vmath::$vm::exp2(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn expm1(x: $t) -> $t {
-                x.exp_m1()
+                crate::vmath::$vm::expm1(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log(x: $t) -> $t {
-                $log(x)
+                crate::vmath::$vm::log(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log2(x: $t) -> $t {
-                x.log2()
+                crate::vmath::$vm::log2(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log10(x: $t) -> $t {
-                x.log10()
+                crate::vmath::$vm::log10(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn log1p(x: $t) -> $t {
-                x.ln_1p()
+                crate::vmath::$vm::log1p(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn sin(x: $t) -> $t {
-                $sin(x)
+                crate::vmath::$vm::sin(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn cos(x: $t) -> $t {
-                $cos(x)
+                crate::vmath::$vm::cos(x)
             }
             pub extern "C" fn tan(x: $t) -> $t {
                 x.tan()
@@ -148,8 +153,9 @@ macro_rules! float_ops {
             pub extern "C" fn cosh(x: $t) -> $t {
                 x.cosh()
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn tanh(x: $t) -> $t {
-                x.tanh()
+                crate::vmath::$vm::tanh(x)
             }
             /// musl's algorithm (std's overflows for huge arguments).
             pub extern "C" fn arcsinh(x: $t) -> $t {
@@ -312,19 +318,13 @@ float_ops!(
     /// `extern "C"` kernels on `f64`.
     f64_ops,
     f64,
-    crate::vmath::one::exp,
-    crate::vmath::one::log,
-    crate::vmath::one::sin,
-    crate::vmath::one::cos
+    one
 );
 float_ops!(
     /// `extern "C"` kernels on `f32` (calling the `f32` libm functions).
     f32_ops,
     f32,
-    crate::vmath::one::exp_f32,
-    crate::vmath::one::log_f32,
-    crate::vmath::one::sin_f32,
-    crate::vmath::one::cos_f32
+    one32
 );
 
 /// Generates the `extern "C"` kernels of one integer type.

@@ -2,11 +2,12 @@
 //!
 //! Each function is written once, as a *lane*: straight-line, branch-free
 //! `f64` code (selects, not jumps) using only correctly rounded IEEE
-//! operations (`+ - * /` and fused multiply-add, `f64::mul_add`) and bit
-//! manipulation. A block routine maps a lane over a slice, so rustc
-//! vectorises it; the same source is compiled three times (baseline, AVX2
-//! with FMA, AVX-512 with FMA, through `#[target_feature]`) and [`block`]
-//! hands out the best one this CPU runs. Since every operation is correctly
+//! operations (`+ - * /` and fused multiply-add, `f64::mul_add`), bit
+//! manipulation and loads from small constant tables. A block routine maps
+//! a lane over a slice, so rustc vectorises it (table loads become
+//! gathers); the same source is compiled three times (baseline, AVX2 with
+//! FMA, AVX-512 with FMA, through `#[target_feature]`) and [`block`] hands
+//! out the best one this CPU runs. Since every operation is correctly
 //! rounded, all three give the same bits, and so does the one-element form
 //! [`Op::one`] that `scalar.rs` calls: the interpreter and the JIT agree by
 //! construction (the architecture invariant "one definition of element
@@ -21,20 +22,41 @@
 //! rule, so the bits still agree.
 //!
 //! `f32` routines widen to `f64`, run the `f64` lane and round once. The
-//! `f64` lane's error is below 1 `f64` ulp, so the `f32` result is within
+//! `f64` lanes' errors are below 1 `f64` ulp, so the `f32` result is within
 //! 1 `f32` ulp of the correctly rounded one.
 //!
-//! The algorithms (classical, see Muller, *Elementary Functions*):
-//! - `exp`: `x = k ln2 + r`, `|r| <= ln2/2`, with `ln2` in two pieces
-//!   (the first with 32 significant bits, so `k * hi` is exact) and `r`
-//!   carried as a double-double; `exp(r)` by its Taylor series to degree 13,
-//!   `1 + r` summed exactly;
-//!   the scale `2^k` applied as two exact powers of two, so that results in
-//!   the subnormal range are rounded once and overflow gives `inf`.
+//! The algorithms (classical, see Muller, *Elementary Functions*; Tang's
+//! table-driven exponential); the coefficients and tables are our own
+//! fits, made by `tests/vmath/fit_coefficients.py`:
+//! - `exp`: `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, with ln2/16 in
+//!   two pieces (the first with 36 significant bits, so `m * hi` and
+//!   `x - m * hi` are exact); `exp(r) - 1 = r + r^2 q(r)`, `q` of degree 5
+//!   fitted on the interval (relative error 2^-65); `2^(j/16)` from a
+//!   16-entry table as `hi + lo` (two gathers with AVX-512; LLVM emits no
+//!   gathers for AVX2, so there these loops stay scalar and `exp` is
+//!   slower than the table-free lane it replaced — measured in
+//!   `benches/vmath.rs`), so `hi + (hi p + lo)` rounds once at the
+//!   scale of the result (about 0.52 ulp); the scale `2^k` applied as two
+//!   exact powers of two, so that results in the subnormal range are
+//!   rounded once more and overflow gives `inf`.
+//! - `exp2`: `x = m/16 + t` exactly, `r = t ln2` (one rounding, 2^-59
+//!   relative to the result), then as `exp`.
+//! - `expm1`: `exp`'s reduction with `r`'s rounding error kept;
+//!   `(2^k hi - 1) + 2^k hi r` summed exactly (two-sums, an fma product),
+//!   the small terms added last, so cancellation near 0 costs nothing;
+//!   `exp`'s path above 40, `-1` below -50.
+//! - `tanh`: `t / (t + 2)` with `t = expm1(2|x|)` as a double-double, the
+//!   quotient from one reciprocal and one fma-remainder correction;
+//!   `|x| > 20` gives ±1.
 //! - `log`: `x = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`, `f = m - 1`,
 //!   `s = f / (2 + f)`, `log(1 + f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R))`
 //!   with `R` the atanh series in `s^2` to degree 10; `k ln2 + f` is
 //!   summed exactly; subnormals are scaled by `2^54` first.
+//! - `log2`, `log10`: `log`'s reduction, `f` times `1/ln2` (`log10(e)`)
+//!   as an exact fma product plus the small terms, `k` (`k log10(2)` in two
+//!   pieces) added by an exact two-sum; so `log2` of a power of two is exact.
+//! - `log1p`: `1 + x = u + c` exactly (two-sum), `log(u)` as `log`, plus
+//!   `c / u`.
 //! - `sin`, `cos`: `x = n π/2 + r`, `|r| <= π/4`, with π/2 in three pieces
 //!   (the first two with 33 significant bits, so their products with
 //!   `|n| < 2^20` are exact) and `r` carried as a double-double; both
@@ -68,12 +90,29 @@ pub fn block_at(op: UnaryOp, dtype: DType, level: Level) -> Option<BlockFn> {
         UnaryOp::Log => Some(routine::<Log>(dtype, level)?),
         UnaryOp::Sin => Some(routine::<Sin>(dtype, level)?),
         UnaryOp::Cos => Some(routine::<Cos>(dtype, level)?),
+        UnaryOp::Exp2 => Some(routine::<Exp2>(dtype, level)?),
+        UnaryOp::Expm1 => Some(routine::<Expm1>(dtype, level)?),
+        UnaryOp::Log2 => Some(routine::<Log2>(dtype, level)?),
+        UnaryOp::Log10 => Some(routine::<Log10>(dtype, level)?),
+        UnaryOp::Log1p => Some(routine::<Log1p>(dtype, level)?),
+        UnaryOp::Tanh => Some(routine::<Tanh>(dtype, level)?),
         _ => None,
     }
 }
 
 /// The ops that have block routines.
-pub const OPS: [UnaryOp; 4] = [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sin, UnaryOp::Cos];
+pub const OPS: [UnaryOp; 10] = [
+    UnaryOp::Exp,
+    UnaryOp::Log,
+    UnaryOp::Sin,
+    UnaryOp::Cos,
+    UnaryOp::Exp2,
+    UnaryOp::Expm1,
+    UnaryOp::Log2,
+    UnaryOp::Log10,
+    UnaryOp::Log1p,
+    UnaryOp::Tanh,
+];
 
 /// An instruction-set level a block routine is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,6 +161,13 @@ impl Level {
             _ => false,
         }
     }
+}
+
+/// The block routine of any lane at a dtype and level: for benchmarks that
+/// compare a candidate lane with the shipped ones under the same dispatch.
+#[doc(hidden)]
+pub fn block_of<O: Op>(dtype: DType, level: Level) -> Option<BlockFn> {
+    routine::<O>(dtype, level)
 }
 
 fn routine<O: Op>(dtype: DType, level: Level) -> Option<BlockFn> {
@@ -330,12 +376,6 @@ fn round_int(v: f64) -> (f64, u64) {
     (t - SHIFT, t.to_bits())
 }
 
-/// `2^n` for `bits` from [`round_int`], `-1022 <= n <= 1023`.
-#[inline(always)]
-fn pow2(bits: u64) -> f64 {
-    f64::from_bits((bits << 52).wrapping_add(1023 << 52))
-}
-
 /// `a + b` as `s + e` exactly (Knuth's branch-free two-sum).
 #[inline(always)]
 fn two_sum(a: f64, b: f64) -> (f64, f64) {
@@ -362,14 +402,156 @@ fn pick(c: bool, a: f64, b: f64) -> f64 {
 }
 
 // ---------------------------------------------------------------------------
-// exp
+// exp, exp2, expm1, tanh
 
 pub struct Exp;
+pub struct Exp2;
+pub struct Expm1;
+pub struct Tanh;
 
-const INV_LN2: f64 = std::f64::consts::LOG2_E;
-/// ln 2 to 32 significant bits: `k * LN2_HI` is exact for `|k| < 2^21`.
-const LN2_HI: f64 = 0.693_147_180_369_123_8;
-const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+/// 16 / ln 2.
+const EXP_N_OVER_LN2: f64 = 23.083_120_654_223_414;
+/// ln2 / 16 in two pieces; the first has 36 significant bits, so its
+/// product with `|m| < 2^17` is exact.
+const EXP_LN2_N_HI: f64 = 0.043_321_698_784_893_67;
+const EXP_LN2_N_LO: f64 = 1.029_121_848_931_067_6e-13;
+const LN2: f64 = std::f64::consts::LN_2;
+
+/// `2^(j/16)` rounded to `f64`, and the rest (`tests/vmath/fit_coefficients.py`).
+static EXP_HI: [f64; 16] = [
+    1.0,
+    1.044_273_782_427_413_8,
+    1.090_507_732_665_257_7,
+    1.138_788_634_756_691_6,
+    1.189_207_115_002_721,
+    1.241_857_812_073_484,
+    1.296_839_554_651_009_6,
+    1.354_255_546_936_892_7,
+    std::f64::consts::SQRT_2,
+    1.476_826_145_939_499_3,
+    1.542_210_825_407_940_7,
+    1.610_490_331_949_254_3,
+    1.681_792_830_507_429,
+    1.756_252_160_373_299_5,
+    1.834_008_086_409_342_4,
+    1.915_206_561_397_147_4,
+];
+static EXP_LO: [f64; 16] = [
+    0.0,
+    8.551_889_705_537_965e-17,
+    -3.046_782_079_812_471e-17,
+    8.912_812_676_025_408e-17,
+    3.982_015_231_465_646e-17,
+    4.658_027_591_836_937e-17,
+    2.538_250_279_488_831_5e-17,
+    7.700_948_379_802_99e-17,
+    -9.667_293_313_452_913e-17,
+    -3.483_994_556_892_796e-17,
+    7.949_834_809_697_621e-17,
+    2.470_719_256_979_788_8e-17,
+    8.199_010_020_581_497e-17,
+    2.960_140_695_448_873e-17,
+    3.283_107_224_245_627e-17,
+    -1.061_994_605_619_596_3e-16,
+];
+
+/// The reduced exponential: `exp(x) = 2^k (hi + lo) (1 + p)` for
+/// `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, `p = exp(r) - 1`.
+struct ExpParts {
+    /// `k`, as an integer.
+    k: i64,
+    /// `2^(j/16)` as `hi + lo`.
+    hi: f64,
+    lo: f64,
+    /// `r`, and `r^2 q(r)`: `exp(r) - 1 = r + r2q` within 2^-64.
+    r: f64,
+    r2q: f64,
+    /// The rounding error of `r` (`exp` and `exp2` need not add it: it is
+    /// below 2^-59 relative to their result; `expm1` near 0 does).
+    rlo: f64,
+}
+
+/// `m` rounded to the nearest integer as a float, and as an integer.
+#[inline(always)]
+fn round_i64(v: f64) -> (f64, i64) {
+    let t = v + SHIFT;
+    // t = 1.5 * 2^52 + m: the bits of t minus those of 1.5 * 2^52 are m.
+    (
+        t - SHIFT,
+        (t.to_bits() as i64).wrapping_sub(SHIFT.to_bits() as i64),
+    )
+}
+
+/// The table and polynomial for `m` (the multiple of ln2/16) and `r`.
+#[inline(always)]
+fn exp_parts(m: i64, r: f64, rlo: f64) -> ExpParts {
+    let j = (m & 15) as usize;
+    // exp(r) - 1 = r + r^2 q(r), q of degree 5 fitted on |r| <= ln2/32
+    // (relative error 2^-64.9; tests/vmath/fit_coefficients.py).
+    let q: f64 = 1.984_153_657_099_694e-4;
+    let q = q.mul_add(r, 1.388_911_335_776_845_4e-3);
+    let q = q.mul_add(r, 8.333_333_332_528_65e-3);
+    let q = q.mul_add(r, 4.166_666_666_052_181e-2);
+    let q = q.mul_add(r, 0.166_666_666_666_666_74);
+    let q = q.mul_add(r, 0.500_000_000_000_000_4);
+    ExpParts {
+        k: m >> 4,
+        hi: EXP_HI[j],
+        lo: EXP_LO[j],
+        r,
+        r2q: (r * r) * q,
+        rlo,
+    }
+}
+
+/// `2^k` for `-1022 <= k <= 1023` (and `inf` for `k = 1024`).
+#[inline(always)]
+fn pow2_i64(k: i64) -> f64 {
+    f64::from_bits((k.wrapping_add(1023) as u64) << 52)
+}
+
+/// `2^k (hi + lo) (1 + p)`, `|k| <= 1080`: `hi + (hi p + lo)` rounds once
+/// at the scale of the result (about 0.52 ulp), then `2^k` as two exact
+/// powers of two, so that results in the subnormal range are rounded
+/// there once more and overflow gives `inf`.
+#[inline(always)]
+fn exp_finish(e: &ExpParts) -> f64 {
+    let p = e.r + e.r2q;
+    let y = e.hi + e.hi.mul_add(p, e.lo);
+    let k1 = e.k >> 1;
+    y * pow2_i64(k1) * pow2_i64(e.k - k1)
+}
+
+/// The reduction of `x`, `|x| < 1100`: `x = (16 k + j) ln2/16 + r`. The
+/// product `mf * HI` is exact and so is `x - mf * HI` (Sterbenz); `r`'s
+/// rounding error is below 2^-59 relative to the result.
+#[inline(always)]
+fn exp_reduce(x: f64) -> ExpParts {
+    let (mf, m) = round_i64(x * EXP_N_OVER_LN2);
+    let v = x - mf * EXP_LN2_N_HI;
+    let w = mf * EXP_LN2_N_LO;
+    let (r, rlo) = two_sum(v, -w);
+    exp_parts(m, r, rlo)
+}
+
+/// `exp(x) - 1` from the reduction: `(2^k hi - 1) + 2^k hi r + (2^k hi
+/// (r2q + rlo) + 2^k lo (1 + r))`, the first two terms and their sum
+/// carried exactly (two-sums and an fma two-product), so that
+/// cancellation (`x` near `-ln2/16`, say) costs nothing: about 0.52 ulp.
+/// The result is a double-double `hi + lo` (`hi` rounded to nearest).
+/// Meant for `k <= 60` (larger `k` are clamped, giving a wrong but finite
+/// value).
+#[inline(always)]
+fn expm1_finish(e: &ExpParts) -> (f64, f64) {
+    let s = pow2_i64(e.k.min(60));
+    let (shi, slo) = (e.hi * s, e.lo * s);
+    let (a, a_err) = two_sum(shi, -1.0);
+    let b = shi * e.r;
+    let b_err = shi.mul_add(e.r, -b);
+    let (c, c_err) = two_sum(a, b);
+    let small = shi.mul_add(e.r2q + e.rlo, slo.mul_add(e.r, slo));
+    two_sum(c, (c_err + (a_err + b_err)) + small)
+}
 
 impl Op for Exp {
     const SLOW: Option<fn(f64) -> f64> = None;
@@ -378,32 +560,60 @@ impl Op for Exp {
     fn lane(x: f64) -> f64 {
         // Beyond these exp overflows or underflows to 0 (NaN passes).
         let xc = pick(x > 710.0, 710.0, pick(x < -746.0, -746.0, x));
-        let (k, _) = round_int(xc * INV_LN2);
-        // xc - k*LN2_HI is exact (Sterbenz); r + rlo = xc - k ln2.
-        let (r, rlo) = two_sum(xc - k * LN2_HI, -(k * LN2_LO));
-        // exp(r) = 1 + r + r^2 q(r), q the Taylor series from 1/2!.
-        let q: f64 = 1.605_904_383_682_161_3e-10;
-        let q = q.mul_add(r, 2.087_675_698_786_81e-9);
-        let q = q.mul_add(r, 2.505_210_838_544_172e-8);
-        let q = q.mul_add(r, 2.755_731_922_398_589e-7);
-        let q = q.mul_add(r, 2.755_731_922_398_589_3e-6);
-        let q = q.mul_add(r, 2.480_158_730_158_73e-5);
-        let q = q.mul_add(r, 1.984_126_984_126_984e-4);
-        let q = q.mul_add(r, 1.388_888_888_888_889e-3);
-        let q = q.mul_add(r, 8.333_333_333_333_333e-3);
-        let q = q.mul_add(r, 4.166_666_666_666_666_4e-2);
-        let q = q.mul_add(r, 0.166_666_666_666_666_66);
-        let q = q.mul_add(r, 0.5);
-        // exp(r + rlo) = exp(r) (1 + rlo + ...); rlo * r is below 2^-55.
-        // 1 + r exactly, so that only the last addition rounds at the
-        // scale of the result (about 0.55 ulp, not 0.65).
-        let (one_r, one_r_lo) = fast_two_sum(1.0, r);
-        let p = one_r + (one_r_lo + (r * r).mul_add(q, rlo));
-        // 2^k as two exact powers of two: p * 2^k1 is exact and normal,
-        // the second product rounds once (subnormal results included).
-        let (k1, k1_bits) = round_int(k * 0.5);
-        let (_, k2_bits) = round_int(k - k1);
-        let y = p * pow2(k1_bits) * pow2(k2_bits);
+        let y = exp_finish(&exp_reduce(xc));
+        pick(x.is_nan(), x + x, y)
+    }
+}
+
+impl Op for Exp2 {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        let xc = pick(x > 1025.0, 1025.0, pick(x < -1080.0, -1080.0, x));
+        // x = m/16 + t exactly, |t| <= 1/32; r = t ln2 rounds once
+        // (2^-59 relative to the result).
+        let (mf, m) = round_i64(xc * 16.0);
+        let r = (xc - mf * 0.0625) * LN2;
+        let y = exp_finish(&exp_parts(m, r, 0.0));
+        pick(x.is_nan(), x + x, y)
+    }
+}
+
+impl Op for Expm1 {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        // Below -50 the result rounds to -1; above 40 it is exp(x).
+        let xc = pick(x > 710.0, 710.0, pick(x < -50.0, -50.0, x));
+        let e = exp_reduce(xc);
+        let y = pick(xc > 40.0, exp_finish(&e), expm1_finish(&e).0);
+        // expm1(-0) = -0 (the sum above gives +0); NaN passes.
+        pick(x == 0.0 || x.is_nan(), x + x, y)
+    }
+}
+
+impl Op for Tanh {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        // tanh|x| = t / (t + 2), t = expm1(2|x|); beyond 20 it rounds to 1.
+        let a = x.abs();
+        let a = pick(a > 20.0, 20.0, a);
+        let (t, tl) = expm1_finish(&exp_reduce(a + a));
+        // (t + tl) / (d + dl), d + dl = t + tl + 2 (d + dl0 = t + 2
+        // exactly): q = t/d to about 1 ulp from one division's reciprocal,
+        // then one correction step with the remainder t + tl - q (d + dl)
+        // (the product q d exact by fma) brings it to about 0.5 ulp.
+        let (d, dl0) = two_sum(t, 2.0);
+        let dl = dl0 + tl;
+        let inv = 1.0 / d;
+        let q = t * inv;
+        let rem = ((-q).mul_add(d, t) + tl) - q * dl;
+        let y = rem.mul_add(inv, q);
+        let y = f64::from_bits(y.to_bits() | (x.to_bits() & (1 << 63)));
         pick(x.is_nan(), x + x, y)
     }
 }
@@ -419,45 +629,128 @@ pub struct Log;
 const LOG_OFFSET: u64 = 0x3ff0_0000_0000_0000 - 0x3fe6_a09e_667f_3bcd;
 const TWO52: f64 = 4_503_599_627_370_496.0;
 const TWO54: f64 = 18_014_398_509_481_984.0;
+/// ln 2 to 32 significant bits: `k * LN2_HI` is exact for `|k| < 2^21`.
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+
+/// The reduction of a finite positive `x` (subnormals included):
+/// `log(x) = k ln2 + f - t`, `x = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`,
+/// `f = m - 1` exact, `t = f^2/2 - s (f^2/2 + R)` the small correction.
+#[inline(always)]
+fn log_reduce(x: f64) -> (f64, f64, f64) {
+    let sub = x < f64::MIN_POSITIVE;
+    let xs = pick(sub, x * TWO54, x);
+    let bits = xs.to_bits();
+    // x = 2^k m, m in [sqrt(1/2), sqrt(2)); e = k + 1023.
+    let e = bits.wrapping_add(LOG_OFFSET) >> 52;
+    let m = f64::from_bits(bits.wrapping_sub(e << 52).wrapping_add(1023 << 52));
+    let k = (f64::from_bits(0x4330_0000_0000_0000 | e) - (TWO52 + 1023.0)) - pick(sub, 54.0, 0.0);
+    let f = m - 1.0;
+    let s = f / (2.0 + f);
+    let z = s * s;
+    // log(1+f) = 2s + s R(z), R(z) = 2z/3 + 2z^2/5 + ... + 2z^10/21.
+    let t: f64 = 2.0 / 21.0;
+    let t = t.mul_add(z, 2.0 / 19.0);
+    let t = t.mul_add(z, 2.0 / 17.0);
+    let t = t.mul_add(z, 2.0 / 15.0);
+    let t = t.mul_add(z, 2.0 / 13.0);
+    let t = t.mul_add(z, 2.0 / 11.0);
+    let t = t.mul_add(z, 2.0 / 9.0);
+    let t = t.mul_add(z, 2.0 / 7.0);
+    let t = t.mul_add(z, 2.0 / 5.0);
+    let t = t.mul_add(z, 2.0 / 3.0);
+    let big_r = z * t;
+    // 2s = f - f^2/2 + s f^2/2, so log(1+f) = f - (h - s (h + R)).
+    let h = 0.5 * f * f;
+    (k, f, h - s * (h + big_r))
+}
+
+/// The special values of the logarithms: `y` for finite positive `x`, NaN
+/// below 0, `-inf` at ±0, `x` itself for `inf` and NaN.
+#[inline(always)]
+fn log_special(x: f64, y: f64) -> f64 {
+    let y = pick(x > 0.0 && x < f64::INFINITY, y, x + x);
+    let y = pick(x < 0.0, f64::NAN, y);
+    pick(x == 0.0, f64::NEG_INFINITY, y)
+}
 
 impl Op for Log {
     const SLOW: Option<fn(f64) -> f64> = None;
 
     #[inline(always)]
     fn lane(x: f64) -> f64 {
-        let sub = x < f64::MIN_POSITIVE;
-        let xs = pick(sub, x * TWO54, x);
-        let bits = xs.to_bits();
-        // x = 2^k m, m in [sqrt(1/2), sqrt(2)); e = k + 1023.
-        let e = bits.wrapping_add(LOG_OFFSET) >> 52;
-        let m = f64::from_bits(bits.wrapping_sub(e << 52).wrapping_add(1023 << 52));
-        let k =
-            (f64::from_bits(0x4330_0000_0000_0000 | e) - (TWO52 + 1023.0)) - pick(sub, 54.0, 0.0);
-        let f = m - 1.0;
-        let s = f / (2.0 + f);
-        let z = s * s;
-        // log(1+f) = 2s + s R(z), R(z) = 2z/3 + 2z^2/5 + ... + 2z^10/21.
-        let t: f64 = 2.0 / 21.0;
-        let t = t.mul_add(z, 2.0 / 19.0);
-        let t = t.mul_add(z, 2.0 / 17.0);
-        let t = t.mul_add(z, 2.0 / 15.0);
-        let t = t.mul_add(z, 2.0 / 13.0);
-        let t = t.mul_add(z, 2.0 / 11.0);
-        let t = t.mul_add(z, 2.0 / 9.0);
-        let t = t.mul_add(z, 2.0 / 7.0);
-        let t = t.mul_add(z, 2.0 / 5.0);
-        let t = t.mul_add(z, 2.0 / 3.0);
-        let big_r = z * t;
-        // 2s = f - f^2/2 + s f^2/2, so log(1+f) = f - (h - s (h + R)).
-        let h = 0.5 * f * f;
-        let small = k * LN2_LO - (h - s * (h + big_r));
+        let (k, f, t) = log_reduce(x);
+        let small = k * LN2_LO - t;
         // k ln2 + f exactly, so that only the last addition rounds at the
         // scale of the result (about 0.55 ulp, not 0.7).
         let (hi, lo) = two_sum(k * LN2_HI, f);
-        let y = hi + (lo + small);
-        let y = pick(x > 0.0 && x < f64::INFINITY, y, x + x);
-        let y = pick(x < 0.0, f64::NAN, y);
-        pick(x == 0.0, f64::NEG_INFINITY, y)
+        log_special(x, hi + (lo + small))
+    }
+}
+
+pub struct Log2;
+pub struct Log10;
+pub struct Log1p;
+
+/// 1/ln2 and 1/ln10 as `hi + lo`.
+const INV_LN2_HI: f64 = std::f64::consts::LOG2_E;
+const INV_LN2_LO: f64 = 2.035_527_374_093_103_3e-17;
+const LOG10_E_HI: f64 = std::f64::consts::LOG10_E;
+const LOG10_E_LO: f64 = 1.098_319_650_216_765e-17;
+/// log10(2) in two pieces; the first has 40 significant bits, so its
+/// product with `|k| <= 1100` is exact.
+const LOG10_2_HI: f64 = 0.301_029_995_663_611_77;
+const LOG10_2_LO: f64 = 3.694_239_077_158_931e-13;
+
+/// `c (f - t)` for `c = hi + lo`, as `p + rest` with `p = f hi` rounded
+/// and its error in `rest` (exact by fma).
+#[inline(always)]
+fn scaled_log(f: f64, t: f64, hi: f64, lo: f64) -> (f64, f64) {
+    let p = f * hi;
+    let pe = f.mul_add(hi, -p);
+    (p, pe + (f * lo - t * hi))
+}
+
+impl Op for Log2 {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        let (k, f, t) = log_reduce(x);
+        let (p, rest) = scaled_log(f, t, INV_LN2_HI, INV_LN2_LO);
+        // k + p exactly (k is an integer, so powers of two give k exactly).
+        let (hi, lo) = two_sum(k, p);
+        log_special(x, hi + (lo + rest))
+    }
+}
+
+impl Op for Log10 {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        let (k, f, t) = log_reduce(x);
+        let (p, rest) = scaled_log(f, t, LOG10_E_HI, LOG10_E_LO);
+        let (hi, lo) = two_sum(k * LOG10_2_HI, p);
+        log_special(x, hi + (lo + (k.mul_add(LOG10_2_LO, rest))))
+    }
+}
+
+impl Op for Log1p {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        // 1 + x = u + c exactly; log(u + c) = log(u) + c/u (the next term,
+        // (c/u)^2/2, is below 2^-107 relative).
+        let (u, c) = two_sum(1.0, x);
+        let c = pick(x.abs() < 1e300, c, 0.0);
+        let (k, f, t) = log_reduce(u);
+        let small = k.mul_add(LN2_LO, c / u - t);
+        let (hi, lo) = two_sum(k * LN2_HI, f);
+        let y = log_special(u, hi + (lo + small));
+        // log1p(-0) = -0 (the sum above gives +0); NaN passes.
+        pick(x == 0.0 || x.is_nan(), x + x, y)
     }
 }
 
@@ -536,33 +829,32 @@ impl Op for Cos {
     }
 }
 
-/// The functions of one element, for `scalar.rs`: the same bits as the
-/// block routines.
-pub mod one {
-    use super::{Cos, Exp, Log, Op, Sin};
-
-    pub fn exp(x: f64) -> f64 {
-        Exp::one(x)
-    }
-    pub fn log(x: f64) -> f64 {
-        Log::one(x)
-    }
-    pub fn sin(x: f64) -> f64 {
-        Sin::one(x)
-    }
-    pub fn cos(x: f64) -> f64 {
-        Cos::one(x)
-    }
-    pub fn exp_f32(x: f32) -> f32 {
-        Exp::one32(x)
-    }
-    pub fn log_f32(x: f32) -> f32 {
-        Log::one32(x)
-    }
-    pub fn sin_f32(x: f32) -> f32 {
-        Sin::one32(x)
-    }
-    pub fn cos_f32(x: f32) -> f32 {
-        Cos::one32(x)
-    }
+/// Generates the one-element functions of one float type.
+macro_rules! one_fns {
+    ($(#[$doc:meta])* $module:ident, $t:ident, $one:ident, $($name:ident: $op:ident),*) => {
+        $(#[$doc])*
+        pub mod $module {
+            use super::{Op, $($op),*};
+            $(
+                pub fn $name(x: $t) -> $t {
+                    $op::$one(x)
+                }
+            )*
+        }
+    };
 }
+
+one_fns!(
+    /// The functions of one `f64`, for `scalar.rs`: the same bits as the
+    /// block routines.
+    one, f64, one,
+    exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh
+);
+one_fns!(
+    /// The functions of one `f32`, for `scalar.rs`: the same bits as the
+    /// block routines.
+    one32, f32, one32,
+    exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh
+);

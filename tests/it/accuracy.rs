@@ -7,10 +7,11 @@
 //!   astronomically rare double roundings. Bound: LANGUAGE.md's rule, 1 ulp
 //!   for `exp` and `log`, 0 for `sqrt`, 4 for the rest.
 //! - `f64`: arrjit calls the platform libm (musl's algorithms for
-//!   `arcsinh`/`arccosh`/`arctanh`, `arrjit::vmath` for `exp`, `log`,
-//!   `sin`, `cos`; see `src/scalar.rs`), so the check over the same sweep
-//!   is that the JIT path adds no error: bitwise equality with Rust's std
-//!   (or `arrjit::scalar::f64_ops` for those seven; `tests/it/vmath.rs`
+//!   `arcsinh`/`arccosh`/`arctanh`, `arrjit::vmath` for `exp`, `exp2`,
+//!   `expm1`, `log`, `log2`, `log10`, `log1p`, `sin`, `cos`, `tanh`; see
+//!   `src/scalar.rs`), so the check over the same sweep is that the JIT
+//!   path adds no error: bitwise equality with Rust's std (or
+//!   `arrjit::scalar::f64_ops` for those thirteen; `tests/it/vmath.rs`
 //!   measures vmath's error); and a table of correctly rounded values
 //!   (mpmath at 200 bits) within the bound.
 //! - Special values match NumPy's (table from NumPy 2.4).
@@ -73,6 +74,12 @@ fn definition64(name: &str, reference: F64Fn) -> F64Fn {
         "log" => |x| f64_ops::log(x),
         "sin" => |x| f64_ops::sin(x),
         "cos" => |x| f64_ops::cos(x),
+        "exp2" => |x| f64_ops::exp2(x),
+        "expm1" => |x| f64_ops::expm1(x),
+        "log2" => |x| f64_ops::log2(x),
+        "log10" => |x| f64_ops::log10(x),
+        "log1p" => |x| f64_ops::log1p(x),
+        "tanh" => |x| f64_ops::tanh(x),
         _ => reference,
     }
 }

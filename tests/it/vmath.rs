@@ -9,7 +9,10 @@
 //!   correctly rounded one for `exp` and `log` (4 for the rest); an error
 //!   below 1.5 ulp of the true value guarantees that, since the correctly
 //!   rounded value is within 0.5 and two doubles differ by whole ulps.
-//! - A wide sweep against glibc's libm (itself below 1 ulp): within 1 ulp.
+//!   Every routine here is held to that 1-ulp bound.
+//! - A wide sweep against glibc's libm: within 1 ulp for `exp`, `log`,
+//!   `sin`, `cos` (glibc's are below 1 ulp), 2 for the others (glibc's
+//!   `log10` and `tanh` are not).
 //! - `f32`: a stride through every `f32` against the `f64` libm rounded
 //!   to `f32`.
 //!
@@ -28,6 +31,12 @@ fn name(op: UnaryOp) -> &'static str {
         UnaryOp::Log => "log",
         UnaryOp::Sin => "sin",
         UnaryOp::Cos => "cos",
+        UnaryOp::Exp2 => "exp2",
+        UnaryOp::Expm1 => "expm1",
+        UnaryOp::Log2 => "log2",
+        UnaryOp::Log10 => "log10",
+        UnaryOp::Log1p => "log1p",
+        UnaryOp::Tanh => "tanh",
         _ => unreachable!(),
     }
 }
@@ -38,6 +47,12 @@ fn libm(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Log => f64::ln,
         UnaryOp::Sin => f64::sin,
         UnaryOp::Cos => f64::cos,
+        UnaryOp::Exp2 => f64::exp2,
+        UnaryOp::Expm1 => f64::exp_m1,
+        UnaryOp::Log2 => f64::log2,
+        UnaryOp::Log10 => f64::log10,
+        UnaryOp::Log1p => f64::ln_1p,
+        UnaryOp::Tanh => f64::tanh,
         _ => unreachable!(),
     }
 }
@@ -256,7 +271,19 @@ fn within_an_ulp_of_glibc() {
             name(op),
             xs.len()
         );
-        assert!(worst <= 1, "{}({at:e}): {worst} ulp from glibc", name(op));
+        // glibc's exp, log, sin and cos are within 1 ulp of correctly
+        // rounded, so ours and theirs differ by at most 1; its others are
+        // not (log10, for one, is 2 ulp off in places where ours is below 1
+        // against the 200-bit references above), so allow 2 for those.
+        let bound = match op {
+            UnaryOp::Exp | UnaryOp::Log | UnaryOp::Sin | UnaryOp::Cos => 1,
+            _ => 2,
+        };
+        assert!(
+            worst <= bound,
+            "{}({at:e}): {worst} ulp from glibc",
+            name(op)
+        );
     }
 }
 
@@ -325,6 +352,63 @@ fn special_values() {
         (UnaryOp::Cos, inf, f64::NAN),
         (UnaryOp::Cos, f64::NAN, f64::NAN),
         (UnaryOp::Cos, 1e22, 0.523_214_785_395_139),
+        (UnaryOp::Exp2, 0.0, 1.0),
+        (UnaryOp::Exp2, -0.0, 1.0),
+        (UnaryOp::Exp2, inf, inf),
+        (UnaryOp::Exp2, -inf, 0.0),
+        (UnaryOp::Exp2, f64::NAN, f64::NAN),
+        (UnaryOp::Exp2, 3.0, 8.0),
+        (UnaryOp::Exp2, -1.0, 0.5),
+        (UnaryOp::Exp2, 1024.0, inf),
+        (UnaryOp::Exp2, 1023.0, 8.988_465_674_311_58e307),
+        (UnaryOp::Exp2, -1074.0, 5e-324),
+        (UnaryOp::Exp2, -1075.0, 0.0),
+        (UnaryOp::Exp2, -1e300, 0.0),
+        (UnaryOp::Expm1, 0.0, 0.0),
+        (UnaryOp::Expm1, -0.0, -0.0),
+        (UnaryOp::Expm1, inf, inf),
+        (UnaryOp::Expm1, -inf, -1.0),
+        (UnaryOp::Expm1, f64::NAN, f64::NAN),
+        (UnaryOp::Expm1, 710.0, inf),
+        (UnaryOp::Expm1, -40.0, -1.0),
+        (UnaryOp::Expm1, 5e-324, 5e-324),
+        (UnaryOp::Expm1, -1e-300, -1e-300),
+        (UnaryOp::Log2, 1.0, 0.0),
+        (UnaryOp::Log2, 8.0, 3.0),
+        (UnaryOp::Log2, 0.5, -1.0),
+        (UnaryOp::Log2, 0.0, -inf),
+        (UnaryOp::Log2, -0.0, -inf),
+        (UnaryOp::Log2, -1.0, f64::NAN),
+        (UnaryOp::Log2, -inf, f64::NAN),
+        (UnaryOp::Log2, inf, inf),
+        (UnaryOp::Log2, f64::NAN, f64::NAN),
+        (UnaryOp::Log2, 5e-324, -1074.0),
+        (UnaryOp::Log10, 1.0, 0.0),
+        (UnaryOp::Log10, 10.0, 1.0),
+        (UnaryOp::Log10, 1000.0, 3.0),
+        (UnaryOp::Log10, 0.0, -inf),
+        (UnaryOp::Log10, -0.0, -inf),
+        (UnaryOp::Log10, -1.0, f64::NAN),
+        (UnaryOp::Log10, inf, inf),
+        (UnaryOp::Log10, f64::NAN, f64::NAN),
+        (UnaryOp::Log1p, 0.0, 0.0),
+        (UnaryOp::Log1p, -0.0, -0.0),
+        (UnaryOp::Log1p, -1.0, -inf),
+        (UnaryOp::Log1p, -2.0, f64::NAN),
+        (UnaryOp::Log1p, inf, inf),
+        (UnaryOp::Log1p, -inf, f64::NAN),
+        (UnaryOp::Log1p, f64::NAN, f64::NAN),
+        (UnaryOp::Log1p, 5e-324, 5e-324),
+        (UnaryOp::Log1p, -1e-300, -1e-300),
+        (UnaryOp::Tanh, 0.0, 0.0),
+        (UnaryOp::Tanh, -0.0, -0.0),
+        (UnaryOp::Tanh, inf, 1.0),
+        (UnaryOp::Tanh, -inf, -1.0),
+        (UnaryOp::Tanh, f64::NAN, f64::NAN),
+        (UnaryOp::Tanh, 20.0, 1.0),
+        (UnaryOp::Tanh, -1e300, -1.0),
+        (UnaryOp::Tanh, 5e-324, 5e-324),
+        (UnaryOp::Tanh, -1e-300, -1e-300),
     ];
     let mut failures = Vec::new();
     for &(op, x, want) in table {
@@ -340,8 +424,10 @@ fn special_values() {
             let want = want as f32;
             if !(g.to_bits() == want.to_bits() || g.is_nan() && want.is_nan()) {
                 // f32 of f64 specials: skip the ones that are not special in f32.
-                if !matches!(x, 709.79 | -745.1 | 5e-324 | -5e-324 | 1e-300 | 1e22)
-                    && x.abs() != f64::MAX
+                if !matches!(
+                    x,
+                    709.79 | -745.1 | 5e-324 | -5e-324 | 1e-300 | -1e-300 | 1e22 | 1023.0 | -1074.0
+                ) && x.abs() != f64::MAX
                 {
                     failures.push(format!("{level:?} f32 {}({x:e}) = {g:e}", name(op)));
                 }

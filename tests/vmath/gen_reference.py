@@ -33,6 +33,29 @@ def points(name):
         xs += [rng.uniform(0.5, 2.0) for _ in range(1500)]
         xs += [1.0 + rng.uniform(-1, 1) * 2.0 ** -rng.randint(1, 52) for _ in range(1000)]
         xs += [f64(rng.randrange(1, 1 << 52)) for _ in range(300)]
+    elif name in ("exp2", "expm1", "tanh"):
+        lo, hi = {"exp2": (-1076.0, 1024.0), "expm1": (-40.0, 709.78), "tanh": (-20.0, 20.0)}[name]
+        xs += [rng.uniform(lo, hi) for _ in range(2000)]
+        xs += [rng.uniform(-2, 2) for _ in range(1000)]
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(0, 60) for _ in range(800)]
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(60, 1074) for _ in range(100)]
+        if name == "exp2":
+            xs += [rng.uniform(-1075.0, -1020.0) for _ in range(300)]
+        if name == "expm1":
+            xs += [rng.uniform(700.0, 709.78) for _ in range(200)]
+    elif name in ("log2", "log10"):
+        xs += [f64(rng.randrange(1, 0x7FF0000000000000)) for _ in range(2000)]
+        xs += [rng.uniform(0.5, 2.0) for _ in range(1000)]
+        xs += [1.0 + rng.uniform(-1, 1) * 2.0 ** -rng.randint(1, 52) for _ in range(800)]
+        xs += [f64(rng.randrange(1, 1 << 52)) for _ in range(200)]
+        if name == "log10":
+            xs += [10.0 ** rng.randint(-300, 300) * (1 + rng.uniform(-1, 1) * 2.0 ** -rng.randint(20, 52)) for _ in range(300)]
+    elif name == "log1p":
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(0, 60) for _ in range(1500)]
+        xs += [rng.uniform(-1, 4) for _ in range(1000)]
+        xs += [-1 + 2.0 ** -rng.uniform(1, 52) for _ in range(500)]
+        xs += [f64(rng.randrange(0x3CA0000000000000, 0x7FF0000000000000)) for _ in range(1000)]
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(60, 1074) for _ in range(100)]
     else:
         xs += [rng.uniform(-7, 7) for _ in range(2000)]
         xs += [rng.uniform(-1e4, 1e4) for _ in range(1500)]
@@ -47,11 +70,24 @@ def points(name):
     return xs
 
 
-FUNCS = {"exp": mp.exp, "log": mp.log, "sin": mp.sin, "cos": mp.cos}
+FUNCS = {
+    "exp": mp.exp,
+    "log": mp.log,
+    "sin": mp.sin,
+    "cos": mp.cos,
+    # Added with the second round of block routines; appended, so the
+    # points of the first four are unchanged.
+    "exp2": lambda x: mp.power(2, x),
+    "expm1": mp.expm1,
+    "log2": lambda x: mp.log(x, 2),
+    "log10": mp.log10,
+    "log1p": lambda x: mp.log1p(x),
+    "tanh": mp.tanh,
+}
 
 for name, f in FUNCS.items():
     for x in points(name):
-        if x == 0.0 and name == "log":
+        if x == 0.0 and name in ("log", "log2", "log10", "log1p"):
             continue
         y = f(mpf(x))
         hi = float(y)
