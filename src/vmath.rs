@@ -28,17 +28,23 @@
 //! The algorithms (classical, see Muller, *Elementary Functions*; Tang's
 //! table-driven exponential); the coefficients and tables are our own
 //! fits, made by `tests/vmath/fit_coefficients.py`:
-//! - `exp`: `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, with ln2/16 in
-//!   two pieces (the first with 36 significant bits, so `m * hi` and
-//!   `x - m * hi` are exact); `exp(r) - 1 = r + r^2 q(r)`, `q` of degree 5
-//!   fitted on the interval (relative error 2^-65); `2^(j/16)` from a
-//!   16-entry table as `hi + lo` (two gathers with AVX-512; LLVM emits no
-//!   gathers for AVX2, so there these loops stay scalar and `exp` is
-//!   slower than the table-free lane it replaced — measured in
-//!   `benches/vmath.rs`), so `hi + (hi p + lo)` rounds once at the
-//!   scale of the result (about 0.52 ulp); the scale `2^k` applied as two
-//!   exact powers of two, so that results in the subnormal range are
-//!   rounded once more and overflow gives `inf`.
+//! - `exp`: `x = k ln2 + r`, `|r| <= ln2/2`, with `ln2` in two pieces
+//!   (the first with 32 significant bits, so `k * hi` is exact) and `r`
+//!   carried as a double-double; `exp(r)` by its Taylor series to degree
+//!   13, `1 + r` summed exactly; the scale `2^k` applied as two exact
+//!   powers of two, so that results in the subnormal range are rounded
+//!   once and overflow gives `inf` (0.61 ulp).
+//! - The table-driven exponential behind `exp2`, `expm1` and `tanh`
+//!   (`TableExp`): `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, with
+//!   ln2/16 in two pieces (the first with 36 significant bits, so `m * hi`
+//!   and `x - m * hi` are exact); `exp(r) - 1 = r + r^2 q(r)`, `q` of
+//!   degree 5 fitted on the interval (relative error 2^-65); `2^(j/16)`
+//!   from a 16-entry table as `hi + lo`, so `hi + (hi p + lo)` rounds once
+//!   at the scale of the result (about 0.52 ulp); the scale as for `exp`.
+//!   With AVX-512 the table loads become gathers and this is 1.2–1.5×
+//!   faster than `exp`'s lane; LLVM emits no gathers for AVX2, where these
+//!   loops stay scalar and it is 2.2× slower, so `exp` itself keeps the
+//!   table-free lane (`benches/vmath.rs`, `exp-lanes`).
 //! - `exp2`: `x = m/16 + t` exactly, `r = t ln2` (one rounding, 2^-59
 //!   relative to the result), then as `exp`.
 //! - `expm1`: `exp`'s reduction with `r`'s rounding error kept;
@@ -554,6 +560,56 @@ fn expm1_finish(e: &ExpParts) -> (f64, f64) {
 }
 
 impl Op for Exp {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    /// Table-free: `x = k ln2 + r`, `|r| <= ln2/2`, `r` a double-double,
+    /// the Taylor series of `exp(r) - 1 - r` to degree 13, `1 + r` summed
+    /// exactly, the scale as two exact powers of two.
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        const SHIFT: f64 = 6_755_399_441_055_744.0;
+        // Beyond these exp overflows or underflows to 0 (NaN passes).
+        let xc = pick(x > 710.0, 710.0, pick(x < -746.0, -746.0, x));
+        let t = xc * std::f64::consts::LOG2_E + SHIFT;
+        let k = t - SHIFT;
+        let a = xc - k * LN2_HI;
+        let b = -(k * LN2_LO);
+        let (r, rlo) = two_sum(a, b);
+        // 1/n! for n = 15 down to 2, Horner in r.
+        let mut q: f64 = 1.605_904_383_682_161_3e-10;
+        for c in [
+            2.087_675_698_786_81e-9,
+            2.505_210_838_544_172e-8,
+            2.755_731_922_398_589e-7,
+            2.755_731_922_398_589_3e-6,
+            2.480_158_730_158_73e-5,
+            1.984_126_984_126_984e-4,
+            1.388_888_888_888_889e-3,
+            8.333_333_333_333_333e-3,
+            4.166_666_666_666_666_4e-2,
+            0.166_666_666_666_666_66,
+            0.5,
+        ] {
+            q = q.mul_add(r, c);
+        }
+        let (one_r, one_r_lo) = fast_two_sum(1.0, r);
+        let p = one_r + (one_r_lo + (r * r).mul_add(q, rlo));
+        let k1 = (k * 0.5 + SHIFT) - SHIFT;
+        let pow2 = |n: f64| f64::from_bits(((n + SHIFT).to_bits() << 52).wrapping_add(1023 << 52));
+        let y = p * pow2(k1) * pow2(k - k1);
+        pick(x.is_nan(), x + x, y)
+    }
+}
+
+/// `exp` by the table-driven reduction `exp2`, `expm1` and `tanh` use (the
+/// module doc). Not `exp`'s lane: it is 1.2–1.5× faster with AVX-512,
+/// whose gathers read the table, but 2.2× slower with AVX2, where LLVM
+/// emits no gathers and the loop stays scalar, so `exp` keeps the
+/// table-free lane (`benches/vmath.rs` measures both at every level).
+#[doc(hidden)]
+pub struct TableExp;
+
+impl Op for TableExp {
     const SLOW: Option<fn(f64) -> f64> = None;
 
     #[inline(always)]
