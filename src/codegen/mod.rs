@@ -1304,7 +1304,7 @@ impl<'a> Translator<'a, '_> {
                             .chain(seg.stores.iter().map(|&s| nloads + s))
                             .map(|a| pointer(t, a))
                             .collect();
-                        t.translate_segment(nest, g, seg, &ptrs, bl)?;
+                        t.translate_segment(nest, g, seg, &ptrs, bl, true)?;
                     }
                 }
             }
@@ -1343,7 +1343,7 @@ impl<'a> Translator<'a, '_> {
                     ..Segment::default()
                 };
                 self.unless(contiguous, |t| {
-                    t.translate_segment(nest, g, &copy_in, &[ptr], bl)
+                    t.translate_segment(nest, g, &copy_in, &[ptr], bl, false)
                 })?;
                 self.b.ins().select(contiguous, ptr.1, null)
             }
@@ -1373,7 +1373,7 @@ impl<'a> Translator<'a, '_> {
             };
             self.unless(wrote, |t| {
                 let ptr = pointer(t, nloads + s);
-                t.translate_segment(nest, g, &copy_out, &[ptr], bl)
+                t.translate_segment(nest, g, &copy_out, &[ptr], bl, false)
             })?;
         }
         Ok(())
@@ -1488,6 +1488,9 @@ impl<'a> Translator<'a, '_> {
     /// One segment over the `bl >= 1` elements of a block: `ptrs` holds,
     /// for each of its accesses (`nest.loads` then `nest.stores` numbering),
     /// the address of the block's first element and the element stride.
+    /// Without `vector`, only the scalar body (for the copies around a
+    /// direct step, which run when a block is not contiguous, where a
+    /// vector body would not run anyway).
     fn translate_segment(
         &mut self,
         nest: &LoopNest,
@@ -1495,6 +1498,7 @@ impl<'a> Translator<'a, '_> {
         seg: &Segment,
         ptrs: &[(usize, Value, Value)],
         bl: Value,
+        vector: bool,
     ) -> Result<()> {
         let nloads = nest.loads.len();
         let vars: Vec<Variable> = ptrs
@@ -1509,7 +1513,9 @@ impl<'a> Translator<'a, '_> {
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(k, zero);
         let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
-        self.vector_segment(nest, g, seg, ptrs, &vars, k, bl)?;
+        if vector {
+            self.vector_segment(nest, g, seg, ptrs, &vars, k, bl)?;
+        }
         let body = self.b.create_block();
         let exit = self.b.create_block();
         let kv = self.b.use_var(k);
