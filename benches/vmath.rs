@@ -16,22 +16,6 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 
 const BLOCK: usize = 512;
 
-fn name(op: UnaryOp) -> &'static str {
-    match op {
-        UnaryOp::Exp => "exp",
-        UnaryOp::Log => "log",
-        UnaryOp::Sin => "sin",
-        UnaryOp::Cos => "cos",
-        UnaryOp::Exp2 => "exp2",
-        UnaryOp::Expm1 => "expm1",
-        UnaryOp::Log2 => "log2",
-        UnaryOp::Log10 => "log10",
-        UnaryOp::Log1p => "log1p",
-        UnaryOp::Tanh => "tanh",
-        _ => unreachable!(),
-    }
-}
-
 /// Inputs where each function does ordinary work: exp over [-700, 700],
 /// exp2 over [-1000, 1000], expm1 over [-10, 10], tanh over [-5, 5], the
 /// logarithms over (0, 1e6] (log1p over (-0.9, 1e3)), sin and cos over
@@ -124,7 +108,7 @@ fn bench(c: &mut Criterion) {
         for op in OPS {
             let xs = input(op, n);
             let xs32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
-            let mut group = c.benchmark_group(format!("vmath/{}/{n}", name(op)));
+            let mut group = c.benchmark_group(format!("vmath/{}/{n}", op.name()));
             group.throughput(Throughput::Elements(n as u64));
             let mut out = vec![0.0f64; n];
             let mut out32 = vec![0.0f32; n];

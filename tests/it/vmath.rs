@@ -25,22 +25,6 @@ use arrjit::DType;
 
 use crate::util::{ulp_diff, ulp_diff32};
 
-fn name(op: UnaryOp) -> &'static str {
-    match op {
-        UnaryOp::Exp => "exp",
-        UnaryOp::Log => "log",
-        UnaryOp::Sin => "sin",
-        UnaryOp::Cos => "cos",
-        UnaryOp::Exp2 => "exp2",
-        UnaryOp::Expm1 => "expm1",
-        UnaryOp::Log2 => "log2",
-        UnaryOp::Log10 => "log10",
-        UnaryOp::Log1p => "log1p",
-        UnaryOp::Tanh => "tanh",
-        _ => unreachable!(),
-    }
-}
-
 fn libm(op: UnaryOp) -> fn(f64) -> f64 {
     match op {
         UnaryOp::Exp => f64::exp,
@@ -167,7 +151,7 @@ fn every_level_matches_the_scalar_functions_bitwise() {
                         g.to_bits(),
                         want.to_bits(),
                         "{level:?} f64 {}({x:e}) = {g:e}, scalar {want:e}",
-                        name(op)
+                        op.name()
                     );
                 }
                 let got = run32(&f32_block, &xs32[..len]);
@@ -177,7 +161,7 @@ fn every_level_matches_the_scalar_functions_bitwise() {
                         g.to_bits(),
                         want.to_bits(),
                         "{level:?} f32 {}({x:e}) = {g:e}, scalar {want:e}",
-                        name(op)
+                        op.name()
                     );
                 }
             }
@@ -212,7 +196,7 @@ fn accuracy_against_200_bit_references() {
         let func = parts.next().unwrap();
         let [x, hi, lo] =
             [0; 3].map(|_| f64::from_bits(u64::from_str_radix(parts.next().unwrap(), 16).unwrap()));
-        let k = OPS.iter().position(|&op| name(op) == func).unwrap();
+        let k = OPS.iter().position(|&op| op.name() == func).unwrap();
         let w = &mut worst[k];
         let y = unary_f64_fn(w.0).unwrap()(x);
         let err = ulp_error(y, hi, lo);
@@ -232,14 +216,14 @@ fn accuracy_against_200_bit_references() {
         println!(
             "f64 {:4} max error {err:.4} ulp (at {at:e}; {normal:.4} for normal results), \
              {from_cr} ulp from correctly rounded, {n} points",
-            name(op)
+            op.name()
         );
         // The language's bound is 1 ulp from correctly rounded for exp and
         // log, 4 for the rest; all four are designed for 1 (an error below
         // 1.5 ulp of the true value; below 1 but for exp's double rounding
         // of subnormal results).
         if err >= 1.5 || from_cr > 1 {
-            failures.push(format!("{}: {err} ulp at {at:e}", name(op)));
+            failures.push(format!("{}: {err} ulp at {at:e}", op.name()));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
@@ -268,7 +252,7 @@ fn within_an_ulp_of_glibc() {
         }
         println!(
             "f64 {:4}: {differ} of {} differ from glibc, by at most {worst} ulp (at {at:e})",
-            name(op),
+            op.name(),
             xs.len()
         );
         // glibc's exp, log, sin and cos are within 1 ulp of correctly
@@ -282,7 +266,7 @@ fn within_an_ulp_of_glibc() {
         assert!(
             worst <= bound,
             "{}({at:e}): {worst} ulp from glibc",
-            name(op)
+            op.name()
         );
     }
 }
@@ -305,10 +289,10 @@ fn f32_stride_through_every_value() {
         }
         println!(
             "f32 {:4}: max {worst} ulp from glibc's f64 rounded to f32 (at {at:e}), {} points",
-            name(op),
+            op.name(),
             xs.len()
         );
-        assert!(worst <= 1, "f32 {}({at:e}): {worst} ulp", name(op));
+        assert!(worst <= 1, "f32 {}({at:e}): {worst} ulp", op.name());
     }
 }
 
@@ -417,7 +401,7 @@ fn special_values() {
             if !(g.to_bits() == want.to_bits() || g.is_nan() && want.is_nan()) {
                 failures.push(format!(
                     "{level:?} {}({x:e}) = {g:e}, want {want:e}",
-                    name(op)
+                    op.name()
                 ));
             }
             let g = run32(&block_at(op, DType::F32, level).unwrap(), &[x as f32])[0];
@@ -429,7 +413,7 @@ fn special_values() {
                     709.79 | -745.1 | 5e-324 | -5e-324 | 1e-300 | -1e-300 | 1e22 | 1023.0 | -1074.0
                 ) && x.abs() != f64::MAX
                 {
-                    failures.push(format!("{level:?} f32 {}({x:e}) = {g:e}", name(op)));
+                    failures.push(format!("{level:?} f32 {}({x:e}) = {g:e}", op.name()));
                 }
             }
         }
