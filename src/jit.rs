@@ -890,6 +890,39 @@ fn prefetch_ahead(block: *const u8, bytes: usize) {
     let _ = (block, bytes);
 }
 
+/// Where a push or map reads and writes its `n` elements: the operand's
+/// block at `from`, or (null) its row at word `row_in` of `scratch`; the
+/// result's block at `into` if that is not null, `direct_out` allows it
+/// and it does not overlap what is read, else its row at word `row_out`
+/// (`None` for a reduction, which writes no block: then null). Elements
+/// have `sizes.0` and `sizes.1` bytes. Prefetches ahead of an operand read
+/// in place. Also says whether the result goes to `into`.
+fn direct_blocks(
+    scratch: *mut u64,
+    (from, row_in): (*const u8, usize),
+    (into, row_out): (*mut u8, Option<usize>),
+    sizes: (usize, usize),
+    n: usize,
+    direct_out: bool,
+) -> (*const u8, *mut u8, bool) {
+    let input = if from.is_null() {
+        scratch.wrapping_add(row_in).cast_const().cast::<u8>()
+    } else {
+        prefetch_ahead(from, n * sizes.0);
+        from
+    };
+    let direct = row_out.is_some()
+        && !into.is_null()
+        && direct_out
+        && !overlap(input, sizes.0, into, sizes.1, n);
+    let output = match row_out {
+        _ if direct => into,
+        Some(w) => scratch.wrapping_add(w).cast::<u8>(),
+        None => std::ptr::null_mut(),
+    };
+    (input, output, direct)
+}
+
 /// Whether the blocks of `n` elements of `a` bytes at `p` and `b` bytes at
 /// `q` share a byte.
 fn overlap(p: *const u8, a: usize, q: *const u8, b: usize, n: usize) -> bool {
@@ -925,37 +958,28 @@ unsafe extern "C" fn stream_push(
             return Err(Error::internal("a block longer than BLOCK"));
         }
         let (src, dst) = (slot.stream.src(), slot.stream.dst());
-        let input = if from.is_null() {
-            // SAFETY: `StreamCtx::new` checked that the row lies inside
-            // scratch.
-            unsafe { scratch.add(slot.input) }.cast_const().cast::<u8>()
-        } else {
-            from
-        };
-        let direct =
-            !into.is_null() && direct_out && !overlap(input, src.size(), into, dst.size(), n);
+        let sizes = (src.size(), dst.size());
+        let (input, output, direct) = direct_blocks(
+            scratch,
+            (from, slot.input),
+            (into, slot.output),
+            sizes,
+            n,
+            direct_out,
+        );
         // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each,
         // so at least `n` elements of any dtype) lie inside scratch, at
         // 8-byte aligned word offsets, and are different rows; `from` and
-        // `into` are as the contract says, and do not overlap when both are
-        // used; the kernel is waiting for this call, so nothing else
-        // touches any of them.
+        // `into` are as the contract says, and `direct_blocks` uses them
+        // only where they do not overlap; the kernel is waiting for this
+        // call, so nothing else touches any of them.
         let (x, y) = unsafe {
             (
                 block_at(src, input.cast(), n, bools),
-                slot.output.map(|w| {
-                    if direct {
-                        block_mut_at(dst, into.cast(), n)
-                    } else {
-                        block_mut_at(dst, scratch.add(w), n)
-                    }
-                }),
+                slot.output.map(|_| block_mut_at(dst, output.cast(), n)),
             )
         };
-        wrote = usize::from(direct && slot.output.is_some());
-        if !from.is_null() {
-            prefetch_ahead(from, n * src.size());
-        }
+        wrote = usize::from(direct);
         slot.stream.push(x, y)
     });
     wrote
@@ -990,22 +1014,14 @@ unsafe extern "C" fn stream_map(
         BlockFn::F64(_) => 8,
         BlockFn::F32(_) => 4,
     };
-    let input = if from.is_null() {
-        // SAFETY: `StreamCtx::new` checked that the row lies inside scratch.
-        unsafe { scratch.add(row_in) }.cast_const().cast::<u8>()
-    } else {
-        from
-    };
-    let direct = !into.is_null() && ctx.direct_out && !overlap(input, size, into, size, n);
-    if !from.is_null() {
-        prefetch_ahead(from, n * size);
-    }
-    let output = if direct {
-        into
-    } else {
-        // SAFETY: as for the operand row.
-        unsafe { scratch.add(row_out) }.cast::<u8>()
-    };
+    let (input, output, direct) = direct_blocks(
+        scratch,
+        (from, row_in),
+        (into, Some(row_out)),
+        (size, size),
+        n,
+        ctx.direct_out,
+    );
     // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each, so
     // at least `n` elements of a float dtype) lie inside scratch at 8-byte
     // aligned word offsets and are different rows; `from` and `into` are

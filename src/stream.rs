@@ -1678,25 +1678,7 @@ mod tests {
             }
         }
         let rolling = op(LaneKind::Rolling(WindowOp::Std));
-        let run = |blocks: &[usize]| {
-            let mut s =
-                Stream::new(&rolling, DType::F64, DType::F64, Some(Scalar::I64(37))).unwrap();
-            let mut y = vec![0.0; x.len()];
-            let mut at = 0;
-            for &b in blocks.iter().cycle() {
-                if at == x.len() {
-                    break;
-                }
-                let end = (at + b).min(x.len());
-                s.push(
-                    Block::F64(&x[at..end]),
-                    Some(BlockMut::F64(&mut y[at..end])),
-                )
-                .unwrap();
-                at = end;
-            }
-            y.iter().map(|v| v.to_bits()).collect::<Vec<u64>>()
-        };
+        let run = |blocks: &[usize]| aligned_in_blocks(&rolling, Some(Scalar::I64(37)), &x, blocks);
         let whole = run(&[x.len()]);
         assert!(run(&[1]) == whole);
         assert!(run(&[5, 100, 37]) == whole);
