@@ -8,8 +8,10 @@
     python3 benches/python/compare.py --quick --threads 2
 
 The sizes are those in the arrjit results (each workload's `n`), the
-statistics the same as arrjit's: one warm-up run, then the median, min and max
-of --runs timed runs. Each system runs the workload the way its users write
+statistics the same as arrjit's: one warm-up run, then the median of --runs
+timed runs. The systems are timed in interleaved rounds (each round runs every
+system once, in an order rotated round by round), so that a shared machine's
+drift does not favour whichever system happened to run in a quiet moment. Each system runs the workload the way its users write
 it: NumPy allocating its results (ufunc chains make temporaries), numexpr and
 Numba writing into a preallocated output as arrjit's fused mode does. NumPy has
 no EWMA or rolling window: those rows use pandas when it is installed. Numba's
@@ -317,17 +319,29 @@ def numba_impls(np, numba, threads):
     }
 
 
-def measure(fn, runs):
-    fn()  # warm-up
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    times.sort()
-    k = len(times) // 2
-    median = times[k] if len(times) % 2 else (times[k - 1] + times[k]) / 2
-    return median, times[0], times[-1]
+def median(xs):
+    xs = sorted(xs)
+    k = len(xs) // 2
+    return xs[k] if len(xs) % 2 else (xs[k - 1] + xs[k]) / 2
+
+
+def measure_interleaved(calls, runs):
+    """Times every system's call `runs` times after one warm-up each, in
+    rounds: each round calls every system once, the order rotated round by
+    round, so that the machine's drift (other processes, frequency, memory
+    traffic) falls on all systems alike and the ratios stay meaningful on a
+    shared, noisy machine. Returns each system's median in seconds."""
+    names = list(calls)
+    for name in names:
+        calls[name]()
+    times = {name: [] for name in names}
+    for r in range(runs):
+        for k in range(len(names)):
+            name = names[(r + k) % len(names)]
+            t = time.perf_counter()
+            calls[name]()
+            times[name].append(time.perf_counter() - t)
+    return {name: median(ts) for name, ts in times.items()}
 
 
 def check(np, name, system, got, want):
@@ -397,19 +411,19 @@ def main():
         want = ref[name](d)
         row = {"name": name, "n": n, "arrjit": a["median_s"], "arrjit_compile": a["compile_s"]}
         # NumPy (pandas for the windows and EWMA), allocating as users write it.
-        row["numpy"] = measure(lambda: ref[name](d), runs)[0]
+        calls = {"numpy": lambda: ref[name](d)}
         if name in ajp:
             if name == "rownorm":
                 out = np.empty_like(d["m"])
             else:
                 out = np.empty(d["x"].shape[0] - 1 if name == "diff" else d["x"].shape[0])
             check(np, name, "arrjit (py)", ajp[name](d, out), want)
-            row["arrjit (py)"] = measure(lambda: ajp[name](d, out), runs)[0]
+            calls["arrjit (py)"] = lambda out=out: ajp[name](d, out)
         if name in nex:
             shape = d["x"].shape[0] - 1 if name == "diff" else d["x"].shape[0]
             out = np.empty(shape)
             check(np, name, "numexpr", nex[name](d, out), want)
-            row["numexpr"] = measure(lambda: nex[name](d, out), runs)[0]
+            calls["numexpr"] = lambda out=out: nex[name](d, out)
         if name in nb:
             sig, fn, get = nb[name]
             parallel = args.threads > 1 and name not in ("sum", "cumsum", "running_max", "ewma", "zscore")
@@ -427,7 +441,8 @@ def main():
                 out = np.empty(shape)
                 call = lambda: (jitted(*ins, out), out)[1]
             check(np, name, "Numba", call(), want)
-            row["numba"] = measure(call, runs)[0]
+            calls["numba"] = call
+        row.update(measure_interleaved(calls, runs))
         rows.append(row)
 
     print_table(results, rows, systems, runs, mode, args.threads,
@@ -449,7 +464,7 @@ def print_table(results, rows, systems, runs, mode, threads, versions):
     print(f"machine: {m['cpu']}, {m['cores']} cores; STREAM triad {results['bandwidth_gbps']:.1f} GB/s (arrjit run)")
     print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items() if v))
     base = "arrjit (py)" if "arrjit (py)" in systems else f"arrjit {mode}"
-    print(f"median of {runs} runs after a warm-up, in ms; (x) = time / {base} "
+    print(f"median of {runs} interleaved runs after a warm-up, in ms; (x) = time / {base} "
           f"(above 1: arrjit is faster); threads: {threads}")
     print()
     head = f"{'workload':<24} {'n':>10} {'arrjit':>8}"
