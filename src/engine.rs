@@ -28,7 +28,7 @@ use crate::codegen::{self, CodegenOptions, OptLevel};
 use crate::error::{Error, ErrorKind, Result, Span};
 use crate::fuse::{self, BufferKind, Plan};
 use crate::interp;
-use crate::ir::{Ir, LaneKind, LaneOp, Op};
+use crate::ir::{Ir, LaneKind, LaneOp, Op, ValueId};
 use crate::jit::{self, Binding, CompiledCode};
 use crate::lower::{self, InputType};
 use crate::par;
@@ -674,6 +674,16 @@ impl Expr {
         in_place: Option<(&str, &ViewMut<'_>)>,
     ) -> Result<Small<Input<'a>>> {
         let mut inputs = Small::new();
+        // The usual call names every input once, in order: one comparison
+        // per input settles it (names are distinct, so nothing is given
+        // twice or missing, and nothing is extra).
+        if in_place.is_none()
+            && args.len() == self.names.len()
+            && args.iter().zip(&self.names).all(|((n, _), m)| n == m)
+        {
+            inputs.extend(args.iter().map(|(_, arg)| Input::from_arg(*arg)));
+            return Ok(inputs);
+        }
         for name in &self.names {
             if let Some((target, view)) = in_place {
                 if target == name {
@@ -873,10 +883,6 @@ impl<'a> Input<'a> {
         }
     }
 
-    fn layout(&self) -> Layout {
-        self.layout
-    }
-
     /// The same input, borrowed, for a chunk that reads all of it; `None`
     /// for the output's own memory (in-place), which a chunk has only its
     /// rows of.
@@ -1009,7 +1015,7 @@ fn run(
             }
         }
     }
-    let mut outs: Small<Out<'_>> = Small::with_capacity(ir.outputs.len());
+    let mut outs: Small<Out<'_>> = Small::new();
     let (mut fresh, mut given) = (outputs.iter_mut(), targets.iter_mut());
     for _ in &ir.outputs {
         outs.push(match given.next().and_then(Option::as_mut) {
@@ -1116,39 +1122,34 @@ fn run_frame(
     inputs: &[Input<'_>],
     outs: &mut [Out<'_>],
 ) -> Result<()> {
-    let layouts: Small<Layout> = inputs.iter().map(Input::layout).collect();
+    // This runs on every call, so it builds its small vectors in place
+    // (pushes, not collects of `Result`s that are then moved: a cached
+    // call of a tiny kernel spent a fifth of its time copying them).
     // The plan the code was compiled from (equal to `compiled.plan`).
     let plan = code.plan();
-    let mut temps: Small<Data> = plan
-        .buffers
-        .iter()
-        .filter(|b| b.kind == BufferKind::Temp)
-        .map(|b| {
-            let mut data = Array::try_zeros(b.dtype, shapes[b.value.index()])?.into_data();
-            jit::advise_huge_pages(&mut data);
-            Ok(data)
-        })
-        .collect::<Result<_>>()?;
-    let out_layouts: Small<Option<Layout>> = outs
-        .iter()
-        .map(|o| match o {
-            Out::View(v) => Some(Layout::of(&v.view())),
-            Out::Fresh(_) => None,
-        })
-        .collect();
+    let mut temps: Small<Data> = Small::new();
+    for b in plan.buffers.iter().filter(|b| b.kind == BufferKind::Temp) {
+        let mut data = Array::try_zeros(b.dtype, shapes[b.value.index()])?.into_data();
+        jit::advise_huge_pages(&mut data);
+        temps.push(data);
+    }
     // Shape and element strides of each buffer.
     let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK]) {
         let decl = &plan.buffers[b];
+        let fresh = |value: ValueId| {
+            let shape = shapes[value.index()];
+            (shape, row_major(shape))
+        };
         match decl.kind {
-            BufferKind::Input(k) => (layouts[k].shape, layouts[k].strides),
-            BufferKind::Output(k) if out_layouts[k].is_some() => {
-                let l = out_layouts[k].expect("checked");
-                (l.shape, l.strides)
-            }
-            BufferKind::Output(_) | BufferKind::Temp => {
-                let shape = shapes[decl.value.index()];
-                (shape, row_major(shape))
-            }
+            BufferKind::Input(k) => (inputs[k].layout.shape, inputs[k].layout.strides),
+            BufferKind::Output(k) => match &outs[k] {
+                Out::View(v) => {
+                    let l = Layout::of(&v.view());
+                    (l.shape, l.strides)
+                }
+                Out::Fresh(_) => fresh(decl.value),
+            },
+            BufferKind::Temp => fresh(decl.value),
         }
     };
     // Byte strides of every slot along its loop's axes, and loop extents.
@@ -1239,7 +1240,7 @@ fn run_frame(
         .expect("a plan has output 0");
     let mut temps_iter = temps.iter_mut();
     let mut outs_iter = outs.iter_mut();
-    let mut bindings: Small<Binding<'_>> = Small::with_capacity(plan.buffers.len());
+    let mut bindings: Small<Binding<'_>> = Small::new();
     for b in &plan.buffers {
         bindings.push(match b.kind {
             BufferKind::Input(k) => match inputs[k].view() {
@@ -1447,12 +1448,12 @@ impl Module {
             index: k,
             canonical: Arc::from(format!("{ast}")),
             params: ast.params.iter().map(|p| p.name.name.clone()).collect(),
+            last: Mutex::new(None),
         })
     }
 }
 
 /// One kernel of a module: call it with its parameters bound by name.
-#[derive(Clone)]
 pub struct Kernel {
     engine: Engine,
     module: Arc<ast::Module>,
@@ -1460,6 +1461,23 @@ pub struct Kernel {
     /// The kernel's canonical text, its cache key.
     canonical: Arc<str>,
     params: Vec<String>,
+    /// The compiled kernel of the last call and its signature, as
+    /// [`Expr`] keeps it: a call with the same signature skips the
+    /// engine's lock and hashing.
+    last: Mutex<Option<(InputKeys, Arc<Compiled>)>>,
+}
+
+impl Clone for Kernel {
+    fn clone(&self) -> Kernel {
+        Kernel {
+            engine: self.engine.clone(),
+            module: self.module.clone(),
+            index: self.index,
+            canonical: self.canonical.clone(),
+            params: self.params.clone(),
+            last: Mutex::new(None),
+        }
+    }
 }
 
 impl Kernel {
@@ -1493,13 +1511,21 @@ impl Kernel {
     /// The inputs for `args` in parameter order, with the named dimensions
     /// they fix.
     #[allow(clippy::type_complexity)]
-    fn bind<'k, 'a>(
-        &'k self,
-        args: &[(&str, Arg<'a>)],
-    ) -> Result<(Small<Input<'a>>, HashMap<&'k str, usize>)> {
+    fn bind<'k, 'a>(&'k self, args: &[(&str, Arg<'a>)]) -> Result<(Small<Input<'a>>, Dims<'k>)> {
         let kernel = self.ast();
         let mut inputs: Small<Input<'_>> = Small::new();
-        for param in &kernel.params {
+        // Every parameter named once, in order (the usual call): matched
+        // by one comparison each, as `Expr::bind` does.
+        let in_order = args.len() == kernel.params.len()
+            && args
+                .iter()
+                .zip(&kernel.params)
+                .all(|((n, _), p)| *n == p.name.name);
+        for (k, param) in kernel.params.iter().enumerate() {
+            if in_order {
+                inputs.push(Input::from_arg(scalar_for_param(args[k].1, param)));
+                continue;
+            }
             let name = param.name.name.as_str();
             let mut found = args.iter().filter(|(n, _)| *n == name);
             let Some((_, arg)) = found.next() else {
@@ -1522,6 +1548,7 @@ impl Kernel {
         }
         if let Some((extra, _)) = args
             .iter()
+            .filter(|_| !in_order)
             .find(|(n, _)| !self.params.iter().any(|p| p == n))
         {
             let mut err = Error::new(
@@ -1534,7 +1561,7 @@ impl Kernel {
             return Err(err.with_note(format!("its parameters are: {}", self.params.join(", "))));
         }
         // Named dimensions agree across parameters (`x: f64[n], y: f64[n]`).
-        let mut dims: HashMap<&'k str, usize> = HashMap::new();
+        let mut dims = Dims::new();
         for (param, input) in kernel.params.iter().zip(&inputs) {
             for (dim, &extent) in param.ty.dims.iter().zip(input.layout.shape.dims()) {
                 check_dim(&mut dims, dim, extent, &param.name.name)?;
@@ -1547,12 +1574,22 @@ impl Kernel {
     fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
         let kernel = self.ast();
         let keys: InputKeys = inputs.iter().map(Input::key).collect();
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, compiled)) = &*last {
+            if *k == keys {
+                self.engine.inner.local_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(compiled.clone());
+            }
+        }
         let key = CacheKey {
             source: self.canonical.clone(),
             inputs: keys.clone(),
         };
-        self.engine
-            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))
+        let compiled = self
+            .engine
+            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))?;
+        *last = Some((keys, compiled.clone()));
+        Ok(compiled)
     }
 
     /// Calls the kernel; returns its outputs in declaration order, by name.
@@ -1659,15 +1696,23 @@ fn scalar_for_param<'a>(arg: Arg<'a>, param: &ast::Param) -> Arg<'a> {
     }
 }
 
+/// The extents of a kernel's named dimensions, as its parameters fix them
+/// (a handful: searched in order, with no hashing or allocation per call).
+type Dims<'k> = SmallVec<[(&'k str, usize); 8]>;
+
 /// Records (or checks) the extent of a named dimension.
 fn check_dim<'k>(
-    dims: &mut HashMap<&'k str, usize>,
+    dims: &mut Dims<'k>,
     dim: &'k ast::Ident,
     extent: usize,
     owner: &str,
 ) -> Result<()> {
-    match dims.get(dim.name.as_str()) {
-        Some(&known) if known != extent => Err(Error::at(
+    let known = dims
+        .iter()
+        .find(|(name, _)| *name == dim.name)
+        .map(|&(_, e)| e);
+    match known {
+        Some(known) if known != extent => Err(Error::at(
             ErrorKind::Shape,
             dim.span,
             format!(
@@ -1677,7 +1722,7 @@ fn check_dim<'k>(
         )),
         Some(_) => Ok(()),
         None => {
-            dims.insert(&dim.name, extent);
+            dims.push((&dim.name, extent));
             Ok(())
         }
     }

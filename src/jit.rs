@@ -348,7 +348,7 @@ impl KernelModule {
                 .loops
                 .iter()
                 .filter_map(|nest| nest.recur)
-                .map(|v| (v, Box::new(ir.node(v).op.clone())))
+                .map(|v| (v, ir.node(v).op.clone()))
                 .collect(),
             _module: OwnedModule(self.module.0.take()),
         })
@@ -428,8 +428,9 @@ pub struct CompiledCode {
     #[allow(clippy::vec_box)]
     _lanes: Vec<Box<LaneRoutine>>,
     /// The recurrences of the plan's recurrence loops (their reach bounds
-    /// what the loops may read).
-    recurrences: std::collections::HashMap<crate::ir::ValueId, Box<crate::ir::Op>>,
+    /// what the loops may read), by value: a few, searched in order on
+    /// every call's check (a hash map's hashing cost more than the search).
+    recurrences: Vec<(crate::ir::ValueId, crate::ir::Op)>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -1429,7 +1430,8 @@ fn check_recur_access(
     access: &crate::fuse::Access,
     is_store: bool,
 ) -> Result<()> {
-    let Some(crate::ir::Op::Recur(rec)) = code.recurrences.get(&v).map(|r| &**r) else {
+    let Some((_, crate::ir::Op::Recur(rec))) = code.recurrences.iter().find(|(r, _)| *r == v)
+    else {
         return Err(Error::internal("recurrence loop without its recurrence"));
     };
     let n = dims[2 * l];
