@@ -17,7 +17,8 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 const BLOCK: usize = 512;
 
 /// Inputs where each function does ordinary work: exp over [-700, 700],
-/// exp2 over [-1000, 1000], expm1 over [-10, 10], tanh over [-5, 5], the
+/// exp2 over [-1000, 1000], expm1 over [-10, 10], tanh over [-5, 5],
+/// sinh and cosh over [-30, 30] (either side of their switch at 22), the
 /// logarithms over (0, 1e6] (log1p over (-0.9, 1e3)), sin and cos over
 /// [-1000, 1000].
 fn input(op: UnaryOp, n: usize) -> Vec<f64> {
@@ -26,6 +27,7 @@ fn input(op: UnaryOp, n: usize) -> Vec<f64> {
         UnaryOp::Exp2 => (-1000.0, 1000.0),
         UnaryOp::Expm1 => (-10.0, 10.0),
         UnaryOp::Tanh => (-5.0, 5.0),
+        UnaryOp::Sinh | UnaryOp::Cosh => (-30.0, 30.0),
         UnaryOp::Log | UnaryOp::Log2 | UnaryOp::Log10 => (1e-6, 1e6),
         UnaryOp::Log1p => (-0.9, 1e3),
         _ => (-1000.0, 1000.0),
@@ -53,6 +55,8 @@ fn libm64(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Log10 => f64::log10,
         UnaryOp::Log1p => f64::ln_1p,
         UnaryOp::Tanh => f64::tanh,
+        UnaryOp::Sinh => f64::sinh,
+        UnaryOp::Cosh => f64::cosh,
         _ => unreachable!(),
     }
 }
@@ -69,6 +73,8 @@ fn libm32(op: UnaryOp) -> fn(f32) -> f32 {
         UnaryOp::Log10 => f32::log10,
         UnaryOp::Log1p => f32::ln_1p,
         UnaryOp::Tanh => f32::tanh,
+        UnaryOp::Sinh => f32::sinh,
+        UnaryOp::Cosh => f32::cosh,
         _ => unreachable!(),
     }
 }

@@ -147,11 +147,13 @@ macro_rules! float_ops {
             pub extern "C" fn arctan(x: $t) -> $t {
                 x.atan()
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn sinh(x: $t) -> $t {
-                x.sinh()
+                crate::vmath::$vm::sinh(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn cosh(x: $t) -> $t {
-                x.cosh()
+                crate::vmath::$vm::cosh(x)
             }
             /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn tanh(x: $t) -> $t {

@@ -34,7 +34,7 @@
 //!   13, `1 + r` summed exactly; the scale `2^k` applied as two exact
 //!   powers of two, so that results in the subnormal range are rounded
 //!   once and overflow gives `inf` (0.61 ulp).
-//! - The table-driven exponential behind `exp2`, `expm1` and `tanh`
+//! - The table-driven exponential behind `exp2`, `expm1`, `tanh`, `sinh` and `cosh`
 //!   (`TableExp`): `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, with
 //!   ln2/16 in two pieces (the first with 36 significant bits, so `m * hi`
 //!   and `x - m * hi` are exact); `exp(r) - 1 = r + r^2 q(r)`, `q` of
@@ -54,6 +54,12 @@
 //! - `tanh`: `t / (t + 2)` with `t = expm1(2|x|)` as a double-double, the
 //!   quotient from one reciprocal and one fma-remainder correction;
 //!   `|x| > 20` gives ±1.
+//! - `sinh`, `cosh`: below `|x| = 22`, from `t = expm1|x|` as a
+//!   double-double: `sinh = (t + t/(t+1)) / 2` (two non-negative terms, so
+//!   nothing cancels near 0) and `cosh = (E + 1/E) / 2` with `E = t + 1`
+//!   carried exactly, the quotients as `tanh`'s; from 22 on (where `e^-|x|`
+//!   is below 2^-63 of the result) `e^|x| / 2`, scaled by one power of two
+//!   less so that it overflows where they do (710.48), not where `exp` does.
 //! - `log`: `x = 2^k m`, `m` in `[sqrt(1/2), sqrt(2))`, `f = m - 1`,
 //!   `s = f / (2 + f)`, `log(1 + f) = 2 atanh(s) = f - (f^2/2 - s (f^2/2 + R))`
 //!   with `R` the atanh series in `s^2` to degree 10; `k ln2 + f` is
@@ -102,12 +108,14 @@ pub fn block_at(op: UnaryOp, dtype: DType, level: Level) -> Option<BlockFn> {
         UnaryOp::Log10 => Some(routine::<Log10>(dtype, level)?),
         UnaryOp::Log1p => Some(routine::<Log1p>(dtype, level)?),
         UnaryOp::Tanh => Some(routine::<Tanh>(dtype, level)?),
+        UnaryOp::Sinh => Some(routine::<Sinh>(dtype, level)?),
+        UnaryOp::Cosh => Some(routine::<Cosh>(dtype, level)?),
         _ => None,
     }
 }
 
 /// The ops that have block routines.
-pub const OPS: [UnaryOp; 10] = [
+pub const OPS: [UnaryOp; 12] = [
     UnaryOp::Exp,
     UnaryOp::Log,
     UnaryOp::Sin,
@@ -118,6 +126,8 @@ pub const OPS: [UnaryOp; 10] = [
     UnaryOp::Log10,
     UnaryOp::Log1p,
     UnaryOp::Tanh,
+    UnaryOp::Sinh,
+    UnaryOp::Cosh,
 ];
 
 /// An instruction-set level a block routine is compiled for.
@@ -414,6 +424,8 @@ pub struct Exp;
 pub struct Exp2;
 pub struct Expm1;
 pub struct Tanh;
+pub struct Sinh;
+pub struct Cosh;
 
 /// 16 / ln 2.
 const EXP_N_OVER_LN2: f64 = 23.083_120_654_223_414;
@@ -463,6 +475,7 @@ static EXP_LO: [f64; 16] = [
 
 /// The reduced exponential: `exp(x) = 2^k (hi + lo) (1 + p)` for
 /// `x = (16 k + j) ln2/16 + r`, `|r| <= ln2/32`, `p = exp(r) - 1`.
+#[derive(Clone, Copy)]
 struct ExpParts {
     /// `k`, as an integer.
     k: i64,
@@ -670,6 +683,76 @@ impl Op for Tanh {
         let rem = ((-q).mul_add(d, t) + tl) - q * dl;
         let y = rem.mul_add(inv, q);
         let y = f64::from_bits(y.to_bits() | (x.to_bits() & (1 << 63)));
+        pick(x.is_nan(), x + x, y)
+    }
+}
+
+/// `q = n / d` for `n + nl` over `d + dl` (`|dl|`, `|nl|` tiny against
+/// `d`, `n`): one division's reciprocal, then one correction step with the
+/// remainder (the product `q d` exact by fma): about 0.5 ulp.
+#[inline(always)]
+fn divide_dd(n: f64, nl: f64, d: f64, dl: f64) -> f64 {
+    let inv = 1.0 / d;
+    let q = n * inv;
+    let rem = ((-q).mul_add(d, n) + nl) - q * dl;
+    rem.mul_add(inv, q)
+}
+
+/// `e^a / 2` for `a >= 0` from its reduction (one power of two less, so
+/// that it overflows where `sinh` and `cosh` do, near 710.48, not where
+/// `exp` does).
+#[inline(always)]
+fn half_exp(e: &ExpParts) -> f64 {
+    exp_finish(&ExpParts { k: e.k - 1, ..*e })
+}
+
+/// Where `e^-a` no longer shows in `sinh a` or `cosh a` (it is below
+/// 2^-63 of `e^a`).
+const HYPERBOLIC_BIG: f64 = 22.0;
+
+impl Op for Sinh {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    /// `sinh|x| = (t + t / (t + 1)) / 2`, `t = expm1|x|` as a
+    /// double-double (two non-negative terms: no cancellation; their sum
+    /// carried by a two-sum: at most 0.75 ulp against the 200-bit
+    /// references); `e^|x| / 2` from 22 on; the sign of `x`.
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        let a = x.abs();
+        // Past 711 the result is inf either way (NaN is handled below).
+        let ac = pick(a > 711.0, 711.0, a);
+        let e = exp_reduce(ac);
+        let (t, tl) = expm1_finish(&e);
+        let (d, dl0) = two_sum(t, 1.0);
+        let q = divide_dd(t, tl, d, dl0 + tl);
+        let (u, ue) = two_sum(t, q);
+        let small = (u + (ue + tl)) * 0.5;
+        let y = pick(ac < HYPERBOLIC_BIG, small, half_exp(&e));
+        let y = f64::from_bits(y.to_bits() | (x.to_bits() & (1 << 63)));
+        pick(x.is_nan(), x + x, y)
+    }
+}
+
+impl Op for Cosh {
+    const SLOW: Option<fn(f64) -> f64> = None;
+
+    /// `cosh x = (E + 1/E) / 2`, `E = e^|x| = (expm1|x| + 1)` carried as a
+    /// double-double (the reciprocal is at most `E`, so its rounding is
+    /// small at the result's scale: at most 0.6 ulp against the 200-bit
+    /// references); `e^|x| / 2` from 22 on.
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        let a = x.abs();
+        let ac = pick(a > 711.0, 711.0, a);
+        let e = exp_reduce(ac);
+        let (t, tl) = expm1_finish(&e);
+        let (big_e, el0) = two_sum(t, 1.0);
+        let el = el0 + tl;
+        let r = divide_dd(1.0, 0.0, big_e, el);
+        let (u, ue) = two_sum(big_e, r);
+        let small = (u + (ue + el)) * 0.5;
+        let y = pick(ac < HYPERBOLIC_BIG, small, half_exp(&e));
         pick(x.is_nan(), x + x, y)
     }
 }
@@ -905,12 +988,12 @@ one_fns!(
     /// block routines.
     one, f64, one,
     exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
-    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh
 );
 one_fns!(
     /// The functions of one `f32`, for `scalar.rs`: the same bits as the
     /// block routines.
     one32, f32, one32,
     exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
-    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh
 );

@@ -37,6 +37,8 @@ fn libm(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Log10 => f64::log10,
         UnaryOp::Log1p => f64::ln_1p,
         UnaryOp::Tanh => f64::tanh,
+        UnaryOp::Sinh => f64::sinh,
+        UnaryOp::Cosh => f64::cosh,
         _ => unreachable!(),
     }
 }
@@ -393,6 +395,24 @@ fn special_values() {
         (UnaryOp::Tanh, -1e300, -1.0),
         (UnaryOp::Tanh, 5e-324, 5e-324),
         (UnaryOp::Tanh, -1e-300, -1e-300),
+        (UnaryOp::Sinh, 0.0, 0.0),
+        (UnaryOp::Sinh, -0.0, -0.0),
+        (UnaryOp::Sinh, inf, inf),
+        (UnaryOp::Sinh, -inf, -inf),
+        (UnaryOp::Sinh, f64::NAN, f64::NAN),
+        (UnaryOp::Sinh, 711.0, inf),
+        (UnaryOp::Sinh, -1e300, -inf),
+        (UnaryOp::Sinh, 5e-324, 5e-324),
+        (UnaryOp::Sinh, -1e-300, -1e-300),
+        (UnaryOp::Cosh, 0.0, 1.0),
+        (UnaryOp::Cosh, -0.0, 1.0),
+        (UnaryOp::Cosh, inf, inf),
+        (UnaryOp::Cosh, -inf, inf),
+        (UnaryOp::Cosh, f64::NAN, f64::NAN),
+        (UnaryOp::Cosh, -711.0, inf),
+        (UnaryOp::Cosh, 1e300, inf),
+        (UnaryOp::Cosh, 5e-324, 1.0),
+        (UnaryOp::Cosh, -1e-300, 1.0),
     ];
     let mut failures = Vec::new();
     for &(op, x, want) in table {

@@ -43,6 +43,15 @@ def points(name):
             xs += [rng.uniform(-1075.0, -1020.0) for _ in range(300)]
         if name == "expm1":
             xs += [rng.uniform(700.0, 709.78) for _ in range(200)]
+    elif name in ("sinh", "cosh"):
+        # Both sides of the switch at 22, the overflow edge (710.48) and
+        # tiny arguments.
+        xs += [rng.uniform(-30.0, 30.0) for _ in range(2000)]
+        xs += [rng.uniform(-2, 2) for _ in range(1000)]
+        xs += [rng.uniform(21.5, 22.5) * rng.choice((-1, 1)) for _ in range(300)]
+        xs += [rng.uniform(30.0, 710.47) * rng.choice((-1, 1)) for _ in range(800)]
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(0, 60) for _ in range(800)]
+        xs += [rng.uniform(-1, 1) * 2.0 ** -rng.randint(60, 1074) for _ in range(100)]
     elif name in ("log2", "log10"):
         xs += [f64(rng.randrange(1, 0x7FF0000000000000)) for _ in range(2000)]
         xs += [rng.uniform(0.5, 2.0) for _ in range(1000)]
@@ -83,6 +92,9 @@ FUNCS = {
     "log10": mp.log10,
     "log1p": lambda x: mp.log1p(x),
     "tanh": mp.tanh,
+    # The third round, appended likewise.
+    "sinh": mp.sinh,
+    "cosh": mp.cosh,
 }
 
 for name, f in FUNCS.items():
