@@ -7,13 +7,12 @@
 //!   astronomically rare double roundings. Bound: LANGUAGE.md's rule, 1 ulp
 //!   for `exp` and `log`, 0 for `sqrt`, 4 for the rest.
 //! - `f64`: arrjit calls the platform libm (musl's algorithms for
-//!   `arcsinh`/`arccosh`/`arctanh`, `arrjit::vmath` for `exp`, `exp2`,
-//!   `expm1`, `log`, `log2`, `log10`, `log1p`, `sin`, `cos`, `tanh`; see
-//!   `src/scalar.rs`), so the check over the same sweep is that the JIT
-//!   path adds no error: bitwise equality with Rust's std (or
-//!   `arrjit::scalar::f64_ops` for those thirteen; `tests/it/vmath.rs`
-//!   measures vmath's error); and a table of correctly rounded values
-//!   (mpmath at 200 bits) within the bound.
+//!   `arcsinh`/`arccosh`/`arctanh`, `arrjit::vmath` for the functions in
+//!   `vmath::OPS`; see `src/scalar.rs`), so the check over the same sweep
+//!   is that the JIT path adds no error: bitwise equality with Rust's std
+//!   (or `arrjit::scalar::f64_ops`, `vmath`'s one-element functions, for
+//!   those; `tests/it/vmath.rs` measures vmath's error); and a table of
+//!   correctly rounded values (mpmath at 200 bits) within the bound.
 //! - Special values match NumPy's (table from NumPy 2.4).
 //!
 //! Run with `--nocapture` to see the max ulp error of every function.
@@ -22,7 +21,8 @@
 // be named constants (`LN_2`, `SQRT_2`), which is the point, not a mistake.
 #![allow(clippy::approx_constant)]
 
-use arrjit::scalar::f64_ops;
+use arrjit::scalar::{f64_ops, unary_f64_fn};
+use arrjit::vmath::OPS;
 use arrjit::{Array, Config, Engine, Mode, Scalar};
 
 use crate::util::{f32_arg, f64_arg, ulp_diff, ulp_diff32};
@@ -68,19 +68,13 @@ fn atanh(x: f64) -> f64 {
 
 /// The f64 definition the JIT must reproduce bitwise: `arrjit::vmath`'s for
 /// the functions it has block routines for, else the reference itself.
-fn definition64(name: &str, reference: F64Fn) -> F64Fn {
-    match name {
-        "exp" => |x| f64_ops::exp(x),
-        "log" => |x| f64_ops::log(x),
-        "sin" => |x| f64_ops::sin(x),
-        "cos" => |x| f64_ops::cos(x),
-        "exp2" => |x| f64_ops::exp2(x),
-        "expm1" => |x| f64_ops::expm1(x),
-        "log2" => |x| f64_ops::log2(x),
-        "log10" => |x| f64_ops::log10(x),
-        "log1p" => |x| f64_ops::log1p(x),
-        "tanh" => |x| f64_ops::tanh(x),
-        _ => reference,
+fn definition64(name: &str, reference: F64Fn) -> Box<dyn Fn(f64) -> f64> {
+    match OPS.iter().find(|op| op.name() == name) {
+        Some(&op) => {
+            let f = unary_f64_fn(op).expect("a block routine's op has a scalar function");
+            Box::new(move |x| f(x))
+        }
+        None => Box::new(reference),
     }
 }
 fn square(x: f64) -> f64 {
