@@ -57,6 +57,7 @@ fn libm64(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Tanh => f64::tanh,
         UnaryOp::Sinh => f64::sinh,
         UnaryOp::Cosh => f64::cosh,
+        UnaryOp::Tan => f64::tan,
         _ => unreachable!(),
     }
 }
@@ -75,6 +76,7 @@ fn libm32(op: UnaryOp) -> fn(f32) -> f32 {
         UnaryOp::Tanh => f32::tanh,
         UnaryOp::Sinh => f32::sinh,
         UnaryOp::Cosh => f32::cosh,
+        UnaryOp::Tan => f32::tan,
         _ => unreachable!(),
     }
 }

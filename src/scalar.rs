@@ -135,8 +135,9 @@ macro_rules! float_ops {
             pub extern "C" fn cos(x: $t) -> $t {
                 crate::vmath::$vm::cos(x)
             }
+            /// Through [`crate::vmath`]: the same bits as its block routine.
             pub extern "C" fn tan(x: $t) -> $t {
-                x.tan()
+                crate::vmath::$vm::tan(x)
             }
             pub extern "C" fn arcsin(x: $t) -> $t {
                 x.asin()

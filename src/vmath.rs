@@ -74,6 +74,8 @@
 //!   `|n| < 2^20` are exact) and `r` carried as a double-double; both
 //!   Taylor series (to degree 17 and 18) and the quadrant picks one and the
 //!   sign. `|x| > 2^20` goes to the slow path.
+//! - `tan`: the same reduction and series, both as double-doubles, then
+//!   `sin/cos` (even quadrant) or `-cos/sin` (odd) by `tanh`'s quotient.
 
 use std::sync::OnceLock;
 
@@ -110,12 +112,13 @@ pub fn block_at(op: UnaryOp, dtype: DType, level: Level) -> Option<BlockFn> {
         UnaryOp::Tanh => Some(routine::<Tanh>(dtype, level)?),
         UnaryOp::Sinh => Some(routine::<Sinh>(dtype, level)?),
         UnaryOp::Cosh => Some(routine::<Cosh>(dtype, level)?),
+        UnaryOp::Tan => Some(routine::<Tan>(dtype, level)?),
         _ => None,
     }
 }
 
 /// The ops that have block routines.
-pub const OPS: [UnaryOp; 12] = [
+pub const OPS: [UnaryOp; 13] = [
     UnaryOp::Exp,
     UnaryOp::Log,
     UnaryOp::Sin,
@@ -128,6 +131,7 @@ pub const OPS: [UnaryOp; 12] = [
     UnaryOp::Tanh,
     UnaryOp::Sinh,
     UnaryOp::Cosh,
+    UnaryOp::Tan,
 ];
 
 /// An instruction-set level a block routine is compiled for.
@@ -677,11 +681,7 @@ impl Op for Tanh {
         // then one correction step with the remainder t + tl - q (d + dl)
         // (the product q d exact by fma) brings it to about 0.5 ulp.
         let (d, dl0) = two_sum(t, 2.0);
-        let dl = dl0 + tl;
-        let inv = 1.0 / d;
-        let q = t * inv;
-        let rem = ((-q).mul_add(d, t) + tl) - q * dl;
-        let y = rem.mul_add(inv, q);
+        let y = divide_dd(t, tl, d, dl0 + tl);
         let y = f64::from_bits(y.to_bits() | (x.to_bits() & (1 << 63)));
         pick(x.is_nan(), x + x, y)
     }
@@ -898,6 +898,7 @@ impl Op for Log1p {
 
 pub struct Sin;
 pub struct Cos;
+pub struct Tan;
 
 const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
 /// π/2 in three pieces; the first two have 33 significant bits, so their
@@ -911,17 +912,28 @@ const SINCOS_MAX: f64 = 1_048_576.0;
 /// reduction's absolute error is about 2^-98).
 const SINCOS_MIN_R: f64 = 9.094_947_017_729_282e-13; // 2^-40
 
-/// `sin(x)` (`cos_shift = 0`) or `cos(x) = sin(x + π/2)` (`cos_shift = 1`),
-/// or NaN for the slow path.
+/// The reduction `x = n π/2 + (r + rlo)` and the polynomial parts of
+/// `sin(r) = r + r z S(z)` and `cos(r) = 1 - z/2 + z^2 C(z)`, `z = r^2`,
+/// which `sin`, `cos` and `tan` combine; `ok` is false where the fast
+/// path gives up.
+struct SinCosParts {
+    n_bits: u64,
+    r: f64,
+    rlo: f64,
+    z: f64,
+    sp: f64,
+    cp: f64,
+    ok: bool,
+}
+
 #[inline(always)]
-fn sincos_lane(x: f64, cos_shift: u64) -> f64 {
+fn sincos_parts(x: f64) -> SinCosParts {
     let (n, n_bits) = round_int(x * TWO_OVER_PI);
     let (a, ea) = two_sum(x, -(n * PIO2_1));
     let (b, eb) = two_sum(a, -(n * PIO2_2));
     let (c, ec) = two_sum(b, -(n * PIO2_3));
     let (r, rlo) = fast_two_sum(c, ea + eb + ec);
     let z = r * r;
-    // sin(r) = r + r z S(z); sin(r + rlo) = sin(r) + rlo cos(r).
     let sp: f64 = 2.811_457_254_345_520_6e-15;
     let sp = sp.mul_add(z, -7.647_163_731_819_816e-13);
     let sp = sp.mul_add(z, 1.605_904_383_682_161_3e-10);
@@ -930,8 +942,6 @@ fn sincos_lane(x: f64, cos_shift: u64) -> f64 {
     let sp = sp.mul_add(z, -1.984_126_984_126_984e-4);
     let sp = sp.mul_add(z, 8.333_333_333_333_333e-3);
     let sp = sp.mul_add(z, -0.166_666_666_666_666_66);
-    let s = r + (r * (z * sp) + rlo * (1.0 - 0.5 * z));
-    // cos(r) = 1 - z/2 + z^2 C(z); cos(r + rlo) = cos(r) - rlo sin(r).
     let cp: f64 = -1.561_920_696_858_622_5e-16;
     let cp = cp.mul_add(z, 4.779_477_332_387_385e-14);
     let cp = cp.mul_add(z, -1.147_074_559_772_972_5e-11);
@@ -940,12 +950,67 @@ fn sincos_lane(x: f64, cos_shift: u64) -> f64 {
     let cp = cp.mul_add(z, 2.480_158_730_158_73e-5);
     let cp = cp.mul_add(z, -1.388_888_888_888_889e-3);
     let cp = cp.mul_add(z, 4.166_666_666_666_666_4e-2);
+    let ok = x.abs() <= SINCOS_MAX && (n == 0.0 || r.abs() >= SINCOS_MIN_R);
+    SinCosParts {
+        n_bits,
+        r,
+        rlo,
+        z,
+        sp,
+        cp,
+        ok,
+    }
+}
+
+/// `sin(x)` (`cos_shift = 0`) or `cos(x) = sin(x + π/2)` (`cos_shift = 1`),
+/// or NaN for the slow path.
+#[inline(always)]
+fn sincos_lane(x: f64, cos_shift: u64) -> f64 {
+    let SinCosParts {
+        n_bits,
+        r,
+        rlo,
+        z,
+        sp,
+        cp,
+        ok,
+    } = sincos_parts(x);
+    // sin(r + rlo) = sin(r) + rlo cos(r).
+    let s = r + (r * (z * sp) + rlo * (1.0 - 0.5 * z));
+    // cos(r + rlo) = cos(r) - rlo sin(r).
     let c = 1.0 - (0.5 * z - (z * (z * cp) - rlo * r));
     // Quadrant j = n + shift: j odd takes the cosine, j & 2 the minus sign.
     let j = n_bits.wrapping_add(cos_shift);
     let y = pick(j & 1 == 0, s, c);
     let y = f64::from_bits(y.to_bits() ^ ((j & 2) << 62));
-    let ok = x.abs() <= SINCOS_MAX && (n == 0.0 || r.abs() >= SINCOS_MIN_R);
+    pick(ok, y, f64::NAN)
+}
+
+/// `tan(x)`: `sin(r) / cos(r)` for even `n`, `-cos(r) / sin(r)` for odd,
+/// both carried as double-doubles (`cos`'s `1 - z/2` with `z = r^2`
+/// exact by fma, then a two-sum) so that the quotient, from one
+/// reciprocal and one fma-remainder correction, is within about 0.5 ulp;
+/// NaN for the slow path.
+#[inline(always)]
+fn tan_lane(x: f64) -> f64 {
+    let SinCosParts {
+        n_bits,
+        r,
+        rlo,
+        z,
+        sp,
+        cp,
+        ok,
+    } = sincos_parts(x);
+    let (s, sl) = fast_two_sum(r, r * (z * sp) + rlo * (1.0 - 0.5 * z));
+    let zlo = r.mul_add(r, -z);
+    let (c1, c1e) = two_sum(1.0, -0.5 * z);
+    let (c, cl) = fast_two_sum(c1, c1e + (z * (z * cp) - (0.5 * zlo + rlo * r)));
+    let even = n_bits & 1 == 0;
+    let (num, numl) = (pick(even, s, c), pick(even, sl, cl));
+    let (den, denl) = (pick(even, c, s), pick(even, cl, sl));
+    let q = divide_dd(num, numl, den, denl);
+    let y = pick(even, q, -q);
     pick(ok, y, f64::NAN)
 }
 
@@ -965,6 +1030,16 @@ impl Op for Cos {
     #[inline(always)]
     fn lane(x: f64) -> f64 {
         sincos_lane(x, 1)
+    }
+}
+
+impl Op for Tan {
+    const SLOW: Option<fn(f64) -> f64> = Some(f64::tan);
+
+    #[inline(always)]
+    fn lane(x: f64) -> f64 {
+        // tan(±0) = ±0 (the quotient above would give +0 for -0).
+        pick(x == 0.0, x, tan_lane(x))
     }
 }
 
@@ -988,12 +1063,12 @@ one_fns!(
     /// block routines.
     one, f64, one,
     exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
-    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh, tan: Tan
 );
 one_fns!(
     /// The functions of one `f32`, for `scalar.rs`: the same bits as the
     /// block routines.
     one32, f32, one32,
     exp: Exp, exp2: Exp2, expm1: Expm1, log: Log, log2: Log2, log10: Log10,
-    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh
+    log1p: Log1p, sin: Sin, cos: Cos, tanh: Tanh, sinh: Sinh, cosh: Cosh, tan: Tan
 );

@@ -39,6 +39,7 @@ fn libm(op: UnaryOp) -> fn(f64) -> f64 {
         UnaryOp::Tanh => f64::tanh,
         UnaryOp::Sinh => f64::sinh,
         UnaryOp::Cosh => f64::cosh,
+        UnaryOp::Tan => f64::tan,
         _ => unreachable!(),
     }
 }
@@ -413,6 +414,13 @@ fn special_values() {
         (UnaryOp::Cosh, 1e300, inf),
         (UnaryOp::Cosh, 5e-324, 1.0),
         (UnaryOp::Cosh, -1e-300, 1.0),
+        (UnaryOp::Tan, 0.0, 0.0),
+        (UnaryOp::Tan, -0.0, -0.0),
+        (UnaryOp::Tan, inf, f64::NAN),
+        (UnaryOp::Tan, -inf, f64::NAN),
+        (UnaryOp::Tan, f64::NAN, f64::NAN),
+        (UnaryOp::Tan, 5e-324, 5e-324),
+        (UnaryOp::Tan, -1e-300, -1e-300),
     ];
     let mut failures = Vec::new();
     for &(op, x, want) in table {

@@ -95,6 +95,7 @@ FUNCS = {
     # The third round, appended likewise.
     "sinh": mp.sinh,
     "cosh": mp.cosh,
+    "tan": mp.tan,
 }
 
 for name, f in FUNCS.items():
