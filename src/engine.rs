@@ -899,6 +899,9 @@ impl<'a> Input<'a> {
         let Some(lead) = dims.first_mut() else {
             return Err(par::mismatch("a scalar input cut into rows"));
         };
+        if r0 > r1 || r1 > *lead {
+            return Err(par::mismatch("rows outside the input"));
+        }
         *lead = r1 - r0;
         let shape = Shape::new(&dims).ok_or_else(|| par::mismatch("shape"))?;
         let memory = match &self.memory {
@@ -1097,9 +1100,15 @@ fn run_split(
     let mut jobs = Vec::new();
     for (r0, r1) in split.chunks() {
         let mut ins: Small<Input<'_>> = Small::with_capacity(inputs.len());
-        for (input, &cut) in inputs.iter().zip(&split.cut) {
+        for ((input, &cut), &halo) in inputs.iter().zip(&split.cut).zip(&split.halo) {
             ins.push(if cut {
-                input.rows(r0, r1)?
+                // A halo: rows past the chunk's end that a `diff` reads.
+                let extent = input.layout.shape.dims().first().copied().unwrap_or(0);
+                if halo > 0 && matches!(input.memory, Memory::InPlace) {
+                    // They belong to the next chunk's output.
+                    return Ok(false);
+                }
+                input.rows(r0, r1.saturating_add(halo).min(extent))?
             } else {
                 match input.whole() {
                     Some(i) => i,

@@ -17,6 +17,19 @@
 //!   along axis 0 of a matrix, a scan, window or shift of a vector, an
 //!   element rule, a full reduction used by further work) makes the call
 //!   run whole on the calling thread.
+//! - **`diff` along the leading axis reads a halo.** Row `i` of
+//!   `diff(x, n)` (a vector, or a matrix with `axis=0`) is computed from
+//!   rows `i..=i+n` of `x` and nothing else, so a chunk of rows `r0..r1`
+//!   needs rows `r0..r1+n` of `x`: the analysis carries a right halo, which
+//!   a `diff` adds its order to and elementwise work and row-wise lane
+//!   operations pass on to their operands. An input is then cut into rows
+//!   `r0..min(r1 + halo, extent)` (overlapping between chunks, read only);
+//!   every value cut into rows must have the outputs' extent plus its
+//!   halo, so each chunk's call infers exactly its output pieces' shapes,
+//!   and a value wanted at two different halos runs the call whole. Each
+//!   output element is the same operations on the same elements as in one
+//!   call. Scans, shifts and windows along the leading axis, whose rows
+//!   read arbitrarily far back, stay whole.
 //! - **An output that is a full reduction** (all elements, or a vector's
 //!   one axis) of a kind whose partials combine exactly splits too: each
 //!   chunk's call reduces its own rows into a scalar of its own, and the
@@ -224,7 +237,9 @@ impl Pool {
 
 /// How a call is cut: chunks of `chunk_rows` rows of the leading axis (of
 /// extent `rows`); `cut[k]` says whether input `k` is cut with them (else
-/// every chunk reads it whole); `partial[j]` is `Some` for an output that
+/// every chunk reads it whole), and `halo[k]` how many rows past the
+/// chunk's end it is read (clamped to its extent; 0 unless a `diff` along
+/// the leading axis reads it); `partial[j]` is `Some` for an output that
 /// is a full reduction: each chunk computes it over its own rows into a
 /// scalar of its own, and the partials are combined in chunk order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -232,6 +247,7 @@ pub struct Split {
     pub rows: usize,
     pub chunk_rows: usize,
     pub cut: SmallVec<[bool; 8]>,
+    pub halo: SmallVec<[usize; 8]>,
     pub partial: SmallVec<[Option<Combine>; 4]>,
 }
 
@@ -259,8 +275,10 @@ impl Split {
 enum Need {
     /// Nothing (not read by anything the outputs depend on).
     Nothing,
-    /// The chunk's rows of its leading axis, which is the outputs'.
-    Rows,
+    /// The chunk's rows of its leading axis, which is the outputs' plus
+    /// this many rows (a right halo: its extent is the outputs' plus the
+    /// halo, and a chunk reads that many rows past its end).
+    Rows(usize),
     /// All of it: it does not vary along the outputs' leading axis (a
     /// scalar, or an operand broadcast along that axis).
     Whole,
@@ -301,7 +319,7 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             }
             None => {
                 per_row.push(0);
-                need[out.index()] = Need::Rows;
+                need[out.index()] = Need::Rows(0);
                 (shapes[out.index()].dims().first(), None)
             }
         };
@@ -323,6 +341,13 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             continue;
         }
         let shape = shapes[v];
+        // A value cut into rows has the outputs' extent plus its halo, so
+        // that every chunk's pieces have the shapes its call infers.
+        if let Need::Rows(h) = here {
+            if shape.dims().first() != Some(&rows.checked_add(h)?) {
+                return None;
+            }
+        }
         let mut demand = |operand: usize, what: Need| -> Option<()> {
             match need[operand] {
                 Need::Nothing => {
@@ -346,24 +371,33 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             Op::Const(_) => {}
             Op::Unary(..) | Op::Binary(..) | Op::Cast(_) | Op::Where(..) => {
                 for a in node.op.operands() {
-                    let what = if here == Need::Rows && follows_rows(shapes[a.index()], shape) {
-                        Need::Rows
-                    } else {
-                        Need::Whole
+                    let what = match here {
+                        Need::Rows(h) if follows_rows(shapes[a.index()], shape) => Need::Rows(h),
+                        _ => Need::Whole,
                     };
                     demand(a.index(), what)?;
                 }
             }
             Op::Lane { arg, .. } if here == Need::Partial => {
-                demand(arg.index(), Need::Rows)?;
+                demand(arg.index(), Need::Rows(0))?;
             }
             Op::Lane { op, arg, param } => {
                 // A lane operation needed whole would be computed again in
                 // every chunk: run the call whole instead.
-                if here != Need::Rows || !along_rows(op, shapes[arg.index()]) {
+                let Need::Rows(h) = here else {
                     return None;
-                }
-                demand(arg.index(), Need::Rows)?;
+                };
+                let arg_shape = shapes[arg.index()];
+                let what = match op.kind {
+                    _ if along_rows(op, arg_shape) => Need::Rows(h),
+                    // Row i of `diff(x, n)` along the leading axis reads
+                    // rows i..=i+n: a halo of n more rows.
+                    LaneKind::Diff(n) if op.axis == Some(0) && arg_shape.rank() >= 1 => {
+                        Need::Rows(h.checked_add(usize::try_from(n).ok()?)?)
+                    }
+                    _ => return None,
+                };
+                demand(arg.index(), what)?;
                 if let Some(p) = param {
                     demand(p.index(), Need::Whole)?;
                 }
@@ -375,7 +409,7 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
     let largest = shapes
         .iter()
         .zip(&need)
-        .filter(|(_, n)| **n == Need::Rows)
+        .filter(|(_, n)| matches!(n, Need::Rows(_)))
         .filter_map(|(s, _)| s.checked_len())
         .max()?;
     if largest < threshold.max(1) {
@@ -405,7 +439,17 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
     Some(Split {
         rows,
         chunk_rows: chunk,
-        cut: cut.iter().map(|c| *c == Some(Need::Rows)).collect(),
+        cut: cut
+            .iter()
+            .map(|c| matches!(c, Some(Need::Rows(_))))
+            .collect(),
+        halo: cut
+            .iter()
+            .map(|c| match c {
+                Some(Need::Rows(h)) => *h,
+                _ => 0,
+            })
+            .collect(),
         partial,
     })
 }

@@ -184,7 +184,8 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
         "prod(a)",
         "argmax(a)",
         "cumsum(a) + b",
-        "diff(a)",
+        "diff(cumsum(a))",
+        "diff(shift(a, 1))",
         "shift(a, 1) * b",
         "rolling_mean(a, 10)",
         "ewm_mean(a, 0.5)",
@@ -197,6 +198,7 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
     let mat_args = [("m", Arg::Array(mv))];
     for src in [
         "m - mean(m, axis=0)",
+        "diff(cumsum(m, axis=0), axis=0)",
         "cumsum(m, axis=0)",
         "m - sum(m, axis=1)",
         "m * max(m)",
@@ -409,6 +411,88 @@ kernel centred(x: f64[n]) -> (z: f64[n], s: f64) {
     expr.eval_into(&args, view).unwrap();
     let want = engine(1).eval("sum(x * y)", &args).unwrap();
     assert_eq!(out[0].to_bits(), want.get(0).to_bits());
+}
+
+#[test]
+fn differences_along_the_leading_axis_split_with_a_halo() {
+    for n in SUM_SIZES {
+        let (a, b) = (spread(n, 8), data(n, 9));
+        let k: Vec<i64> = (0..n as i64).map(|j| j * j % 1_000_003).collect();
+        let f: Vec<bool> = a.iter().map(|&v| v > 0.0).collect();
+        let h: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+        let args = [
+            ("a", Arg::from(a.as_slice())),
+            ("b", Arg::from(b.as_slice())),
+            ("k", Arg::from(k.as_slice())),
+            ("f", Arg::from(f.as_slice())),
+            ("h", Arg::from(h.as_slice())),
+        ];
+        for (src, halo) in [
+            ("diff(a)", 1),
+            ("diff(a, n=2)", 2),
+            ("diff(a, n=5)", 5),
+            ("diff(a * b)", 1),
+            ("diff(exp(a) - b, n=2) * 3", 2),
+            ("diff(diff(a) * 2)", 2),
+            ("abs(diff(b))", 1),
+            ("diff(k, n=3)", 3),
+            ("diff(f)", 1),
+            ("diff(h * 0.5)", 1),
+            ("sum(diff(a))", 1),
+            ("nanmax(diff(b, n=2))", 2),
+        ] {
+            let used = crate::util::args_read_by(src, &args);
+            let split =
+                split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+            assert!(split.chunks().count() >= 8, "{src}: {split:?}");
+            assert!(split.halo.iter().all(|&h| h == halo), "{src}: {split:?}");
+            check_all(src, &used);
+        }
+    }
+    // A matrix along its leading axis (rows of 33 elements), and along
+    // rows (no halo).
+    let (rows, cols) = (2 * par::THRESHOLD / 33 + 7, 33);
+    let md = spread(rows * cols, 10);
+    let mv = View::contiguous(arrjit::Buffer::F64(&md), &[rows, cols]).unwrap();
+    let args = [("m", Arg::Array(mv))];
+    for (src, halo) in [
+        ("diff(m, axis=0)", 1),
+        ("diff(m * 2, n=3, axis=0)", 3),
+        ("diff(sum(m, axis=1))", 1),
+        ("diff(m, axis=1)", 0),
+    ] {
+        let split = split_of(&engine(2), src, &args).unwrap_or_else(|| panic!("{src}: not split"));
+        assert_eq!(split.halo.as_slice(), &[halo], "{src}");
+        check_all(src, &args);
+    }
+    // Different lengths cannot meet: a diff whose input is also an output,
+    // read at two extents.
+    let module = "
+kernel both(x: f64[n]) -> (y: f64[n], d: f64[m]) {
+    y = x * 2
+    d = diff(x)
+}";
+    let x = spread(SUM_SIZES[1], 11);
+    let xa = [("x", Arg::from(x.as_slice()))];
+    let compiled = engine(2).compile_module(module).unwrap();
+    let one = compiled.kernel("both").unwrap().call(&xa);
+    let want = oracle()
+        .compile_module(module)
+        .unwrap()
+        .kernel("both")
+        .unwrap()
+        .call(&xa);
+    match (one, want) {
+        (Ok(one), Ok(want)) => {
+            for ((_, a), (_, b)) in one.iter().zip(&want) {
+                if let Some(e) = crate::util::bitwise_diff(b, a) {
+                    panic!("both: {e}");
+                }
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (one, want) => panic!("both: {one:?} vs {want:?}"),
+    }
 }
 
 #[test]
