@@ -28,8 +28,9 @@
 //!   halo, so each chunk's call infers exactly its output pieces' shapes,
 //!   and a value wanted at two different halos runs the call whole. Each
 //!   output element is the same operations on the same elements as in one
-//!   call. Scans, shifts and windows along the leading axis, whose rows
-//!   read arbitrarily far back, stay whole.
+//!   call. Scans, windows and shifts along the leading axis read rows
+//!   before the chunk (back to the start, a window, `k` rows): they stay
+//!   whole.
 //! - **An output that is a full reduction** (all elements, or a vector's
 //!   one axis) of a kind whose partials combine exactly splits too: each
 //!   chunk's call reduces its own rows into a scalar of its own, and the
@@ -55,7 +56,8 @@
 //!   `mean`, `var`, `std`, float `prod` (left to right) and the arg
 //!   reductions stay whole: their partials do not combine exactly.
 //! - **Chunks are fixed by the problem size, never by the thread count**
-//!   ([`chunk_rows`]), and each element is computed by the same operations
+//!   ([`chunk_rows`], rounded up to a power of two of rows for a float
+//!   sum), and each element is computed by the same operations
 //!   whichever chunk it falls in, so results do not depend on the number of
 //!   threads. Chunks are many (up to [`MAX_CHUNKS`]), not one per thread:
 //!   on the 2-core development machine a 1M-element memory-bound call gave
