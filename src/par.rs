@@ -469,6 +469,10 @@ fn combinable(ir: &Ir, shapes: &[Shape], v: usize) -> Option<(usize, bool, Reduc
         return None;
     };
     let dims = shapes[arg.index()].dims();
+    // Not empty: a float sum's chunks are counted in elements per row.
+    if shapes[arg.index()].checked_len().is_none_or(|n| n == 0) {
+        return None;
+    }
     let full = match op.axis {
         None => !dims.is_empty(),
         Some(0) => dims.len() == 1,
