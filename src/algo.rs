@@ -743,6 +743,24 @@ impl<T: SumElem> PairwiseSum<T> {
         };
         parts.fold(top, |r, &s| s.add(r))
     }
+
+    /// The sum of everything pushed followed by the leaves whose canonical
+    /// sum ([`PairwiseSum::finish`] of their own tree) is `rest`, provided
+    /// the leaves pushed so far are a whole number of subtrees at least as
+    /// large as all of `rest` (for example: every earlier part pushed with
+    /// [`PairwiseSum::push_subtree`] at one level, and `rest` holding at
+    /// most that many leaves). Why: those leaves, pushed one by one, never
+    /// merge with an entry already on the stack, so the final stack is this
+    /// one with `rest`'s own stack on top, and the top-down fold of the
+    /// whole is this stack folded onto `rest`'s fold. (A carry also adds
+    /// `below + top`, so the fold is the same even when `rest` is a whole
+    /// subtree that would have merged.)
+    pub fn finish_with(&self, rest: T) -> T {
+        self.stack[..self.depth]
+            .iter()
+            .rev()
+            .fold(rest, |r, &s| s.add(r))
+    }
 }
 
 /// The canonical sum of `x(0), ..., x(len-1)`.
@@ -1633,6 +1651,31 @@ mod tests {
         );
         assert_eq!(t.finish(), want);
         assert_eq!(PairwiseSum::<Sym>::new().finish(), Sym(0));
+        // Threads' combination, on the order itself: every leaf count,
+        // chunks of 2^level leaves pushed as subtrees and the last chunk's
+        // own sum folded on top with `finish_with`.
+        for leaves in 1..70u64 {
+            let l: Vec<Sym> = (0..leaves).map(|k| Sym(k * 7 + 3)).collect();
+            let mut t = PairwiseSum::new();
+            for &v in &l {
+                t.push_leaf(v);
+            }
+            let want = t.finish();
+            for level in 0..5u32 {
+                let mut t = PairwiseSum::new();
+                let chunks: Vec<&[Sym]> = l.chunks(1 << level).collect();
+                let own = |c: &[Sym]| {
+                    let mut s = PairwiseSum::new();
+                    c.iter().for_each(|&v| s.push_leaf(v));
+                    s.finish()
+                };
+                let (last, full) = chunks.split_last().expect("not empty");
+                for c in full {
+                    assert!(t.push_subtree(own(c), level));
+                }
+                assert_eq!(t.finish_with(own(last)), want, "{leaves} leaves, {level}");
+            }
+        }
     }
 
     #[test]
@@ -1667,6 +1710,21 @@ mod tests {
                 }
             }
             assert_eq!(t.finish().to_bits(), one_shot.to_bits(), "blocks n={n}");
+            // Threads' combination: chunks of 2^level leaves each summed alone
+            // and pushed as subtrees, the last (any number of leaves up to
+            // 2^level, possibly a short last leaf) folded on top.
+            for level in 0..4u32 {
+                let per = LEAF << level;
+                let mut t = PairwiseSum::new();
+                let chunks: Vec<&[f64]> = x.chunks(per).collect();
+                if let Some((last, full)) = chunks.split_last() {
+                    for chunk in full {
+                        assert!(t.push_subtree(pairwise_sum_slice(chunk), level));
+                    }
+                    let got = t.finish_with(pairwise_sum_slice(last));
+                    assert_eq!(got.to_bits(), one_shot.to_bits(), "n={n} level={level}");
+                }
+            }
             // Mean is sum / n.
             if n > 0 {
                 assert_eq!(

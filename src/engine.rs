@@ -905,6 +905,9 @@ impl<'a> Input<'a> {
         let Some(lead) = dims.first_mut() else {
             return Err(par::mismatch("a scalar input cut into rows"));
         };
+        if r0 > r1 || r1 > *lead {
+            return Err(par::mismatch("rows outside the input"));
+        }
         *lead = r1 - r0;
         let shape = Shape::new(&dims).ok_or_else(|| par::mismatch("shape"))?;
         let memory = match &self.memory {
@@ -1044,10 +1047,13 @@ enum Out<'a> {
 /// Runs a call cut by `split`: per chunk of rows, an ordinary kernel call
 /// on the chunk's rows of the inputs cut with it, the whole of the others
 /// and the chunk's rows of every output, each chunk with its own
-/// temporaries and call frame, checked by `jit::run` like any call. The
-/// chunks run on the engine's threads. `Ok(false)`, with nothing run, if
-/// an output cannot be cut into disjoint pieces (a caller's view whose
-/// rows run backwards or interleave in memory): the call then runs whole.
+/// temporaries and call frame, checked by `jit::run` like any call. An
+/// output that is a full reduction goes, per chunk, to a scalar of its
+/// own; those partials are combined in chunk order ([`par::combine`]) once
+/// every chunk has run. The chunks run on the engine's threads.
+/// `Ok(false)`, with nothing run, if an output cannot be cut into disjoint
+/// pieces (a caller's view whose rows run backwards or interleave in
+/// memory): the call then runs whole.
 fn run_split(
     code: &CompiledCode,
     ir: &Ir,
@@ -1069,19 +1075,46 @@ fn run_split(
                 .view_mut(),
         });
     }
-    let mut pieces = Vec::with_capacity(views.len());
-    for view in views.iter_mut() {
+    // Outputs cut into rows, and full reductions (combined at the end).
+    let (mut row_views, mut whole_views) = (Vec::new(), Vec::new());
+    for (view, combine) in views.into_iter().zip(&split.partial) {
+        match combine {
+            Some(c) => whole_views.push((view, *c)),
+            None => row_views.push(view),
+        }
+    }
+    let mut pieces = Vec::with_capacity(row_views.len());
+    for view in row_views.iter_mut() {
         match par::cut_rows(view, split.chunk_rows) {
             Some(p) => pieces.push(p.into_iter()),
             None => return Ok(false),
         }
     }
+    // One partial per chunk and full reduction, chunk by chunk.
+    let reductions = whole_views.len();
+    if reductions > 0 && inputs.iter().any(|i| matches!(i.memory, Memory::InPlace)) {
+        // In place means one output of the input's shape: not a reduction.
+        return Ok(false);
+    }
+    let mut partials: Vec<Array> = Vec::new();
+    for _ in split.chunks() {
+        for (view, _) in &whole_views {
+            partials.push(Array::try_zeros(view.dtype(), view.shape())?);
+        }
+    }
+    let mut chunk_partials = partials.chunks_mut(reductions.max(1));
     let mut jobs = Vec::new();
     for (r0, r1) in split.chunks() {
         let mut ins: Small<Input<'_>> = Small::with_capacity(inputs.len());
-        for (input, &cut) in inputs.iter().zip(&split.cut) {
+        for ((input, &cut), &halo) in inputs.iter().zip(&split.cut).zip(&split.halo) {
             ins.push(if cut {
-                input.rows(r0, r1)?
+                // A halo: rows past the chunk's end that a `diff` reads.
+                let extent = input.layout.shape.dims().first().copied().unwrap_or(0);
+                if halo > 0 && matches!(input.memory, Memory::InPlace) {
+                    // They belong to the next chunk's output.
+                    return Ok(false);
+                }
+                input.rows(r0, r1.saturating_add(halo).min(extent))?
             } else {
                 match input.whole() {
                     Some(i) => i,
@@ -1090,9 +1123,21 @@ fn run_split(
                 }
             });
         }
-        let outs: Small<Out<'_>> = pieces
-            .iter_mut()
-            .map(|p| p.next().map(Out::View))
+        let mut mine = match reductions {
+            0 => [].iter_mut(),
+            _ => chunk_partials
+                .next()
+                .ok_or_else(|| par::mismatch("fewer partials than chunks"))?
+                .iter_mut(),
+        };
+        let mut rows = pieces.iter_mut();
+        let outs: Small<Out<'_>> = split
+            .partial
+            .iter()
+            .map(|c| match c {
+                Some(_) => mine.next().map(|a| Out::Fresh(a.data_mut())),
+                None => rows.next().and_then(Iterator::next).map(Out::View),
+            })
             .collect::<Option<_>>()
             .ok_or_else(|| par::mismatch("fewer output pieces than chunks"))?;
         jobs.push((ins, outs));
@@ -1110,6 +1155,21 @@ fn run_split(
         }
         run_frame(code, &shapes, &ins, &mut outs)
     })?;
+    for (j, (view, combine)) in whole_views.iter_mut().enumerate() {
+        let parts: Vec<Scalar> = partials
+            .iter()
+            .skip(j)
+            .step_by(reductions)
+            .map(|a| a.get(0))
+            .collect();
+        let value = par::combine(*combine, &parts)?;
+        let mut result = Array::try_zeros(view.dtype(), view.shape())?;
+        if value.dtype() != result.dtype() || result.len() != 1 {
+            return Err(par::mismatch("a reduction's partials"));
+        }
+        result.data_mut().set(0, value);
+        view.assign(&result);
+    }
     Ok(true)
 }
 

@@ -13,11 +13,51 @@
 //!   worked backwards from the outputs. Elementwise work and lane
 //!   operations along the trailing axis of a matrix (row reductions, scans,
 //!   windows, differences) need only the chunk's rows of their operands;
-//!   anything that mixes elements along the leading axis (a reduction over
-//!   all elements or along axis 0, a lane operation of a vector, an element
-//!   rule) makes the call run whole on the calling thread.
+//!   anything else that mixes elements along the leading axis (a reduction
+//!   along axis 0 of a matrix, a scan, window or shift of a vector, an
+//!   element rule, a full reduction used by further work) makes the call
+//!   run whole on the calling thread.
+//! - **`diff` along the leading axis reads a halo.** Row `i` of
+//!   `diff(x, n)` (a vector, or a matrix with `axis=0`) is computed from
+//!   rows `i..=i+n` of `x` and nothing else, so a chunk of rows `r0..r1`
+//!   needs rows `r0..r1+n` of `x`: the analysis carries a right halo, which
+//!   a `diff` adds its order to and elementwise work and row-wise lane
+//!   operations pass on to their operands. An input is then cut into rows
+//!   `r0..min(r1 + halo, extent)` (overlapping between chunks, read only);
+//!   every value cut into rows must have the outputs' extent plus its
+//!   halo, so each chunk's call infers exactly its output pieces' shapes,
+//!   and a value wanted at two different halos runs the call whole. Each
+//!   output element is the same operations on the same elements as in one
+//!   call. Scans, windows and shifts along the leading axis read rows
+//!   before the chunk (back to the start, a window, `k` rows): they stay
+//!   whole.
+//! - **An output that is a full reduction** (all elements, or a vector's
+//!   one axis) of a kind whose partials combine exactly splits too: each
+//!   chunk's call reduces its own rows into a scalar of its own, and the
+//!   partials are combined in chunk order after the chunks ran
+//!   ([`combine`]). Exact means bit for bit what one call gives:
+//!   - float `sum`/`nansum` add in the canonical pairwise order
+//!     ([`crate::algo`]). Their chunks are a power of two of rows of a power
+//!     of two of elements each, at least one leaf ([`crate::algo::LEAF`]):
+//!     every chunk but the last holds exactly `2^level` leaves starting at a
+//!     multiple of that, so its own call sums one complete subtree of the
+//!     one-call tree; those sums pushed as subtrees, with the last chunk's
+//!     own sum folded on top ([`crate::algo::PairwiseSum::finish_with`]),
+//!     make the same additions in the same order. A matrix whose rows are
+//!     not a power of two of elements is not split for a float sum;
+//!   - `i64` `sum`/`nansum`/`prod` and `count_nonzero` wrap, and wrapping
+//!     addition and multiplication are associative; `any`/`all` are or/and;
+//!   - `min`/`max`/`nanmin`/`nanmax` (any dtype) give the first NaN (unless
+//!     skipped) or else the first strict extreme, an element itself (so a
+//!     zero keeps its sign and a NaN its payload): pushing the partials
+//!     through the same rule finds the first NaN in the first chunk that has
+//!     one, and the first strict extreme in the first chunk reaching it.
+//!
+//!   `mean`, `var`, `std`, float `prod` (left to right) and the arg
+//!   reductions stay whole: their partials do not combine exactly.
 //! - **Chunks are fixed by the problem size, never by the thread count**
-//!   ([`chunk_rows`]), and each element is computed by the same operations
+//!   ([`chunk_rows`], rounded up to a power of two of rows for a float
+//!   sum), and each element is computed by the same operations
 //!   whichever chunk it falls in, so results do not depend on the number of
 //!   threads. Chunks are many (up to [`MAX_CHUNKS`]), not one per thread:
 //!   on the 2-core development machine a 1M-element memory-bound call gave
@@ -32,10 +72,11 @@ use std::sync::{Mutex, OnceLock};
 
 use smallvec::SmallVec;
 
+use crate::algo::{PairwiseSum, LEAF};
 use crate::array::{BufferMut, ViewMut};
 use crate::error::{Error, Result};
-use crate::ir::{Ir, LaneOp, Op};
-use crate::types::Shape;
+use crate::ir::{Ir, LaneKind, LaneOp, Op, ReduceOp};
+use crate::types::{DType, Scalar, Shape};
 
 /// The environment variable that sets the default thread count.
 pub const THREADS_ENV: &str = "ARRJIT_NUM_THREADS";
@@ -198,12 +239,28 @@ impl Pool {
 
 /// How a call is cut: chunks of `chunk_rows` rows of the leading axis (of
 /// extent `rows`); `cut[k]` says whether input `k` is cut with them (else
-/// every chunk reads it whole).
+/// every chunk reads it whole), and `halo[k]` how many rows past the
+/// chunk's end it is read (clamped to its extent; 0 unless a `diff` along
+/// the leading axis reads it); `partial[j]` is `Some` for an output that
+/// is a full reduction: each chunk computes it over its own rows into a
+/// scalar of its own, and the partials are combined in chunk order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
     pub rows: usize,
     pub chunk_rows: usize,
     pub cut: SmallVec<[bool; 8]>,
+    pub halo: SmallVec<[usize; 8]>,
+    pub partial: SmallVec<[Option<Combine>; 4]>,
+}
+
+/// How the per-chunk partials of a full reduction are combined, in chunk
+/// order, into exactly the value one call over all rows gives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Combine {
+    pub op: ReduceOp,
+    /// Float `sum`/`nansum`: every chunk but the last holds `2^level`
+    /// leaves of the canonical order (0 for the other reductions).
+    pub level: u32,
 }
 
 impl Split {
@@ -220,11 +277,16 @@ impl Split {
 enum Need {
     /// Nothing (not read by anything the outputs depend on).
     Nothing,
-    /// The chunk's rows of its leading axis, which is the outputs'.
-    Rows,
+    /// The chunk's rows of its leading axis, which is the outputs' plus
+    /// this many rows (a right halo: its extent is the outputs' plus the
+    /// halo, and a chunk reads that many rows past its end).
+    Rows(usize),
     /// All of it: it does not vary along the outputs' leading axis (a
     /// scalar, or an operand broadcast along that axis).
     Whole,
+    /// A full reduction's partial over the chunk's rows of its operand (an
+    /// output only: see [`combinable`]).
+    Partial,
 }
 
 /// How to cut a call of `ir` whose values have `shapes`, or `None` if it
@@ -238,18 +300,40 @@ pub fn split(ir: &Ir, shapes: &[Shape]) -> Option<Split> {
 /// [`split`], for calls whose largest cut value has `threshold` elements
 /// or more.
 fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> {
-    let first = shapes[ir.outputs.first()?.index()];
-    let rows = *first.dims().first()?;
-    if rows < 2 {
-        return None;
-    }
     let mut need = vec![Need::Nothing; ir.nodes.len()];
     let mut cut: SmallVec<[Option<Need>; 8]> = SmallVec::from_elem(None, ir.inputs.len());
+    // Per output: how its partials combine, and the elements per row of a
+    // float sum's operand (whose chunks must be whole pairwise subtrees).
+    let mut partial: SmallVec<[Option<Combine>; 4]> = SmallVec::new();
+    let mut per_row: SmallVec<[usize; 4]> = SmallVec::new();
+    let mut rows = None;
     for &out in &ir.outputs {
-        if shapes[out.index()].dims().first() != Some(&rows) {
+        let (lead, combine) = match combinable(ir, shapes, out.index()) {
+            Some((arg, pairwise, op)) => {
+                let dims = shapes[arg].dims();
+                per_row.push(if pairwise {
+                    dims[1..].iter().product()
+                } else {
+                    0
+                });
+                need[out.index()] = Need::Partial;
+                (dims.first(), Some(op))
+            }
+            None => {
+                per_row.push(0);
+                need[out.index()] = Need::Rows(0);
+                (shapes[out.index()].dims().first(), None)
+            }
+        };
+        let lead = *lead?;
+        if *rows.get_or_insert(lead) != lead {
             return None;
         }
-        need[out.index()] = Need::Rows;
+        partial.push(combine.map(|op| Combine { op, level: 0 }));
+    }
+    let rows = rows?;
+    if rows < 2 {
+        return None;
     }
     // Nodes are in topological order: walking backwards, every consumer of
     // a value has said what it needs before the value is looked at.
@@ -259,6 +343,13 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             continue;
         }
         let shape = shapes[v];
+        // A value cut into rows has the outputs' extent plus its halo, so
+        // that every chunk's pieces have the shapes its call infers.
+        if let Need::Rows(h) = here {
+            if shape.dims().first() != Some(&rows.checked_add(h)?) {
+                return None;
+            }
+        }
         let mut demand = |operand: usize, what: Need| -> Option<()> {
             match need[operand] {
                 Need::Nothing => {
@@ -282,21 +373,33 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             Op::Const(_) => {}
             Op::Unary(..) | Op::Binary(..) | Op::Cast(_) | Op::Where(..) => {
                 for a in node.op.operands() {
-                    let what = if here == Need::Rows && follows_rows(shapes[a.index()], shape) {
-                        Need::Rows
-                    } else {
-                        Need::Whole
+                    let what = match here {
+                        Need::Rows(h) if follows_rows(shapes[a.index()], shape) => Need::Rows(h),
+                        _ => Need::Whole,
                     };
                     demand(a.index(), what)?;
                 }
             }
+            Op::Lane { arg, .. } if here == Need::Partial => {
+                demand(arg.index(), Need::Rows(0))?;
+            }
             Op::Lane { op, arg, param } => {
                 // A lane operation needed whole would be computed again in
                 // every chunk: run the call whole instead.
-                if here != Need::Rows || !along_rows(op, shapes[arg.index()]) {
+                let Need::Rows(h) = here else {
                     return None;
-                }
-                demand(arg.index(), Need::Rows)?;
+                };
+                let arg_shape = shapes[arg.index()];
+                let what = match op.kind {
+                    _ if along_rows(op, arg_shape) => Need::Rows(h),
+                    // Row i of `diff(x, n)` along the leading axis reads
+                    // rows i..=i+n: a halo of n more rows.
+                    LaneKind::Diff(n) if op.axis == Some(0) && arg_shape.rank() >= 1 => {
+                        Need::Rows(h.checked_add(usize::try_from(n).ok()?)?)
+                    }
+                    _ => return None,
+                };
+                demand(arg.index(), what)?;
                 if let Some(p) = param {
                     demand(p.index(), Need::Whole)?;
                 }
@@ -308,17 +411,230 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
     let largest = shapes
         .iter()
         .zip(&need)
-        .filter(|(_, n)| **n == Need::Rows)
+        .filter(|(_, n)| matches!(n, Need::Rows(_)))
         .filter_map(|(s, _)| s.checked_len())
         .max()?;
     if largest < threshold.max(1) {
         return None;
     }
+    let mut chunk = chunk_rows(rows, largest);
+    // Float sums: a chunk must hold `2^level` whole leaves, so that its
+    // own call sums one complete subtree of the canonical order. That
+    // needs a power of two of rows (of a power of two of elements each),
+    // at least a leaf's worth; still a function of the shapes only.
+    let pairwise: SmallVec<[usize; 4]> = per_row.iter().copied().filter(|&p| p > 0).collect();
+    if !pairwise.is_empty() {
+        if !pairwise.iter().all(|p| p.is_power_of_two()) {
+            return None;
+        }
+        let least = pairwise.iter().map(|&p| LEAF.div_ceil(p)).max()?;
+        chunk = chunk.max(least).checked_next_power_of_two()?;
+        if chunk >= rows {
+            return None;
+        }
+        for (c, &p) in partial.iter_mut().zip(&per_row) {
+            if let (Some(c), true) = (c.as_mut(), p > 0) {
+                c.level = (chunk.checked_mul(p)? / LEAF).trailing_zeros();
+            }
+        }
+    }
     Some(Split {
         rows,
-        chunk_rows: chunk_rows(rows, largest),
-        cut: cut.iter().map(|c| *c == Some(Need::Rows)).collect(),
+        chunk_rows: chunk,
+        cut: cut
+            .iter()
+            .map(|c| matches!(c, Some(Need::Rows(_))))
+            .collect(),
+        halo: cut
+            .iter()
+            .map(|c| match c {
+                Some(Need::Rows(h)) => *h,
+                _ => 0,
+            })
+            .collect(),
+        partial,
     })
+}
+
+/// Whether output value `v` is a full reduction whose per-chunk partials
+/// combine exactly ([`combine`]): `Some((operand, pairwise, op))`, `pairwise`
+/// for a float sum (whose chunks must be whole subtrees of the canonical
+/// order). Full: over all elements, or along the only axis of a vector;
+/// its operand has a leading axis to cut.
+fn combinable(ir: &Ir, shapes: &[Shape], v: usize) -> Option<(usize, bool, ReduceOp)> {
+    let Op::Lane { op, arg, .. } = &ir.nodes[v].op else {
+        return None;
+    };
+    let LaneKind::Reduce(r) = op.kind else {
+        return None;
+    };
+    let dims = shapes[arg.index()].dims();
+    // Not empty: a float sum's chunks are counted in elements per row.
+    if shapes[arg.index()].checked_len().is_none_or(|n| n == 0) {
+        return None;
+    }
+    let full = match op.axis {
+        None => !dims.is_empty(),
+        Some(0) => dims.len() == 1,
+        Some(_) => false,
+    };
+    if !full {
+        return None;
+    }
+    let src = ir.nodes[arg.index()].dtype;
+    let pairwise = match (r, src) {
+        (ReduceOp::Sum | ReduceOp::NanSum, DType::F32 | DType::F64) => true,
+        (ReduceOp::Sum | ReduceOp::NanSum | ReduceOp::Prod, DType::I64)
+        | (ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax, _)
+        | (ReduceOp::Any | ReduceOp::All | ReduceOp::CountNonzero, DType::Bool) => false,
+        _ => return None,
+    };
+    Some((arg.index(), pairwise, r))
+}
+
+/// Combines the partials of a full reduction, one per chunk in chunk
+/// order, into the value of one call over all the rows, bit for bit:
+///
+/// - float `sum`/`nansum`: every chunk but the last summed exactly
+///   `2^level` leaves, a complete subtree of the canonical order
+///   ([`crate::algo`]), pushed as one with
+///   [`PairwiseSum::push_subtree`]; the last chunk's sum is folded on top
+///   ([`PairwiseSum::finish_with`]): the same additions in the same order
+///   as one call (the NaNs of `nansum` are zeros inside the leaves);
+/// - `i64` `sum`/`nansum`/`prod` and `count_nonzero`: wrapping addition
+///   and multiplication are associative, so any grouping is exact;
+/// - `any`/`all`: or / and;
+/// - `min`/`max`/`nanmin`/`nanmax`: a chunk's partial is its first NaN or
+///   its first strict extreme (an element of it, so a zero keeps its
+///   sign), and the partials are pushed through the same rule as elements
+///   ([`crate::stream`]'s `Extreme`): the first NaN overall is in the
+///   first chunk holding one, and the first strict extreme overall is the
+///   first strict extreme of the first chunk that reaches it.
+pub fn combine(c: Combine, partials: &[Scalar]) -> Result<Scalar> {
+    fn floats<T: crate::algo::SumElem>(
+        level: u32,
+        xs: impl Iterator<Item = Option<T>>,
+    ) -> Option<T> {
+        let xs: SmallVec<[T; 64]> = xs.collect::<Option<_>>()?;
+        let (&last, full) = xs.split_last()?;
+        let mut tree = PairwiseSum::new();
+        for &x in full {
+            if !tree.push_subtree(x, level) {
+                return None;
+            }
+        }
+        Some(tree.finish_with(last))
+    }
+    use ReduceOp as R;
+    let is = |d: DType| partials.iter().all(|p| p.dtype() == d);
+    let ints = || {
+        partials.iter().filter_map(|p| match p {
+            Scalar::I64(v) => Some(*v),
+            _ => None,
+        })
+    };
+    let bools = || {
+        partials.iter().filter_map(|p| match p {
+            Scalar::Bool(v) => Some(*v),
+            _ => None,
+        })
+    };
+    let v = match c.op {
+        _ if partials.is_empty() => None,
+        R::Sum | R::NanSum if is(DType::F64) => floats(
+            c.level,
+            partials.iter().map(|p| match p {
+                Scalar::F64(v) => Some(*v),
+                _ => None,
+            }),
+        )
+        .map(Scalar::F64),
+        R::Sum | R::NanSum if is(DType::F32) => floats(
+            c.level,
+            partials.iter().map(|p| match p {
+                Scalar::F32(v) => Some(*v),
+                _ => None,
+            }),
+        )
+        .map(Scalar::F32),
+        R::Sum | R::NanSum | R::CountNonzero if is(DType::I64) => {
+            Some(Scalar::I64(ints().fold(0, i64::wrapping_add)))
+        }
+        R::Prod if is(DType::I64) => Some(Scalar::I64(ints().fold(1, i64::wrapping_mul))),
+        R::Any if is(DType::Bool) => Some(Scalar::Bool(bools().any(|b| b))),
+        R::All if is(DType::Bool) => Some(Scalar::Bool(bools().all(|b| b))),
+        R::Min | R::Max | R::NanMin | R::NanMax => {
+            let (max, skip) = (
+                matches!(c.op, R::Max | R::NanMax),
+                matches!(c.op, R::NanMin | R::NanMax),
+            );
+            match partials[0].dtype() {
+                DType::Bool if is(DType::Bool) => extreme(bools(), max, skip).map(Scalar::Bool),
+                DType::I32 if is(DType::I32) => extreme(
+                    partials.iter().filter_map(|p| match p {
+                        Scalar::I32(v) => Some(*v),
+                        _ => None,
+                    }),
+                    max,
+                    skip,
+                )
+                .map(Scalar::I32),
+                DType::I64 if is(DType::I64) => extreme(ints(), max, skip).map(Scalar::I64),
+                DType::F32 if is(DType::F32) => extreme(
+                    partials.iter().filter_map(|p| match p {
+                        Scalar::F32(v) => Some(*v),
+                        _ => None,
+                    }),
+                    max,
+                    skip,
+                )
+                .map(Scalar::F32),
+                DType::F64 if is(DType::F64) => extreme(
+                    partials.iter().filter_map(|p| match p {
+                        Scalar::F64(v) => Some(*v),
+                        _ => None,
+                    }),
+                    max,
+                    skip,
+                )
+                .map(Scalar::F64),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    v.ok_or_else(|| mismatch(&format!("cannot combine partials of `{}`", c.op.name())))
+}
+
+/// `min`/`max` (`skip_nan`: `nanmin`/`nanmax`) of `xs` by the element rule
+/// of [`crate::stream`]'s `Extreme`: the first NaN (and nothing after it)
+/// unless NaNs are skipped, else the first strict extreme; all-NaN gives
+/// the first NaN.
+fn extreme<T: Copy + PartialOrd>(
+    xs: impl Iterator<Item = T>,
+    max: bool,
+    skip_nan: bool,
+) -> Option<T> {
+    let (mut best, mut nan) = (None, None);
+    for v in xs {
+        // Only a NaN is unordered with itself.
+        if v.partial_cmp(&v).is_none() {
+            nan = nan.or(Some(v));
+            if !skip_nan {
+                break;
+            }
+            continue;
+        }
+        best = Some(match best {
+            Some(b) if !(if max { v > b } else { v < b }) => b,
+            _ => v,
+        });
+    }
+    if skip_nan {
+        best.or(nan)
+    } else {
+        nan.or(best)
+    }
 }
 
 /// Rows per chunk for `rows` rows and `largest` elements in the largest

@@ -178,10 +178,14 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
         ("b", Arg::from(b.as_slice())),
     ];
     for src in [
-        "sum(a)",
         "a - mean(a)",
+        "sum(a) / 3",
+        "mean(a)",
+        "prod(a)",
+        "argmax(a)",
         "cumsum(a) + b",
-        "diff(a)",
+        "diff(cumsum(a))",
+        "diff(shift(a, 1))",
         "shift(a, 1) * b",
         "rolling_mean(a, 10)",
         "ewm_mean(a, 0.5)",
@@ -194,12 +198,300 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
     let mat_args = [("m", Arg::Array(mv))];
     for src in [
         "m - mean(m, axis=0)",
+        "diff(cumsum(m, axis=0), axis=0)",
         "cumsum(m, axis=0)",
         "m - sum(m, axis=1)",
         "m * max(m)",
     ] {
         assert_eq!(split_of(&engine(2), src, &mat_args), None, "{src}");
         check_all(src, &mat_args);
+    }
+}
+
+/// Finite values of widely different magnitudes (so that a different
+/// summation order changes the bits), with zeros of both signs.
+fn spread(n: usize, seed: u64) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            let r = (k as u64 * 7919 + seed * 104_729) % 1009;
+            let v = (r as f64 - 504.0) / 97.0 * 10f64.powi((k % 13) as i32 - 6);
+            if r == 504 && k % 2 == 1 {
+                -0.0
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// Vector lengths around the chunk boundaries of a split float sum:
+/// `17 * 8192` rows make 17 chunks of 64 leaves, so these are an exact
+/// multiple, one element and one leaf more or less, and a long tail.
+const SUM_SIZES: [usize; 6] = [
+    17 * 8192,
+    17 * 8192 - 1,
+    17 * 8192 + 1,
+    17 * 8192 + 128,
+    17 * 8192 - 128,
+    17 * 8192 + 8191,
+];
+
+#[test]
+fn full_reductions_split_and_combine_bitwise() {
+    for n in SUM_SIZES {
+        let a = spread(n, 1);
+        let b = spread(n, 2);
+        let nan = data(n, 3);
+        let a32: Vec<f32> = a.iter().map(|&v| v as f32).collect();
+        let k: Vec<i64> = (0..n as i64)
+            .map(|j| (j * 2_654_435_761) ^ (j << 40))
+            .collect();
+        let odd: Vec<i64> = (0..n as i64).map(|j| 2 * (j % 1000) + 1).collect();
+        let f: Vec<bool> = a.iter().map(|&v| v > 3.0).collect();
+        // Non-negative, the first zero a -0.0 in the third chunk and a +0.0
+        // later (min is -0.0); negated for max (+0.0 first, then -0.0).
+        let mut pos: Vec<f64> = a.iter().map(|v| v.abs() + 1.0).collect();
+        pos[2 * 8192 + 5] = -0.0;
+        pos[5 * 8192 + 7] = 0.0;
+        let neg: Vec<f64> = pos.iter().map(|v| -v).collect();
+        // All NaN, each with its own payload: nanmin is the first.
+        let nans: Vec<f64> = (0..n as u64)
+            .map(|j| f64::from_bits(0x7ff8_0000_0000_0001 + j))
+            .collect();
+        let args = [
+            ("a", Arg::from(a.as_slice())),
+            ("b", Arg::from(b.as_slice())),
+            ("x", Arg::from(nan.as_slice())),
+            ("h", Arg::from(a32.as_slice())),
+            ("k", Arg::from(k.as_slice())),
+            ("o", Arg::from(odd.as_slice())),
+            ("f", Arg::from(f.as_slice())),
+            ("p", Arg::from(pos.as_slice())),
+            ("q", Arg::from(neg.as_slice())),
+            ("z", Arg::from(nans.as_slice())),
+        ];
+        for src in [
+            "sum(a)",
+            "nansum(a)",
+            "sum(a * b + 1)",
+            "sum(a, keepdims=true)",
+            "sum(a, axis=0)",
+            "sum(x)",
+            "nansum(x)",
+            "nansum(where(x > 1, inf, x))",
+            "sum(h)",
+            "nansum(h * 3.5)",
+            "min(a)",
+            "max(a)",
+            "min(x)",
+            "nanmin(x)",
+            "nanmax(x)",
+            "min(p)",
+            "max(q)",
+            "nanmax(q)",
+            "nanmin(z)",
+            "nanmax(z)",
+            "min(z)",
+            "max(h)",
+            "sum(k)",
+            "nansum(k)",
+            "prod(o)",
+            "min(k)",
+            "max(k)",
+            "any(f)",
+            "all(f)",
+            "any(a > 1e9)",
+            "all(a < 1e9)",
+            "count_nonzero(f)",
+            "min(f)",
+            "max(f)",
+        ] {
+            let used = crate::util::args_read_by(src, &args);
+            let split =
+                split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+            assert_eq!(split.rows, n, "{src}");
+            assert!(split.partial[0].is_some(), "{src}");
+            assert!(split.chunks().count() >= 8, "{src}: {split:?}");
+            let got = check_all(src, &used);
+            // The first zero wins, whatever its sign.
+            if src == "min(p)" {
+                assert_eq!(got.get(0).to_bits(), (-0.0f64).to_bits(), "{src}");
+            }
+            if src == "max(q)" {
+                assert_eq!(got.get(0).to_bits(), 0.0f64.to_bits(), "{src}");
+            }
+            if src == "nanmin(z)" {
+                assert_eq!(got.get(0).to_bits(), nans[0].to_bits(), "{src}");
+            }
+        }
+    }
+}
+
+#[test]
+fn float_sum_chunks_are_whole_subtrees() {
+    // A vector: chunks of a power of two of rows, at least a leaf.
+    let a = spread(SUM_SIZES[0], 4);
+    let args = [("a", Arg::from(a.as_slice()))];
+    let split = split_of(&engine(2), "sum(a)", &args).expect("splits");
+    assert!(split.chunk_rows.is_power_of_two() && split.chunk_rows >= 128);
+    let level = split.partial[0].expect("a partial").level;
+    assert_eq!(split.chunk_rows, 128 << level);
+    // A matrix summed whole splits when a chunk can hold whole leaves
+    // (rows of a power of two of elements); min/max need no such thing.
+    for (cols, sum_splits) in [(64, true), (1024, true), (257, false), (3, false)] {
+        let rows = 2 * par::THRESHOLD / cols + 1;
+        let md = spread(rows * cols, 5);
+        let mv = View::contiguous(arrjit::Buffer::F64(&md), &[rows, cols]).unwrap();
+        let args = [("m", Arg::Array(mv))];
+        for src in ["sum(m)", "nansum(m * 2, keepdims=true)"] {
+            let split = split_of(&engine(2), src, &args);
+            assert_eq!(split.is_some(), sum_splits, "{src} {cols}: {split:?}");
+            if let Some(split) = split {
+                let level = split.partial[0].expect("a partial").level;
+                assert_eq!(split.chunk_rows * cols, 128 << level, "{src} {cols}");
+            }
+            check_all(src, &args);
+        }
+        for src in ["max(m)", "nanmin(m)"] {
+            assert!(split_of(&engine(2), src, &args).is_some(), "{src} {cols}");
+            check_all(src, &args);
+        }
+        // Along the leading axis of a matrix: not a single value.
+        assert_eq!(split_of(&engine(2), "max(m, axis=0)", &args), None);
+    }
+}
+
+#[test]
+fn kernels_mixing_rows_and_full_reductions_split() {
+    let module = "
+kernel stats(x: f64[n], y: f64[n]) -> (z: f64[n], s: f64, lo: f64, hi: f64) {
+    z = x * y + 1
+    s = sum(x * y)
+    lo = nanmin(z)
+    hi = max(y)
+}
+kernel centred(x: f64[n]) -> (z: f64[n], s: f64) {
+    s = sum(x)
+    z = x - s
+}";
+    let n = SUM_SIZES[3];
+    let (x, y) = (spread(n, 6), data(n, 7));
+    let args = [
+        ("x", Arg::from(x.as_slice())),
+        ("y", Arg::from(y.as_slice())),
+    ];
+    let call = |engine: Engine, name: &str| {
+        let kernel = engine.compile_module(module).unwrap().kernel(name).unwrap();
+        let args: Vec<_> = args
+            .iter()
+            .take(if name == "stats" { 2 } else { 1 })
+            .copied()
+            .collect();
+        kernel.call(&args).expect("runs")
+    };
+    for name in ["stats", "centred"] {
+        let one = call(engine(1), name);
+        for other in [
+            call(engine(2), name),
+            call(engine(3), name),
+            call(oracle(), name),
+        ] {
+            for ((_, a), (_, b)) in one.iter().zip(&other) {
+                if let Some(e) = crate::util::bitwise_diff(a, b) {
+                    panic!("{name}: {e}");
+                }
+            }
+        }
+    }
+    // Outputs into a caller's views: the reductions too.
+    let e = engine(2);
+    let expr = e.compile("sum(x * y)").unwrap();
+    let mut out = [f64::NAN];
+    let view = arrjit::ViewMut::strided(arrjit::BufferMut::F64(&mut out), 0, &[], &[]).unwrap();
+    expr.eval_into(&args, view).unwrap();
+    let want = engine(1).eval("sum(x * y)", &args).unwrap();
+    assert_eq!(out[0].to_bits(), want.get(0).to_bits());
+}
+
+#[test]
+fn differences_along_the_leading_axis_split_with_a_halo() {
+    for n in SUM_SIZES {
+        let (a, b) = (spread(n, 8), data(n, 9));
+        let k: Vec<i64> = (0..n as i64).map(|j| j * j % 1_000_003).collect();
+        let f: Vec<bool> = a.iter().map(|&v| v > 0.0).collect();
+        let h: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+        let args = [
+            ("a", Arg::from(a.as_slice())),
+            ("b", Arg::from(b.as_slice())),
+            ("k", Arg::from(k.as_slice())),
+            ("f", Arg::from(f.as_slice())),
+            ("h", Arg::from(h.as_slice())),
+        ];
+        for (src, halo) in [
+            ("diff(a)", 1),
+            ("diff(a, n=2)", 2),
+            ("diff(a, n=5)", 5),
+            ("diff(a * b)", 1),
+            ("diff(exp(a) - b, n=2) * 3", 2),
+            ("diff(diff(a) * 2)", 2),
+            ("abs(diff(b))", 1),
+            ("diff(k, n=3)", 3),
+            ("diff(f)", 1),
+            ("diff(h * 0.5)", 1),
+            ("sum(diff(a))", 1),
+            ("nanmax(diff(b, n=2))", 2),
+        ] {
+            let used = crate::util::args_read_by(src, &args);
+            let split =
+                split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+            assert!(split.chunks().count() >= 8, "{src}: {split:?}");
+            assert!(split.halo.iter().all(|&h| h == halo), "{src}: {split:?}");
+            check_all(src, &used);
+        }
+    }
+    // A matrix along its leading axis (rows of 33 elements), and along
+    // rows (no halo).
+    let (rows, cols) = (2 * par::THRESHOLD / 33 + 7, 33);
+    let md = spread(rows * cols, 10);
+    let mv = View::contiguous(arrjit::Buffer::F64(&md), &[rows, cols]).unwrap();
+    let args = [("m", Arg::Array(mv))];
+    for (src, halo) in [
+        ("diff(m, axis=0)", 1),
+        ("diff(m * 2, n=3, axis=0)", 3),
+        ("diff(sum(m, axis=1))", 1),
+        ("diff(m, axis=1)", 0),
+    ] {
+        let split = split_of(&engine(2), src, &args).unwrap_or_else(|| panic!("{src}: not split"));
+        assert_eq!(split.halo.as_slice(), &[halo], "{src}");
+        check_all(src, &args);
+    }
+    // Different lengths cannot meet: a diff whose input is also an output,
+    // read at two extents.
+    let module = "
+kernel both(x: f64[n]) -> (y: f64[n], d: f64[m]) {
+    y = x * 2
+    d = diff(x)
+}";
+    let x = spread(SUM_SIZES[1], 11);
+    let xa = [("x", Arg::from(x.as_slice()))];
+    let compiled = engine(2).compile_module(module).unwrap();
+    let one = compiled.kernel("both").unwrap().call(&xa);
+    let want = oracle()
+        .compile_module(module)
+        .unwrap()
+        .kernel("both")
+        .unwrap()
+        .call(&xa);
+    match (one, want) {
+        (Ok(one), Ok(want)) => {
+            for ((_, a), (_, b)) in one.iter().zip(&want) {
+                if let Some(e) = crate::util::bitwise_diff(b, a) {
+                    panic!("both: {e}");
+                }
+            }
+        }
+        (Err(_), Err(_)) => {}
+        (one, want) => panic!("both: {one:?} vs {want:?}"),
     }
 }
 

@@ -136,8 +136,10 @@ pub const MODES: &[ModeSpec] = &[
         threads: 0,
         unavailable: None,
         includes: "the fused compiled loop on every core (a large call split into chunks of \
-                   its leading axis when its outputs are independent along it; others run \
-                   whole, on one thread), result written into a preallocated array",
+                   its leading axis when its outputs are independent along it, or are full \
+                   sums/extremes combined exactly, or differences reading a few rows past \
+                   the chunk; others run whole, on one thread), result written into a \
+                   preallocated array",
     },
     ModeSpec {
         name: "rust",
