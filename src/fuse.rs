@@ -1080,6 +1080,8 @@ enum StepDraft {
         stores: Vec<ValueId>,
     },
     Push(usize),
+    /// The block routine of the function whose value this is.
+    Map(ValueId),
 }
 
 /// How a group obtains a value inside a sweep.
@@ -1090,18 +1092,31 @@ enum Source {
     Compute,
     /// The result of an aligned stream, in its scratch row.
     Stream,
+    /// A function with a block routine ([`is_mapped`]), applied to its
+    /// operand's row a block at a time, into its own row.
+    Map,
 }
 
 /// Works out the sweeps of group `d`: a reduction's operand is pushed in
 /// the first sweep where it can be computed (and the next, for two-pass
 /// ones); a value stored or read per element is computed in the first
 /// sweep where every reduction it reads is finished. Within a sweep, a
-/// block runs segments and pushes in stages: stage `k` computes what needs
-/// `k` aligned streams before it, then pushes the streams whose operands
-/// it computed.
+/// block runs segments, pushes and maps in stages: stage `k` computes what
+/// needs `k` aligned streams or block routines before it, then pushes the
+/// streams and maps the functions whose operands it computed (a function
+/// with a block routine is a map here as in an elementwise loop, so
+/// `sum(exp(x))` runs `exp` vectorised, not element by element).
 fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bool]) -> Schedule {
     let streams = &d.streams;
     let stream_of = |v: ValueId| streams.iter().position(|&s| s == v);
+    // The operand of a function computed in the group that has a block
+    // routine (not of one whose value is loaded or is a stream's).
+    let mapped = |v: ValueId| match ir.node(v).op {
+        Op::Unary(op, a) if !loaded(v) && stream_of(v).is_none() => {
+            is_mapped(op, ir.node(a).dtype).then_some(a)
+        }
+        _ => None,
+    };
     let passes = |k: usize| match ir.node(streams[k]).op {
         Op::Lane { op, .. } => stream::passes(&op),
         _ => 1,
@@ -1206,11 +1221,24 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                 } else {
                     Source::LaneIn
                 }
+            } else if let Some(a) = mapped(v) {
+                stack.push(a);
+                Source::Map
             } else {
                 stack.extend(ir.node(v).op.operands());
                 Source::Compute
             };
             source.insert(v, src);
+        }
+        // A function of a per-lane value (`exp(mean(x))`) is computed per
+        // element: its operand is never in a row.
+        for v in source.keys().copied().collect::<Vec<_>>() {
+            if source[&v] == Source::Map {
+                let a = mapped(v).expect("a map");
+                if source.get(&a) == Some(&Source::LaneIn) {
+                    source.insert(v, Source::Compute);
+                }
+            }
         }
         let mut needed: Vec<ValueId> = source.keys().copied().collect();
         needed.sort_unstable_by_key(|v| v.0);
@@ -1223,6 +1251,7 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                     let k = stream_of(v).expect("a stream");
                     stage.get(&arg_of(k)).copied().unwrap_or(0) + 1
                 }
+                Source::Map => stage.get(&mapped(v).expect("a map")).copied().unwrap_or(0) + 1,
                 Source::Compute => ir
                     .node(v)
                     .op
@@ -1258,6 +1287,11 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                 .copied()
                 .filter(|&k| stage_of(&arg_of(k)) == st)
                 .collect();
+            let maps: Vec<ValueId> = needed
+                .iter()
+                .copied()
+                .filter(|v| source[v] == Source::Map && stage_of(v) == st + 1)
+                .collect();
             let stores: Vec<ValueId> = stores_here
                 .iter()
                 .copied()
@@ -1269,11 +1303,16 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                 reads.extend(ir.node(c).op.operands());
             }
             reads.extend(&stores);
-            // Operands of this stage's pushes that must be put in scratch.
+            // Operands of this stage's pushes and maps that must be put in
+            // scratch (a stream's or a map's result already is).
             let mut scratch_out: Vec<ValueId> = Vec::new();
-            for &k in &pushes {
-                let a = arg_of(k);
-                if source.get(&a) != Some(&Source::Stream) && !scratch_out.contains(&a) {
+            let operands = pushes
+                .iter()
+                .map(|&k| arg_of(k))
+                .chain(maps.iter().map(|&v| mapped(v).expect("a map")));
+            for a in operands.collect::<Vec<_>>() {
+                let in_row = matches!(source.get(&a), Some(Source::Stream | Source::Map));
+                if !in_row && !scratch_out.contains(&a) {
                     reads.push(a);
                     scratch_out.push(a);
                 }
@@ -1297,7 +1336,7 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                 let list = match src {
                     Source::Load => &mut loads,
                     Source::LaneIn => &mut lane_in,
-                    Source::Stream => &mut scratch_in,
+                    Source::Stream | Source::Map => &mut scratch_in,
                     Source::Compute if stage_of(&v) < st => &mut scratch_in,
                     Source::Compute => continue,
                 };
@@ -1332,6 +1371,11 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
                     row(streams[k], &mut rows);
                 }
                 sweeps[q].steps.push(StepDraft::Push(k));
+            }
+            for v in maps {
+                row(mapped(v).expect("a map"), &mut rows);
+                row(v, &mut rows);
+                sweeps[q].steps.push(StepDraft::Map(v));
             }
         }
     }
@@ -1388,12 +1432,38 @@ impl Builder<'_> {
         }
         let mut loads = Vec::new();
         let mut stores = Vec::new();
+        let mut maps: Vec<MapDecl> = Vec::new();
         let mut sweeps = Vec::with_capacity(sched.sweeps.len());
         for sd in &sched.sweeps {
             let mut steps = Vec::with_capacity(sd.steps.len());
             for step in &sd.steps {
                 steps.push(match step {
                     StepDraft::Push(k) => Step::Push(*k),
+                    StepDraft::Map(v) => {
+                        // One declaration per function, whichever sweeps
+                        // map it.
+                        let k = match maps.iter().position(|m| m.value == *v) {
+                            Some(k) => k,
+                            None => {
+                                let Op::Unary(op, a) = ir.node(*v).op else {
+                                    continue;
+                                };
+                                let row_of = |u: ValueId| {
+                                    sched.rows.iter().position(|&r| r == u).unwrap_or(0)
+                                };
+                                maps.push(MapDecl {
+                                    value: *v,
+                                    op,
+                                    dtype: ir.node(a).dtype,
+                                    from_row: row_of(a),
+                                    to_row: row_of(*v),
+                                    direct: Direct::default(),
+                                });
+                                maps.len() - 1
+                            }
+                        };
+                        Step::Map(k)
+                    }
                     StepDraft::Segment {
                         loads: ld,
                         scratch_in,
@@ -1453,7 +1523,7 @@ impl Builder<'_> {
                     axis: d.axis,
                     space_rank: ir.node(d.space).rank,
                     streams,
-                    maps: Vec::new(),
+                    maps,
                     sweeps,
                     rows: sched.rows.clone(),
                     lane_slots,

@@ -351,3 +351,66 @@ fn direct_blocks_agree_with_row_blocks() {
         }
     }
 }
+
+/// Functions with block routines inside lane groups (an operand of a
+/// reduction, a scan or a window, or work after one) run as maps, a block
+/// at a time: the same bits as the interpreter's element-by-element
+/// functions, around block boundaries, for vectors and both layouts of
+/// matrices, with multi-sweep plans and a function of a per-lane value
+/// (computed per element, not mapped).
+#[test]
+fn functions_map_inside_lane_groups() {
+    let engines = util::engines();
+    let vectors = [
+        "sum(exp(a))",
+        "cumsum(log1p(abs(a)))",
+        "rolling_mean(sin(a), 5) + cos(b)",
+        "a - mean(exp(a))",
+        "exp(mean(a)) * tanh(b)",
+        "sum(exp(a) * sin(b)) + max(cosh(a))",
+        "cummax(tan(a)) - sinh(cumsum(b))",
+        "std(log(abs(a) + 1)) * exp(b)",
+    ];
+    for n in [1, 7, 511, 512, 513, 1100] {
+        let inputs = vec![
+            ("a".to_string(), sawtooth(n, 0, Layout::default())),
+            ("b".to_string(), sawtooth(n, 1, Layout::default())),
+        ];
+        for src in vectors {
+            agree(&engines, src, &inputs);
+        }
+    }
+    let rows = [
+        "sum(exp(a), axis=1)",
+        "mean(sin(a), axis=0, keepdims=true) - exp(a)",
+        "cumsum(tanh(a), axis=1)",
+        "(a - mean(exp(a), axis=1, keepdims=true)) / std(log1p(abs(a)), axis=1, keepdims=true)",
+    ];
+    for (r, c) in [(3, 7), (2, 600), (5, 1)] {
+        let values: Vec<Scalar> = (0..r * c).map(|k| Scalar::F64(special(k))).collect();
+        for fortran in [false, true] {
+            let layout = Layout {
+                fortran,
+                step: 1,
+                reverse: false,
+            };
+            let inputs = vec![(
+                "a".to_string(),
+                Owned::array(DType::F64, &[r, c], &values, layout),
+            )];
+            for src in rows {
+                agree(&engines, src, &inputs);
+            }
+        }
+    }
+    // The plan maps the function instead of computing it per element.
+    let engine = Engine::with_config(Config::default());
+    let a: Vec<f64> = (0..100).map(|i| i as f64 * 0.01).collect();
+    let plan = engine
+        .compile("sum(exp(a))")
+        .and_then(|e| e.compiled(&[("a", Arg::from(&a[..]))]))
+        .unwrap()
+        .plan
+        .to_string();
+    assert!(plan.contains("map v1 = exp(v0)"), "{plan}");
+}
