@@ -1111,7 +1111,7 @@ fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box
 /// block merged with the suffix `p+1..` of the previous block (empty when
 /// `p = w - 1`). [`Blocked`] walks the blocks; a `Window` keeps the
 /// aggregates.
-trait Window<T>: Send {
+trait Window<T: Copy>: Send {
     /// The previous block is complete (`vals`, in order): compute its
     /// suffix aggregates and start an empty prefix.
     fn roll(&mut self, vals: &[T]);
@@ -1125,6 +1125,27 @@ trait Window<T>: Send {
     /// Adds the block's last element (offset `w - 1`) and returns the
     /// window that is exactly the block.
     fn last(&mut self, w: usize, x: T) -> T;
+    /// Whole blocks at once: `x` (and `y`) hold whole blocks of `w >= 2`
+    /// elements, the first starting a block that a complete (rolled) block
+    /// precedes, and more of the lane follows them. The same as
+    /// [`blocks_one_by_one`], which a window may do faster (see
+    /// [`LANES`]), never differently.
+    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
+        blocks_one_by_one(self, w, x, y);
+    }
+}
+
+/// [`Window::blocks`] by definition: each block's windows (`run` and
+/// `last`), then its suffixes (`roll`).
+fn blocks_one_by_one<T: Copy, K: Window<T> + ?Sized>(k: &mut K, w: usize, x: &[T], y: &mut [T]) {
+    for (b, o) in x.chunks_exact(w).zip(y.chunks_exact_mut(w)) {
+        let (Some((&v, head)), Some((ol, oh))) = (b.split_last(), o.split_last_mut()) else {
+            continue;
+        };
+        k.run(w, 0, true, head, oh);
+        *ol = k.last(w, v);
+        k.roll(b);
+    }
 }
 
 /// Walks a lane through blocks of `w`, keeping the current block's
@@ -1168,6 +1189,17 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
                 self.vals.clear();
                 self.pos = 0;
                 self.prev = true;
+            }
+            // Whole blocks after a complete one, with more of the lane
+            // after them in this push: all at once.
+            let whole = x.len().saturating_sub(1) / w;
+            if self.pos == 0 && self.prev && w >= 2 && whole > 0 {
+                let (xa, xr) = x.split_at(whole * w);
+                let (ya, yr) = std::mem::take(&mut y).split_at_mut(whole * w);
+                self.k.blocks(w, xa, ya);
+                x = xr;
+                y = yr;
+                continue;
             }
             let take = (w - self.pos).min(x.len());
             let (xa, xr) = x.split_at(take);
@@ -1227,6 +1259,19 @@ fn compensated(sum: f64, comp: f64) -> f64 {
     }
 }
 
+/// `v`, or the one NaN `f64::NAN` if `v` is a NaN: what a rolling
+/// sum/mean/var/std gives for a NaN window. Which NaN an operation on NaNs
+/// gives depends on its operands' order, which the compiler may swap (`+`
+/// and `*` commute) and does differently in scalar and vector code; so the
+/// window's NaN is made one NaN, the same whichever loop computed it.
+/// (A select on the bits: one on floats, the compiler may drop as a
+/// no-op, any NaN being as good as another to it.)
+#[inline]
+fn canonical(v: f64) -> f64 {
+    let bits = v.to_bits();
+    f64::from_bits(if v.is_nan() { f64::NAN.to_bits() } else { bits })
+}
+
 /// `rolling_sum`/`rolling_mean`: compensated sums (`sum`, `comp`) of the
 /// suffixes and the prefix; the window's sum is the suffix's merged with
 /// the prefix's (`sum` added by [`two_sum`], the error and both `comp`s
@@ -1242,6 +1287,8 @@ struct SumWindow {
     comp: f64,
     bsum: Vec<f64>,
     bcomp: Vec<f64>,
+    /// [`Window::blocks`]' scratch.
+    rows: Rows,
 }
 
 impl SumWindow {
@@ -1254,6 +1301,7 @@ impl SumWindow {
             comp: 0.0,
             bsum: Vec::new(),
             bcomp: Vec::new(),
+            rows: Rows::default(),
         }
     }
 
@@ -1330,11 +1378,11 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
             };
             if mean {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(value(ps, pc, ss, sc) / wf);
+                    *o = T::from_f64(canonical(value(ps, pc, ss, sc) / wf));
                 }
             } else {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(value(ps, pc, ss, sc));
+                    *o = T::from_f64(canonical(value(ps, pc, ss, sc)));
                 }
             }
             p += n;
@@ -1343,8 +1391,233 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
     fn last(&mut self, w: usize, x: T) -> T {
         self.add(x.to_f64());
         let v = compensated(self.sum, self.comp);
-        T::from_f64(if self.mean { v / w as f64 } else { v })
+        T::from_f64(canonical(if self.mean { v / w as f64 } else { v }))
     }
+    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
+        if self.ssum.len() != w || self.scomp.len() != w || w < 2 {
+            return blocks_one_by_one(self, w, x, y);
+        }
+        let at = LANES * w;
+        let (xg, xr) = x.split_at(x.len() / at * at);
+        let (yg, yr) = y.split_at_mut(xg.len());
+        let SumWindow {
+            mean,
+            ssum,
+            scomp,
+            rows,
+            ..
+        } = self;
+        for (x, y) in xg.chunks_exact(at).zip(yg.chunks_exact_mut(at)) {
+            if *mean {
+                sum_group::<T, true>(rows, w, x, y, ssum, scomp);
+            } else {
+                sum_group::<T, false>(rows, w, x, y, ssum, scomp);
+            }
+        }
+        self.sum = 0.0;
+        self.comp = 0.0;
+        blocks_one_by_one(self, w, xr, yr);
+    }
+}
+
+/// Blocks that [`Window::blocks`] runs side by side, one per lane.
+const LANES: usize = 4;
+
+/// The scratch rows of [`Window::blocks`]: row `p` holds offset `p` of
+/// `LANES` consecutive blocks, block `j` in lane `j` (the elements, two
+/// aggregates of their suffixes, the results), so that every loop over
+/// them is one straight vector body.
+#[derive(Default)]
+struct Rows {
+    x: Vec<[f64; LANES]>,
+    a: Vec<[f64; LANES]>,
+    b: Vec<[f64; LANES]>,
+    c: Vec<[f64; LANES]>,
+    y: Vec<[f64; LANES]>,
+}
+
+impl Rows {
+    /// Loads the `LANES` blocks of `w` of `x` (`x.len() == LANES * w`) into
+    /// rows of `w`, widened to f64.
+    #[inline(always)]
+    fn load<T: FloatElem>(&mut self, w: usize, x: &[T]) {
+        for v in [
+            &mut self.x,
+            &mut self.a,
+            &mut self.b,
+            &mut self.c,
+            &mut self.y,
+        ] {
+            v.resize(w, [0.0; LANES]);
+        }
+        let xb: [&[T]; LANES] = std::array::from_fn(|j| &x[j * w..][..w]);
+        for (row, p) in self.x.iter_mut().zip(0..w) {
+            *row = std::array::from_fn(|j| xb[j][p].to_f64());
+        }
+    }
+
+    /// Writes the result rows to `y` (`LANES` blocks of `w`), rounded to `T`.
+    #[inline(always)]
+    fn store<T: FloatElem>(&self, w: usize, y: &mut [T]) {
+        for (j, b) in y.chunks_exact_mut(w).take(LANES).enumerate() {
+            for (o, row) in b.iter_mut().zip(&self.y) {
+                *o = T::from_f64(row.get(j).copied().unwrap_or(0.0));
+            }
+        }
+    }
+}
+
+/// The row of the suffix aggregates that each lane's block merges with:
+/// lane `j`'s from lane `j - 1` (the block before it), lane 0's `first`
+/// (the previous group's last block).
+#[inline(always)]
+fn shifted(first: f64, row: &[f64; LANES]) -> [f64; LANES] {
+    std::array::from_fn(|j| if j == 0 { first } else { row[j - 1] })
+}
+
+/// [`SumWindow`]'s blocks, `LANES` at a time (`x`, `y`: `LANES * w`
+/// elements), after the block whose suffix sums are `ssum`/`scomp`
+/// (updated to the group's last block). Lane `j` does exactly the
+/// operations of `run`, `last` and `roll` on block `j`, in the same order.
+#[inline(always)]
+fn sum_group<T: FloatElem, const MEAN: bool>(
+    rows: &mut Rows,
+    w: usize,
+    x: &[T],
+    y: &mut [T],
+    ssum: &mut [f64],
+    scomp: &mut [f64],
+) {
+    rows.load(w, x);
+    let Rows {
+        x: xr,
+        a,
+        b,
+        c,
+        y: yr,
+    } = rows;
+    // The suffixes (`roll`), right to left.
+    let (mut sum, mut comp) = ([0.0f64; LANES], [0.0f64; LANES]);
+    let suffixes = xr.iter().zip(a.iter_mut()).zip(b.iter_mut());
+    let prev = ssum.iter_mut().zip(scomp.iter_mut());
+    for (((v, sa), sb), (pa, pb)) in suffixes.zip(prev).rev() {
+        for j in 0..LANES {
+            let (t, err) = two_sum(sum[j], v[j]);
+            sum[j] = t;
+            comp[j] += err;
+        }
+        (*sa, *sb) = (shifted(*pa, &sum), shifted(*pb, &comp));
+        (*pa, *pb) = (sum[LANES - 1], comp[LANES - 1]);
+    }
+    // The windows (`run`, `last`): prefix `0..=p` with suffix `p + 1..`.
+    let wf = w as f64;
+    let (mut sum, mut comp) = ([0.0f64; LANES], [0.0f64; LANES]);
+    for ((v, ps), pc) in xr.iter().zip(yr.iter_mut()).zip(c.iter_mut()) {
+        for j in 0..LANES {
+            let (t, err) = two_sum(sum[j], v[j]);
+            sum[j] = t;
+            comp[j] += err;
+        }
+        (*ps, *pc) = (sum, comp);
+    }
+    for ((o, pc), (ss, sc)) in yr
+        .iter_mut()
+        .zip(c.iter())
+        .zip(a.iter().zip(b.iter()).skip(1))
+    {
+        let ps = *o;
+        for j in 0..LANES {
+            let (t, err) = two_sum(ss[j], ps[j]);
+            let v = compensated(t, (sc[j] + err) + pc[j]);
+            o[j] = canonical(if MEAN { v / wf } else { v });
+        }
+    }
+    if let (Some(o), Some(pc)) = (yr.last_mut(), c.last()) {
+        for j in 0..LANES {
+            let v = compensated(o[j], pc[j]);
+            o[j] = canonical(if MEAN { v / wf } else { v });
+        }
+    }
+    rows.store(w, y);
+}
+
+/// [`VarWindow`]'s tables, as [`var_group`] reads them.
+struct VarTables<'a> {
+    inv: &'a [f64],
+    weight: &'a [f64],
+    inv_dof: f64,
+}
+
+/// [`VarWindow`]'s blocks, `LANES` at a time (`x`, `y`: `LANES * w`
+/// elements), after the block whose suffix runs are `smu`/`sm2`, shifted
+/// by `ks` (updated to the group's last block). Lane `j` does exactly the
+/// operations of `run`, `last` and `roll` on block `j`, in the same order.
+#[inline(always)]
+fn var_group<T: FloatElem, const STD: bool>(
+    rows: &mut Rows,
+    t: &VarTables<'_>,
+    w: usize,
+    x: &[T],
+    y: &mut [T],
+    smu: &mut [f64],
+    sm2: &mut [f64],
+    ks: &mut f64,
+) {
+    rows.load(w, x);
+    let Rows {
+        x: xr,
+        a,
+        b,
+        c,
+        y: yr,
+    } = rows;
+    let (Some(&kp), Some(&kl)) = (xr.first(), xr.last()) else {
+        return;
+    };
+    // The suffixes (`roll`), right to left, shifted by each block's last
+    // value; the run of `i` values takes `inv[i]`.
+    let (mut s, mut mu, mut m2) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+    let suffixes = xr.iter().zip(a.iter_mut()).zip(b.iter_mut());
+    let prev = smu.iter_mut().zip(sm2.iter_mut());
+    for ((((v, sa), sb), (pa, pb)), &f) in suffixes.zip(prev).rev().zip(t.inv.iter().skip(1)) {
+        for j in 0..LANES {
+            run_step(&mut s[j], &mut mu[j], &mut m2[j], v[j] - kl[j], f);
+        }
+        (*sa, *sb) = (shifted(*pa, &mu), shifted(*pb, &m2));
+        (*pa, *pb) = (mu[LANES - 1], m2[LANES - 1]);
+    }
+    // The windows (`run`, `last`): prefix `0..=p` (shifted by each block's
+    // first value, `inv[p + 1]`) with suffix `p + 1..` (`weight[p + 1]`).
+    let shift =
+        std::array::from_fn::<f64, LANES, _>(|j| kp[j] - if j == 0 { *ks } else { kl[j - 1] });
+    let (mut s, mut mu, mut m2) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+    for (((v, pm), pq), &f) in xr
+        .iter()
+        .zip(yr.iter_mut())
+        .zip(c.iter_mut())
+        .zip(t.inv.iter().skip(1))
+    {
+        for j in 0..LANES {
+            run_step(&mut s[j], &mut mu[j], &mut m2[j], v[j] - kp[j], f);
+        }
+        (*pm, *pq) = (mu, m2);
+    }
+    let suffixes = a.iter().zip(b.iter()).skip(1);
+    let factors = t.inv.iter().zip(t.weight).skip(1);
+    for (((o, &pq), (sa, sb)), (_, &wt)) in yr.iter_mut().zip(c.iter()).zip(suffixes).zip(factors) {
+        let pm = *o;
+        for j in 0..LANES {
+            let d = shift[j] + (pm[j] - sa[j]);
+            o[j] = VarWindow::out(STD, t.inv_dof, sb[j] + pq[j] + d * d * wt);
+        }
+    }
+    if let (Some(o), Some(pq)) = (yr.last_mut(), c.last()) {
+        for j in 0..LANES {
+            o[j] = VarWindow::out(STD, t.inv_dof, pq[j]);
+        }
+    }
+    *ks = kl[LANES - 1];
+    rows.store(w, y);
 }
 
 /// `rolling_var`/`rolling_std` (see [`crate::algo`]): runs of *shifted*
@@ -1384,6 +1657,8 @@ struct VarWindow {
     /// The prefix's mean and M2 at each element of a chunk.
     bmu: Vec<f64>,
     bm2: Vec<f64>,
+    /// [`Window::blocks`]' scratch.
+    rows: Rows,
 }
 
 /// `1 / n`, as the table of [`VarWindow`] holds it.
@@ -1435,6 +1710,7 @@ impl VarWindow {
             m2: 0.0,
             bmu: Vec::new(),
             bm2: Vec::new(),
+            rows: Rows::default(),
         }
     }
 
@@ -1442,7 +1718,8 @@ impl VarWindow {
     #[inline]
     fn out<T: FloatElem>(std: bool, inv_dof: f64, m2: f64) -> T {
         let var = nonneg(m2) * inv_dof;
-        T::from_f64(if std { var.sqrt() } else { var })
+        // Never negative: `abs` only clears a NaN's sign (see `canonical`).
+        T::from_f64((if std { var.sqrt() } else { var }).abs())
     }
 
     fn start_prefix(&mut self) {
@@ -1556,6 +1833,44 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
         let d = x.to_f64() - self.kp;
         run_step(&mut self.s, &mut self.mu, &mut self.m2, d, inv);
         Self::out(self.std, self.inv_dof, self.m2)
+    }
+    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
+        if self.smu.len() != w
+            || self.sm2.len() != w
+            || self.inv.len() != w + 1
+            || self.weight.len() != w
+            || w < 2
+        {
+            return blocks_one_by_one(self, w, x, y);
+        }
+        let at = LANES * w;
+        let (xg, xr) = x.split_at(x.len() / at * at);
+        let (yg, yr) = y.split_at_mut(xg.len());
+        let VarWindow {
+            std,
+            inv_dof,
+            inv,
+            weight,
+            ks,
+            smu,
+            sm2,
+            rows,
+            ..
+        } = self;
+        let t = VarTables {
+            inv,
+            weight,
+            inv_dof: *inv_dof,
+        };
+        for (x, y) in xg.chunks_exact(at).zip(yg.chunks_exact_mut(at)) {
+            if *std {
+                var_group::<T, true>(rows, &t, w, x, y, smu, sm2, ks);
+            } else {
+                var_group::<T, false>(rows, &t, w, x, y, smu, sm2, ks);
+            }
+        }
+        self.start_prefix();
+        blocks_one_by_one(self, w, xr, yr);
     }
 }
 
@@ -2126,5 +2441,170 @@ mod tests {
         assert!(s.finish().is_err());
         let diff = op(LaneKind::Diff(1));
         assert!(Stream::new(&diff, DType::F64, DType::F64, None).is_err());
+    }
+
+    /// The rolling sum/mean/var/std of the window ending at `i`, straight
+    /// from the block prefix/suffix scheme of [`crate::algo`], element by
+    /// element (each window's prefix and suffix recomputed from scratch,
+    /// with the same operations in the same order as the streams).
+    fn scheme_window<T: FloatElem>(r: WindowOp, ddof: u32, w: usize, x: &[T], i: usize) -> T {
+        if i + 1 < w {
+            return T::nan_value();
+        }
+        let b = i / w * w;
+        let p = i - b;
+        let prefix = x.get(b..=i).unwrap_or(&[]).iter().map(|v| v.to_f64());
+        // The previous block's suffix p + 1.., right to left.
+        let suffix = x
+            .get(b + p + 1 - w..b)
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .map(|v| v.to_f64());
+        match r {
+            WindowOp::Sum | WindowOp::Mean => {
+                let sum = |vals: &mut dyn Iterator<Item = f64>| {
+                    vals.fold((0.0, 0.0), |(s, c), v| {
+                        let (t, e) = two_sum(s, v);
+                        (t, c + e)
+                    })
+                };
+                let (ps, pc) = sum(&mut prefix.clone());
+                let v = if p == w - 1 {
+                    compensated(ps, pc)
+                } else {
+                    let (ss, sc) = sum(&mut suffix.clone());
+                    let (t, e) = two_sum(ss, ps);
+                    compensated(t, (sc + e) + pc)
+                };
+                T::from_f64(canonical(if r == WindowOp::Mean {
+                    v / w as f64
+                } else {
+                    v
+                }))
+            }
+            _ => {
+                let run = |vals: &mut dyn Iterator<Item = f64>, k: f64| {
+                    let (mut s, mut mu, mut m2) = (0.0, 0.0, 0.0);
+                    for (n, v) in vals.enumerate() {
+                        run_step(&mut s, &mut mu, &mut m2, v - k, 1.0 / (n + 1) as f64);
+                    }
+                    (mu, m2)
+                };
+                let inv_dof = if w > ddof as usize {
+                    1.0 / (w - ddof as usize) as f64
+                } else {
+                    f64::NAN
+                };
+                let kp = x[b].to_f64();
+                let (mu, m2) = run(&mut prefix.clone(), kp);
+                let m2 = if p == w - 1 {
+                    m2
+                } else {
+                    let ks = x[b - 1].to_f64();
+                    let (smu, sm2) = run(&mut suffix.clone(), ks);
+                    let q = p + 1;
+                    let wt = (w - q) as f64 * q as f64 / w as f64;
+                    let d = (kp - ks) + (mu - smu);
+                    sm2 + m2 + d * d * wt
+                };
+                let var = nonneg(m2) * inv_dof;
+                T::from_f64((if r == WindowOp::Std { var.sqrt() } else { var }).abs())
+            }
+        }
+    }
+
+    /// Runs a rolling stream of `T` over `x` pushed in the given lengths
+    /// (cycled); the results.
+    fn rolling_pushed<T: FloatElem + BlockElem>(
+        o: &LaneOp,
+        w: usize,
+        x: &[T],
+        pushes: &[usize],
+    ) -> Vec<T> {
+        let dt = T::block(x).dtype();
+        let mut s = Stream::new(o, dt, dt, Some(Scalar::I64(w as i64))).unwrap();
+        let mut y = vec![T::default(); x.len()];
+        let mut at = 0;
+        for &n in pushes.iter().cycle() {
+            if at == x.len() {
+                break;
+            }
+            let end = (at + n).min(x.len());
+            s.push(T::block(&x[at..end]), Some(T::block_mut(&mut y[at..end])))
+                .unwrap();
+            at = end;
+        }
+        y
+    }
+
+    /// Every rolling sum/mean/var/std result, whatever the dtype, `w`,
+    /// lane length and cutting into pushes (whole blocks side by side in
+    /// [`Window::blocks`]' lanes, or one by one), is the scheme's, bit for
+    /// bit.
+    #[test]
+    fn rolling_windows_in_lanes_are_the_scheme_bit_for_bit() {
+        let mut st = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            st ^= st << 13;
+            st ^= st >> 7;
+            st ^= st << 17;
+            st
+        };
+        let ws = [1, 2, 3, 7, 64, 100, 127, 128, 129, 500, 513, 1000];
+        for (case, &w) in ws.iter().cycle().take(3 * ws.len()).enumerate() {
+            let n = match case % 3 {
+                0 => (next() % (6 * w as u64 + 700)) as usize,
+                1 => 4 * w + 1 + (next() % 5) as usize,
+                _ => (next() % 64) as usize + w,
+            };
+            let outliers = case % 2 == 1;
+            let x: Vec<f64> = (0..n)
+                .map(|_| {
+                    let r = next();
+                    let u = (r >> 11) as f64 / (1u64 << 53) as f64;
+                    match r % 211 {
+                        0 if outliers => f64::NAN,
+                        1 if outliers => f64::INFINITY,
+                        2 if outliers => f64::NEG_INFINITY,
+                        3 if outliers => 1e300,
+                        4 | 5 if outliers => -3e15 * u,
+                        6 => 0.0,
+                        7 => -0.0,
+                        _ => 1e6 + u * 10.0 - 5.0,
+                    }
+                })
+                .collect();
+            let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let mut pushes: Vec<usize> = (0..7).map(|_| 1 + (next() % 1100) as usize).collect();
+            if case % 4 == 0 {
+                pushes = vec![512];
+            }
+            for r in [WindowOp::Sum, WindowOp::Mean, WindowOp::Var, WindowOp::Std] {
+                for ddof in [0, 1] {
+                    if ddof == 1 && matches!(r, WindowOp::Sum | WindowOp::Mean) {
+                        continue;
+                    }
+                    let mut o = op(LaneKind::Rolling(r));
+                    o.ddof = ddof;
+                    let got = rolling_pushed(&o, w, &x, &pushes);
+                    for (i, g) in got.iter().enumerate() {
+                        let want = scheme_window(r, ddof, w, &x, i);
+                        assert!(
+                            g.to_bits() == want.to_bits(),
+                            "{r:?} ddof {ddof} w {w} n {n} pushes {pushes:?} at {i}: {g} vs {want} ({:x} vs {:x})", g.to_bits(), want.to_bits()
+                        );
+                    }
+                    let got = rolling_pushed(&o, w, &xf, &pushes);
+                    for (i, g) in got.iter().enumerate() {
+                        let want = scheme_window(r, ddof, w, &xf, i);
+                        assert!(
+                            g.to_bits() == want.to_bits(),
+                            "f32 {r:?} ddof {ddof} w {w} n {n} pushes {pushes:?} at {i}: {g} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
