@@ -2596,6 +2596,11 @@ mod tests {
                         4 | 5 if outliers => -3e15 * u,
                         6 => 0.0,
                         7 => -0.0,
+                        // Magnitudes 1e-8..1e8 of either sign.
+                        _ if case % 3 == 2 => {
+                            let e = (r >> 3) % 17;
+                            (u - 0.5) * 10f64.powi(e as i32 - 8)
+                        }
                         _ => 1e6 + u * 10.0 - 5.0,
                     }
                 })
