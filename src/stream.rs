@@ -1302,10 +1302,14 @@ fn compensated(sum: f64, comp: f64) -> f64 {
 }
 
 /// `v`, or the one NaN `f64::NAN` if `v` is a NaN: what a rolling
-/// sum/mean/var/std gives for a NaN window. Which NaN an operation on NaNs
-/// gives depends on its operands' order, which the compiler may swap (`+`
-/// and `*` commute) and does differently in scalar and vector code; so the
-/// window's NaN is made one NaN, the same whichever loop computed it.
+/// sum/mean gives for a NaN window. Which NaN an operation on NaNs gives
+/// (the sign of `inf - inf`'s NaN against an input NaN's) depends on its
+/// operands' order, which the compiler may swap (`+` and `*` commute) and
+/// does differently in scalar and vector code; so the window's NaN is made
+/// one NaN, the same whichever loop computed it. (`rolling_var`/`std`,
+/// never negative, clear the sign bit instead: `abs`. This select after
+/// their square root was seen to leave NaNs of either sign in the lane
+/// loops.)
 /// (A select on the bits: one on floats, the compiler may drop as a
 /// no-op, any NaN being as good as another to it.)
 #[inline]
