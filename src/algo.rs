@@ -138,13 +138,7 @@
 //!   carries the prefix's running aggregates (the only serial work) into
 //!   a scratch row, the second merges each with its suffix and writes the
 //!   result; it has no loop-carried state, so the compiler vectorises it
-//!   (with the square root of `std`). Whole blocks pushed together run
-//!   four at a time, one per vector lane, each lane doing the one-block
-//!   operations in the same order (so the results are the same bits; see
-//!   `stream::Window::blocks`). Which NaN the arithmetic gives for a NaN
-//!   window depends on operand order, which the compiler may swap, so it
-//!   is pinned: `f64::NAN` for sums and means, the NaN with its sign bit
-//!   cleared for variances (`f64::NAN` unless input NaNs carry payloads).
+//!   (with the square root of `std`).
 //! - `rolling_min`/`rolling_max`: the same block scheme (van Herk /
 //!   Gil-Werman) with the NaN-propagating `minimum`/`maximum` as the
 //!   aggregate, in the lane's dtype: suffix extremes of the previous

@@ -34,16 +34,7 @@
 //! `SCRATCH` elements) and a loop that merges each with its suffix and
 //! writes the result (no loop-carried state, so it vectorises, square root
 //! included); a whole block pushed together with what follows it is rolled
-//! straight from the pushed slice. Runs of whole blocks in one push (a
-//! window of 100 in the fused loops' pushes of 512) go [`LANES`] blocks at a
-//! time through [`Window::blocks`]: block `j` of the group in lane `j` of
-//! row-major scratch, so the chains of different blocks (independent by
-//! the scheme) advance together in vector registers instead of one after
-//! the other. Each lane performs exactly the operations of the one-block
-//! code, on the same operands, in the same order (IEEE operations are
-//! deterministic, and Rust neither reassociates nor fuses them), so every
-//! result is bit for bit the one-block result; which NaN a NaN window gives
-//! is pinned separately (see `canonical`). `cummax`/`cummin` compare
+//! straight from the pushed slice. `cummax`/`cummin` compare
 //! `CUM_CHUNK` elements at a time with the running extreme and fill
 //! them with it if it beats them all (a branch the CPU predicts), instead
 //! of a chain of blends through every element. `cumsum`, `cumprod` and
@@ -1152,7 +1143,7 @@ fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box
 /// block merged with the suffix `p+1..` of the previous block (empty when
 /// `p = w - 1`). [`Blocked`] walks the blocks; a `Window` keeps the
 /// aggregates.
-trait Window<T: Copy>: Send {
+trait Window<T>: Send {
     /// The previous block is complete (`vals`, in order): compute its
     /// suffix aggregates and start an empty prefix.
     fn roll(&mut self, vals: &[T]);
@@ -1166,28 +1157,6 @@ trait Window<T: Copy>: Send {
     /// Adds the block's last element (offset `w - 1`) and returns the
     /// window that is exactly the block.
     fn last(&mut self, w: usize, x: T) -> T;
-    /// Whole blocks at once: `x` (and `y`) hold whole blocks of `w >= 2`
-    /// elements, the first starting a block that a complete (rolled) block
-    /// precedes, and more of the lane follows them. Exactly
-    /// [`blocks_one_by_one`] (every result and the state left, bit for
-    /// bit), which a window may compute faster: sums and variances run
-    /// [`LANES`] blocks side by side ([`sum_group`], [`var_group`]).
-    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
-        blocks_one_by_one(self, w, x, y);
-    }
-}
-
-/// [`Window::blocks`] by definition: each block's windows (`run` and
-/// `last`), then its suffixes (`roll`).
-fn blocks_one_by_one<T: Copy, K: Window<T> + ?Sized>(k: &mut K, w: usize, x: &[T], y: &mut [T]) {
-    for (b, o) in x.chunks_exact(w).zip(y.chunks_exact_mut(w)) {
-        let (Some((&v, head)), Some((ol, oh))) = (b.split_last(), o.split_last_mut()) else {
-            continue;
-        };
-        k.run(w, 0, true, head, oh);
-        *ol = k.last(w, v);
-        k.roll(b);
-    }
 }
 
 /// Walks a lane through blocks of `w`, keeping the current block's
@@ -1231,17 +1200,6 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
                 self.vals.clear();
                 self.pos = 0;
                 self.prev = true;
-            }
-            // Whole blocks after a complete one, with more of the lane
-            // after them in this push: all at once.
-            let whole = x.len().saturating_sub(1) / w;
-            if self.pos == 0 && self.prev && w >= 2 && whole > 0 {
-                let (xa, xr) = x.split_at(whole * w);
-                let (ya, yr) = std::mem::take(&mut y).split_at_mut(whole * w);
-                self.k.blocks(w, xa, ya);
-                x = xr;
-                y = yr;
-                continue;
             }
             let take = (w - self.pos).min(x.len());
             let (xa, xr) = x.split_at(take);
@@ -1301,23 +1259,6 @@ fn compensated(sum: f64, comp: f64) -> f64 {
     }
 }
 
-/// `v`, or the one NaN `f64::NAN` if `v` is a NaN: what a rolling
-/// sum/mean gives for a NaN window. Which NaN an operation on NaNs gives
-/// (the sign of `inf - inf`'s NaN against an input NaN's) depends on its
-/// operands' order, which the compiler may swap (`+` and `*` commute) and
-/// does differently in scalar and vector code; so the window's NaN is made
-/// one NaN, the same whichever loop computed it. (`rolling_var`/`std`,
-/// never negative, clear the sign bit instead: `abs`. This select after
-/// their square root was seen to leave NaNs of either sign in the lane
-/// loops.)
-/// (A select on the bits: one on floats, the compiler may drop as a
-/// no-op, any NaN being as good as another to it.)
-#[inline]
-fn canonical(v: f64) -> f64 {
-    let bits = v.to_bits();
-    f64::from_bits(if v.is_nan() { f64::NAN.to_bits() } else { bits })
-}
-
 /// `rolling_sum`/`rolling_mean`: compensated sums (`sum`, `comp`) of the
 /// suffixes and the prefix; the window's sum is the suffix's merged with
 /// the prefix's (`sum` added by [`two_sum`], the error and both `comp`s
@@ -1333,8 +1274,6 @@ struct SumWindow {
     comp: f64,
     bsum: Vec<f64>,
     bcomp: Vec<f64>,
-    /// [`Window::blocks`]' scratch.
-    rows: Rows,
 }
 
 impl SumWindow {
@@ -1347,7 +1286,6 @@ impl SumWindow {
             comp: 0.0,
             bsum: Vec::new(),
             bcomp: Vec::new(),
-            rows: Rows::default(),
         }
     }
 
@@ -1424,11 +1362,11 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
             };
             if mean {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(canonical(value(ps, pc, ss, sc) / wf));
+                    *o = T::from_f64(value(ps, pc, ss, sc) / wf);
                 }
             } else {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(canonical(value(ps, pc, ss, sc)));
+                    *o = T::from_f64(value(ps, pc, ss, sc));
                 }
             }
             p += n;
@@ -1437,247 +1375,8 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
     fn last(&mut self, w: usize, x: T) -> T {
         self.add(x.to_f64());
         let v = compensated(self.sum, self.comp);
-        T::from_f64(canonical(if self.mean { v / w as f64 } else { v }))
+        T::from_f64(if self.mean { v / w as f64 } else { v })
     }
-    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
-        if self.ssum.len() != w || self.scomp.len() != w || w < 2 {
-            return blocks_one_by_one(self, w, x, y);
-        }
-        let at = LANES * w;
-        let (xg, xr) = x.split_at(x.len() / at * at);
-        let (yg, yr) = y.split_at_mut(xg.len());
-        let SumWindow {
-            mean,
-            ssum,
-            scomp,
-            rows,
-            ..
-        } = self;
-        for (x, y) in xg.chunks_exact(at).zip(yg.chunks_exact_mut(at)) {
-            if *mean {
-                sum_group::<T, true>(rows, w, x, y, ssum, scomp);
-            } else {
-                sum_group::<T, false>(rows, w, x, y, ssum, scomp);
-            }
-        }
-        self.sum = 0.0;
-        self.comp = 0.0;
-        blocks_one_by_one(self, w, xr, yr);
-    }
-}
-
-/// Blocks that [`Window::blocks`] runs side by side, one per lane. Four
-/// f64 lanes are one AVX register or two SSE2 ones; four independent
-/// chains also cover the latency of an addition (4 cycles), which is what
-/// limits the one-block loops (one addition per element on each chain).
-/// Measured (SSE2 build, w = 100): the group loops take ~0.65-0.8 of the
-/// one-block loops' time per element.
-const LANES: usize = 4;
-
-/// The scratch rows of [`Window::blocks`]: row `p` holds offset `p` of
-/// `LANES` consecutive blocks, block `j` in lane `j`: the elements (`x`,
-/// widened to f64), two aggregates of the suffixes (`a`, `b`), of the
-/// prefixes (`y`, `c`; `y` then takes the results). The rows are filled by
-/// a transposing load, each pass over them is a loop on whole rows (the
-/// same operation on every lane, so one vector body), and a transposing
-/// store writes the results. Lane `j`'s suffix rows are stored shifted by
-/// one lane ([`shifted`]): row `q` of `a` holds, in lane `j`, the suffix
-/// `q..` of block `j - 1`, the one block `j`'s windows merge with, so the
-/// merge is a loop on whole rows too.
-#[derive(Default)]
-struct Rows {
-    x: Vec<[f64; LANES]>,
-    a: Vec<[f64; LANES]>,
-    b: Vec<[f64; LANES]>,
-    c: Vec<[f64; LANES]>,
-    y: Vec<[f64; LANES]>,
-}
-
-impl Rows {
-    /// Loads the `LANES` blocks of `w` of `x` (`x.len() == LANES * w`) into
-    /// rows of `w`, widened to f64.
-    #[inline(always)]
-    fn load<T: FloatElem>(&mut self, w: usize, x: &[T]) {
-        for v in [
-            &mut self.x,
-            &mut self.a,
-            &mut self.b,
-            &mut self.c,
-            &mut self.y,
-        ] {
-            v.resize(w, [0.0; LANES]);
-        }
-        let xb: [&[T]; LANES] = std::array::from_fn(|j| &x[j * w..][..w]);
-        for (row, p) in self.x.iter_mut().zip(0..w) {
-            *row = std::array::from_fn(|j| xb[j][p].to_f64());
-        }
-    }
-
-    /// Writes the result rows to `y` (`LANES` blocks of `w`), rounded to `T`.
-    #[inline(always)]
-    fn store<T: FloatElem>(&self, w: usize, y: &mut [T]) {
-        for (j, b) in y.chunks_exact_mut(w).take(LANES).enumerate() {
-            for (o, row) in b.iter_mut().zip(&self.y) {
-                *o = T::from_f64(row.get(j).copied().unwrap_or(0.0));
-            }
-        }
-    }
-}
-
-/// The row of the suffix aggregates that each lane's block merges with:
-/// lane `j`'s from lane `j - 1` (the block before it), lane 0's `first`
-/// (the previous group's last block).
-#[inline(always)]
-fn shifted(first: f64, row: &[f64; LANES]) -> [f64; LANES] {
-    std::array::from_fn(|j| if j == 0 { first } else { row[j - 1] })
-}
-
-/// [`SumWindow`]'s blocks, `LANES` at a time (`x`, `y`: `LANES * w`
-/// elements), after the block whose suffix sums are `ssum`/`scomp`
-/// (updated to the group's last block). Lane `j` does exactly the
-/// operations of `run`, `last` and `roll` on block `j`, in the same order.
-#[inline(always)]
-fn sum_group<T: FloatElem, const MEAN: bool>(
-    rows: &mut Rows,
-    w: usize,
-    x: &[T],
-    y: &mut [T],
-    ssum: &mut [f64],
-    scomp: &mut [f64],
-) {
-    rows.load(w, x);
-    let Rows {
-        x: xr,
-        a,
-        b,
-        c,
-        y: yr,
-    } = rows;
-    // The suffixes (`roll`), right to left.
-    let (mut sum, mut comp) = ([0.0f64; LANES], [0.0f64; LANES]);
-    let suffixes = xr.iter().zip(a.iter_mut()).zip(b.iter_mut());
-    let prev = ssum.iter_mut().zip(scomp.iter_mut());
-    for (((v, sa), sb), (pa, pb)) in suffixes.zip(prev).rev() {
-        for j in 0..LANES {
-            let (t, err) = two_sum(sum[j], v[j]);
-            sum[j] = t;
-            comp[j] += err;
-        }
-        (*sa, *sb) = (shifted(*pa, &sum), shifted(*pb, &comp));
-        (*pa, *pb) = (sum[LANES - 1], comp[LANES - 1]);
-    }
-    // The prefixes (`run`, `last`), then the windows: prefix `0..=p`
-    // merged with suffix `p + 1..` of the block before, the last alone.
-    let wf = w as f64;
-    let (mut sum, mut comp) = ([0.0f64; LANES], [0.0f64; LANES]);
-    for ((v, ps), pc) in xr.iter().zip(yr.iter_mut()).zip(c.iter_mut()) {
-        for j in 0..LANES {
-            let (t, err) = two_sum(sum[j], v[j]);
-            sum[j] = t;
-            comp[j] += err;
-        }
-        (*ps, *pc) = (sum, comp);
-    }
-    for ((o, pc), (ss, sc)) in yr
-        .iter_mut()
-        .zip(c.iter())
-        .zip(a.iter().zip(b.iter()).skip(1))
-    {
-        let ps = *o;
-        for j in 0..LANES {
-            let (t, err) = two_sum(ss[j], ps[j]);
-            let v = compensated(t, (sc[j] + err) + pc[j]);
-            o[j] = canonical(if MEAN { v / wf } else { v });
-        }
-    }
-    if let (Some(o), Some(pc)) = (yr.last_mut(), c.last()) {
-        for j in 0..LANES {
-            let v = compensated(o[j], pc[j]);
-            o[j] = canonical(if MEAN { v / wf } else { v });
-        }
-    }
-    rows.store(w, y);
-}
-
-/// [`VarWindow`]'s tables, as [`var_group`] reads them.
-struct VarTables<'a> {
-    w: usize,
-    inv: &'a [f64],
-    weight: &'a [f64],
-    inv_dof: f64,
-}
-
-/// [`VarWindow`]'s blocks, `LANES` at a time (`x`, `y`: `LANES * w`
-/// elements), after the block whose suffix runs are `smu`/`sm2`, shifted
-/// by `ks` (updated to the group's last block). Lane `j` does exactly the
-/// operations of `run`, `last` and `roll` on block `j`, in the same order.
-#[inline(always)]
-fn var_group<T: FloatElem, const STD: bool>(
-    rows: &mut Rows,
-    t: &VarTables<'_>,
-    x: &[T],
-    y: &mut [T],
-    smu: &mut [f64],
-    sm2: &mut [f64],
-    ks: &mut f64,
-) {
-    let w = t.w;
-    rows.load(w, x);
-    let Rows {
-        x: xr,
-        a,
-        b,
-        c,
-        y: yr,
-    } = rows;
-    let (Some(&kp), Some(&kl)) = (xr.first(), xr.last()) else {
-        return;
-    };
-    // The suffixes (`roll`), right to left, shifted by each block's last
-    // value; the run of `i` values takes `inv[i]`.
-    let (mut s, mut mu, mut m2) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
-    let suffixes = xr.iter().zip(a.iter_mut()).zip(b.iter_mut());
-    let prev = smu.iter_mut().zip(sm2.iter_mut());
-    for ((((v, sa), sb), (pa, pb)), &f) in suffixes.zip(prev).rev().zip(t.inv.iter().skip(1)) {
-        for j in 0..LANES {
-            run_step(&mut s[j], &mut mu[j], &mut m2[j], v[j] - kl[j], f);
-        }
-        (*sa, *sb) = (shifted(*pa, &mu), shifted(*pb, &m2));
-        (*pa, *pb) = (mu[LANES - 1], m2[LANES - 1]);
-    }
-    // The prefixes (`run`, `last`): `0..=p` shifted by each block's first
-    // value, `inv[p + 1]`; then the windows: each merged with the suffix
-    // `p + 1..` of the block before (`weight[p + 1]`), the last alone.
-    let shift =
-        std::array::from_fn::<f64, LANES, _>(|j| kp[j] - if j == 0 { *ks } else { kl[j - 1] });
-    let (mut s, mut mu, mut m2) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
-    for (((v, pm), pq), &f) in xr
-        .iter()
-        .zip(yr.iter_mut())
-        .zip(c.iter_mut())
-        .zip(t.inv.iter().skip(1))
-    {
-        for j in 0..LANES {
-            run_step(&mut s[j], &mut mu[j], &mut m2[j], v[j] - kp[j], f);
-        }
-        (*pm, *pq) = (mu, m2);
-    }
-    let suffixes = a.iter().zip(b.iter()).skip(1);
-    let weights = t.weight.iter().skip(1);
-    for (((o, &pq), (sa, sb)), &wt) in yr.iter_mut().zip(c.iter()).zip(suffixes).zip(weights) {
-        let pm = *o;
-        for j in 0..LANES {
-            let d = shift[j] + (pm[j] - sa[j]);
-            o[j] = VarWindow::out(STD, t.inv_dof, sb[j] + pq[j] + d * d * wt);
-        }
-    }
-    if let (Some(o), Some(pq)) = (yr.last_mut(), c.last()) {
-        for j in 0..LANES {
-            o[j] = VarWindow::out(STD, t.inv_dof, pq[j]);
-        }
-    }
-    *ks = kl[LANES - 1];
-    rows.store(w, y);
 }
 
 /// `rolling_var`/`rolling_std` (see [`crate::algo`]): runs of *shifted*
@@ -1717,8 +1416,6 @@ struct VarWindow {
     /// The prefix's mean and M2 at each element of a chunk.
     bmu: Vec<f64>,
     bm2: Vec<f64>,
-    /// [`Window::blocks`]' scratch.
-    rows: Rows,
 }
 
 /// `1 / n`, as the table of [`VarWindow`] holds it.
@@ -1770,7 +1467,6 @@ impl VarWindow {
             m2: 0.0,
             bmu: Vec::new(),
             bm2: Vec::new(),
-            rows: Rows::default(),
         }
     }
 
@@ -1778,8 +1474,7 @@ impl VarWindow {
     #[inline]
     fn out<T: FloatElem>(std: bool, inv_dof: f64, m2: f64) -> T {
         let var = nonneg(m2) * inv_dof;
-        // Never negative: `abs` only clears a NaN's sign (see `canonical`).
-        T::from_f64((if std { var.sqrt() } else { var }).abs())
+        T::from_f64(if std { var.sqrt() } else { var })
     }
 
     fn start_prefix(&mut self) {
@@ -1893,45 +1588,6 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
         let d = x.to_f64() - self.kp;
         run_step(&mut self.s, &mut self.mu, &mut self.m2, d, inv);
         Self::out(self.std, self.inv_dof, self.m2)
-    }
-    fn blocks(&mut self, w: usize, x: &[T], y: &mut [T]) {
-        if self.smu.len() != w
-            || self.sm2.len() != w
-            || self.inv.len() != w + 1
-            || self.weight.len() != w
-            || w < 2
-        {
-            return blocks_one_by_one(self, w, x, y);
-        }
-        let at = LANES * w;
-        let (xg, xr) = x.split_at(x.len() / at * at);
-        let (yg, yr) = y.split_at_mut(xg.len());
-        let VarWindow {
-            std,
-            inv_dof,
-            inv,
-            weight,
-            ks,
-            smu,
-            sm2,
-            rows,
-            ..
-        } = self;
-        let t = VarTables {
-            w,
-            inv,
-            weight,
-            inv_dof: *inv_dof,
-        };
-        for (x, y) in xg.chunks_exact(at).zip(yg.chunks_exact_mut(at)) {
-            if *std {
-                var_group::<T, true>(rows, &t, x, y, smu, sm2, ks);
-            } else {
-                var_group::<T, false>(rows, &t, x, y, smu, sm2, ks);
-            }
-        }
-        self.start_prefix();
-        blocks_one_by_one(self, w, xr, yr);
     }
 }
 
@@ -2538,11 +2194,7 @@ mod tests {
                     let (t, e) = two_sum(ss, ps);
                     compensated(t, (sc + e) + pc)
                 };
-                T::from_f64(canonical(if r == WindowOp::Mean {
-                    v / w as f64
-                } else {
-                    v
-                }))
+                T::from_f64(if r == WindowOp::Mean { v / w as f64 } else { v })
             }
             _ => {
                 let run = |vals: &mut dyn Iterator<Item = f64>, k: f64| {
@@ -2570,7 +2222,7 @@ mod tests {
                     sm2 + m2 + d * d * wt
                 };
                 let var = nonneg(m2) * inv_dof;
-                T::from_f64((if r == WindowOp::Std { var.sqrt() } else { var }).abs())
+                T::from_f64(if r == WindowOp::Std { var.sqrt() } else { var })
             }
         }
     }
@@ -2600,11 +2252,12 @@ mod tests {
     }
 
     /// Every rolling sum/mean/var/std result, whatever the dtype, `w`,
-    /// lane length and cutting into pushes (whole blocks side by side in
-    /// [`Window::blocks`]' lanes, or one by one), is the scheme's, bit for
-    /// bit.
+    /// `ddof`, lane length and cutting into pushes, is the scheme's: the
+    /// same bits, or NaN where it is NaN (which NaN an operation on NaNs
+    /// gives depends on its operands' order, which the compiler may swap,
+    /// and does between the vectorised merge and this scalar reference).
     #[test]
-    fn rolling_windows_in_lanes_are_the_scheme_bit_for_bit() {
+    fn rolling_windows_are_the_scheme_bit_for_bit() {
         let mut st = 0x2545_F491_4F6C_DD1Du64;
         let mut next = move || {
             st ^= st << 13;
@@ -2657,7 +2310,7 @@ mod tests {
                     for (i, g) in got.iter().enumerate() {
                         let want = scheme_window(r, ddof, w, &x, i);
                         assert!(
-                            g.to_bits() == want.to_bits(),
+                            g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
                             "{r:?} ddof {ddof} w {w} n {n} pushes {pushes:?} at {i}: {g} vs {want} ({:x} vs {:x})", g.to_bits(), want.to_bits()
                         );
                     }
@@ -2665,7 +2318,7 @@ mod tests {
                     for (i, g) in got.iter().enumerate() {
                         let want = scheme_window(r, ddof, w, &xf, i);
                         assert!(
-                            g.to_bits() == want.to_bits(),
+                            g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
                             "f32 {r:?} ddof {ddof} w {w} n {n} pushes {pushes:?} at {i}: {g} vs {want}"
                         );
                     }
