@@ -774,4 +774,28 @@ fn blocked_plans() {
             block v4; compute v6; store v6@b1
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan("log(abs(x) + 1) + 2", &[("x", v64(&A))]));
+    // Inside a lane group: maps a stage after their operands, beside the
+    // streams (the function of a per-lane value stays per element).
+    expect![[r#"
+        b0: f64 input 0, shape of v0
+        b1: f64 output 0, shape of v9
+        loop 0: lane group over the vector v0, 2 sweep(s), blocks of 512
+          stream v3 = cumsum(v2)
+          stream v4 = mean(v0)
+          stream v8 = sum(v7)
+          sweep 0:
+            push v4 (from v0@b0)
+            map v7 = exp(v0) a block at a time (from v0@b0)
+            push v8
+            finish v4 v8
+          sweep 1:
+            load v0@b0; lane v4; compute v1 v5; to block v1 v5
+            map v2 = log1p(v1) a block at a time
+            push v3
+            block v3 v5; lane v8; compute v6 v9; store v9@b1
+        1 loop(s), 0 temporary buffer(s)"#]]
+    .assert_eq(&plan(
+        "cumsum(log1p(abs(x))) * exp(mean(x)) - sum(exp(x))",
+        &[("x", v64(&A))],
+    ));
 }
