@@ -1516,6 +1516,39 @@ impl<'a> Translator<'a, '_> {
         if vector {
             self.vector_segment(nest, g, seg, ptrs, &vars, k, bl)?;
         }
+        // Per-lane values (a reduction's result) and the float work on
+        // them alone do not change along the block: loaded and computed
+        // once, before the loop (`x - exp(mean(x))` calls `exp` once a
+        // block, not once an element). Float arithmetic and functions
+        // never trap, so computing them for a block that turns out empty
+        // is harmless.
+        self.values.fill(None);
+        let mut invariant: Vec<(usize, Value)> = Vec::new();
+        for &v in &seg.lane_in {
+            let slot = g
+                .slot_of(v)
+                .ok_or_else(|| internal(format!("{v} has no lane slot")))?;
+            let ty = clif_type(self.ir.node(v).dtype);
+            let x = self
+                .b
+                .ins()
+                .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
+            self.values[v.index()] = Some(x);
+            invariant.push((v.index(), x));
+        }
+        for &v in &seg.compute {
+            let node = self.ir.node(v);
+            let hoist = node.dtype.is_float()
+                && matches!(node.op, Op::Unary(..) | Op::Binary(..))
+                && node.op.operands().iter().all(|&o| {
+                    matches!(self.ir.node(o).op, Op::Const(_)) || self.values[o.index()].is_some()
+                });
+            if hoist {
+                let value = self.translate_node(v)?;
+                self.values[v.index()] = Some(value);
+                invariant.push((v.index(), value));
+            }
+        }
         let body = self.b.create_block();
         let exit = self.b.create_block();
         let kv = self.b.use_var(k);
@@ -1523,6 +1556,9 @@ impl<'a> Translator<'a, '_> {
         self.b.ins().brif(more, body, &[], exit, &[]);
         self.b.switch_to_block(body);
         self.values.fill(None);
+        for &(i, x) in &invariant {
+            self.values[i] = Some(x);
+        }
         let kv = self.b.use_var(k);
         for &a in &seg.loads {
             let access = nest.loads[a];
@@ -1541,20 +1577,11 @@ impl<'a> Translator<'a, '_> {
             let x = self.b.ins().load(clif_type(dtype), self.mem, p, 0);
             self.values[v.index()] = Some(x);
         }
-        for &v in &seg.lane_in {
-            let slot = g
-                .slot_of(v)
-                .ok_or_else(|| internal(format!("{v} has no lane slot")))?;
-            let ty = clif_type(self.ir.node(v).dtype);
-            let x = self
-                .b
-                .ins()
-                .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
-            self.values[v.index()] = Some(x);
-        }
         for &v in &seg.compute {
-            let value = self.translate_node(v)?;
-            self.values[v.index()] = Some(value);
+            if self.values[v.index()].is_none() {
+                let value = self.translate_node(v)?;
+                self.values[v.index()] = Some(value);
+            }
         }
         for &v in &seg.scratch_out {
             let row = g

@@ -356,8 +356,8 @@ fn direct_blocks_agree_with_row_blocks() {
 /// reduction, a scan or a window, or work after one) run as maps, a block
 /// at a time: the same bits as the interpreter's element-by-element
 /// functions, around block boundaries, for vectors and both layouts of
-/// matrices, with multi-sweep plans and a function of a per-lane value
-/// (computed per element, not mapped).
+/// matrices, with multi-sweep plans; functions of per-lane values are
+/// not mapped but computed once a block, before the element loop.
 #[test]
 fn functions_map_inside_lane_groups() {
     let engines = util::engines();
@@ -370,6 +370,10 @@ fn functions_map_inside_lane_groups() {
         "sum(exp(a) * sin(b)) + max(cosh(a))",
         "cummax(tan(a)) - sinh(cumsum(b))",
         "std(log(abs(a) + 1)) * exp(b)",
+        // Per-lane values and float work on them alone, hoisted out of
+        // the element loop.
+        "a / exp(sum(a) * 1e-3) + log(abs(max(b)) + 1) * (2 - min(a))",
+        "where(a > mean(a), sqrt(abs(sum(b))), -cosh(min(b)))",
     ];
     for n in [1, 7, 511, 512, 513, 1100] {
         let inputs = vec![
@@ -384,6 +388,7 @@ fn functions_map_inside_lane_groups() {
         "sum(exp(a), axis=1)",
         "mean(sin(a), axis=0, keepdims=true) - exp(a)",
         "cumsum(tanh(a), axis=1)",
+        "exp(mean(a, axis=1, keepdims=true)) - a * log1p(abs(max(a, axis=1, keepdims=true)))",
         "(a - mean(exp(a), axis=1, keepdims=true)) / std(log1p(abs(a)), axis=1, keepdims=true)",
     ];
     for (r, c) in [(3, 7), (2, 600), (5, 1)] {
