@@ -1110,9 +1110,10 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
     let streams = &d.streams;
     let stream_of = |v: ValueId| streams.iter().position(|&s| s == v);
     // The operand of a function computed in the group that has a block
-    // routine (not of one whose value is loaded or is a stream's).
+    // routine (not of one whose value is loaded or is a stream's, nor of
+    // a scalar, computed once a block before the element loop).
     let mapped = |v: ValueId| match ir.node(v).op {
-        Op::Unary(op, a) if !loaded(v) && stream_of(v).is_none() => {
+        Op::Unary(op, a) if !loaded(v) && stream_of(v).is_none() && ir.node(v).rank > 0 => {
             is_mapped(op, ir.node(a).dtype).then_some(a)
         }
         _ => None,
@@ -1551,9 +1552,10 @@ pub fn is_mapped(op: UnaryOp, dtype: DType) -> bool {
 /// segments in a row, and stored where available.
 fn blocked(ir: &Ir, nest: LoopNest) -> LoopNest {
     let computed: HashSet<ValueId> = nest.compute.iter().copied().collect();
-    // A function computed here (not one whose value is loaded).
+    // A function computed here (not one whose value is loaded, nor one of
+    // a scalar: that is computed once, before the loop).
     let mapped = |v: ValueId| match ir.node(v).op {
-        Op::Unary(op, a) if computed.contains(&v) => {
+        Op::Unary(op, a) if computed.contains(&v) && ir.node(v).rank > 0 => {
             is_mapped(op, ir.node(a).dtype).then_some((op, a))
         }
         _ => None,

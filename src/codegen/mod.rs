@@ -1536,6 +1536,18 @@ impl<'a> Translator<'a, '_> {
             self.values[v.index()] = Some(x);
             invariant.push((v.index(), x));
         }
+        for &a in &seg.loads {
+            let access = nest.loads[a];
+            let node = self.ir.node(access.value);
+            if node.rank != 0 || matches!(node.op, Op::Const(_)) {
+                continue;
+            }
+            let var = vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
+            let p = self.b.use_var(var);
+            let x = self.b.ins().load(clif_type(node.dtype), self.mem, p, 0);
+            self.values[access.value.index()] = Some(x);
+            invariant.push((access.value.index(), x));
+        }
         for &v in &seg.compute {
             let node = self.ir.node(v);
             let hoist = node.dtype.is_float()
@@ -1562,6 +1574,9 @@ impl<'a> Translator<'a, '_> {
         let kv = self.b.use_var(k);
         for &a in &seg.loads {
             let access = nest.loads[a];
+            if self.values[access.value.index()].is_some() {
+                continue;
+            }
             let var = vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
             let p = self.b.use_var(var);
             let ty = clif_type(self.ir.node(access.value).dtype);
@@ -1673,6 +1688,7 @@ impl<'a> Translator<'a, '_> {
             };
             self.vector_loop(v.lanes, &body, i, v.limit)?;
         }
+        let invariant = self.hoist_scalars(nest, slots)?;
         let body = self.b.create_block();
         let exit = self.b.create_block();
         let at = self.b.use_var(i);
@@ -1680,7 +1696,7 @@ impl<'a> Translator<'a, '_> {
         self.b.ins().brif(more, body, &[], exit, &[]);
 
         self.b.switch_to_block(body);
-        self.translate_body(nest, slots)?;
+        self.translate_body_with(nest, slots, &invariant)?;
         self.advance(slots, axis, |s| s.ptr);
         let next = self.b.use_var(i);
         let next = self.b.ins().iadd_imm_u(next, 1);
@@ -1762,7 +1778,63 @@ impl<'a> Translator<'a, '_> {
 
     /// One iteration: loads, computation, stores.
     fn translate_body(&mut self, nest: &LoopNest, slots: &[SlotFrame]) -> Result<()> {
+        self.translate_body_with(nest, slots, &[])
+    }
+
+    /// The values of a loop body that do not change along the loop: the
+    /// loads of scalars (rank 0) and the float work on those alone,
+    /// computed here (before the loop) so that `x * arctan(c)` calls
+    /// `arctan` once, not once an element. Float arithmetic and functions
+    /// never trap, so computing them for a loop that turns out empty is
+    /// harmless.
+    fn hoist_scalars(
+        &mut self,
+        nest: &LoopNest,
+        slots: &[SlotFrame],
+    ) -> Result<Vec<(usize, Value)>> {
         self.values.fill(None);
+        let mut invariant = Vec::new();
+        for access in &nest.loads {
+            let node = self.ir.node(access.value);
+            if node.rank != 0 || matches!(node.op, Op::Const(_)) {
+                continue;
+            }
+            let Some(s) = slots.iter().find(|s| s.slot == access.slot) else {
+                continue;
+            };
+            let p = self.b.use_var(s.ptr);
+            let x = self.b.ins().load(clif_type(node.dtype), self.mem, p, 0);
+            self.values[access.value.index()] = Some(x);
+            invariant.push((access.value.index(), x));
+        }
+        for &v in &nest.compute {
+            let node = self.ir.node(v);
+            let hoist = node.rank == 0
+                && node.dtype.is_float()
+                && matches!(node.op, Op::Unary(..) | Op::Binary(..))
+                && node.op.operands().iter().all(|&o| {
+                    matches!(self.ir.node(o).op, Op::Const(_)) || self.values[o.index()].is_some()
+                });
+            if hoist {
+                let x = self.translate_node(v)?;
+                self.values[v.index()] = Some(x);
+                invariant.push((v.index(), x));
+            }
+        }
+        Ok(invariant)
+    }
+
+    /// The body, with the `invariant` values computed before the loop.
+    fn translate_body_with(
+        &mut self,
+        nest: &LoopNest,
+        slots: &[SlotFrame],
+        invariant: &[(usize, Value)],
+    ) -> Result<()> {
+        self.values.fill(None);
+        for &(i, x) in invariant {
+            self.values[i] = Some(x);
+        }
         let pointer = |slot: usize| {
             slots
                 .iter()
@@ -1771,7 +1843,9 @@ impl<'a> Translator<'a, '_> {
                 .ok_or_else(|| internal(format!("slot {slot} has no pointer")))
         };
         for access in &nest.loads {
-            if matches!(self.ir.node(access.value).op, Op::Const(_)) {
+            if matches!(self.ir.node(access.value).op, Op::Const(_))
+                || self.values[access.value.index()].is_some()
+            {
                 continue;
             }
             let p = self.b.use_var(pointer(access.slot)?);
@@ -1780,6 +1854,9 @@ impl<'a> Translator<'a, '_> {
             self.values[access.value.index()] = Some(v);
         }
         for &v in &nest.compute {
+            if self.values[v.index()].is_some() {
+                continue;
+            }
             let value = self.translate_node(v)?;
             self.values[v.index()] = Some(value);
         }

@@ -419,3 +419,51 @@ fn functions_map_inside_lane_groups() {
         .to_string();
     assert!(plan.contains("map v1 = exp(v0)"), "{plan}");
 }
+
+/// Functions of scalars (rank-0 inputs) in plain loops, blocked loops,
+/// lane groups and matrix loops are computed once before the element loop
+/// (not per element, not mapped over a block of copies): the same bits as
+/// the interpreter, for every special value as the scalar.
+#[test]
+fn functions_of_scalars_are_computed_once() {
+    let engines = util::engines();
+    let exprs = [
+        "x * arctan(c)",
+        "x * exp(c) - sinh(c * 2)",
+        "x * exp(c) + exp(x)",
+        "x - arctan(c) * mean(x)",
+        "cumsum(x, axis=0) * log1p(abs(c)) + tan(c)",
+        "where(x > c, exp(-c), x / cosh(c))",
+    ];
+    for k in [0, 1, 2, 3, 5, 7, 11] {
+        for n in [1, 5, 513] {
+            let inputs = vec![
+                ("x".to_string(), sawtooth(n, 0, Layout::default())),
+                ("c".to_string(), Owned::scalar(Scalar::F64(special(k)))),
+            ];
+            for src in exprs {
+                agree(&engines, src, &inputs);
+            }
+        }
+    }
+    let values: Vec<Scalar> = (0..21).map(|k| Scalar::F64(special(k))).collect();
+    let inputs = vec![
+        (
+            "x".to_string(),
+            Owned::array(DType::F64, &[3, 7], &values, Layout::default()),
+        ),
+        ("c".to_string(), Owned::scalar(Scalar::F64(0.75))),
+    ];
+    for src in exprs {
+        agree(&engines, src, &inputs);
+    }
+    // No block routine over a block of copies of the scalar.
+    let x: Vec<f64> = (0..100).map(|i| i as f64).collect();
+    let plan = Engine::with_config(Config::default())
+        .compile("x * exp(c)")
+        .and_then(|e| e.compiled(&[("x", Arg::from(&x[..])), ("c", Arg::from(0.5))]))
+        .unwrap()
+        .plan
+        .to_string();
+    assert!(!plan.contains("map"), "{plan}");
+}
