@@ -1481,6 +1481,7 @@ impl<'a> Translator<'a, '_> {
             loads,
             compute: &seg.compute,
             stores,
+            splats: &[],
         };
         self.vector_loop(lanes, &body, k, limit)
     }
@@ -1640,7 +1641,17 @@ impl<'a> Translator<'a, '_> {
         n: Value,
     ) -> Option<VectorPlan> {
         let accesses = || nest.loads.iter().chain(&nest.stores);
-        let lanes = self.vector_lanes(accesses().map(|a| a.value), &nest.compute)?;
+        // Values computed before the loop reach the vector body as splats,
+        // like rank-0 loads: their calls do not keep it from running.
+        let hoisted = self.hoistable(nest);
+        let compute: Vec<ValueId> = nest
+            .compute
+            .iter()
+            .copied()
+            .filter(|v| !hoisted.contains(v))
+            .collect();
+        let memory = accesses().map(|a| a.value).chain(hoisted.iter().copied());
+        let lanes = self.vector_lanes(memory, &compute)?;
         let reach: Vec<(Reach, Value)> = accesses()
             .zip(slots)
             .map(|(a, s)| {
@@ -1670,7 +1681,19 @@ impl<'a> Translator<'a, '_> {
         let i = self.b.declare_var(self.ptr);
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(i, zero);
+        let invariant = self.hoist_scalars(nest, slots)?;
         if let Some(v) = vector {
+            let splats: Vec<(ValueId, Value)> = invariant
+                .iter()
+                .filter(|&&(k, _)| nest.compute.iter().any(|c| c.index() == k))
+                .map(|&(k, x)| (ValueId(k as u32), x))
+                .collect();
+            let compute: Vec<ValueId> = nest
+                .compute
+                .iter()
+                .copied()
+                .filter(|c| !splats.iter().any(|(s, _)| s == c))
+                .collect();
             let mut places = v
                 .reach
                 .iter()
@@ -1683,12 +1706,12 @@ impl<'a> Translator<'a, '_> {
                     .map(|a| a.value)
                     .zip(places.by_ref())
                     .collect(),
-                compute: &nest.compute,
+                compute: &compute,
                 stores: nest.stores.iter().map(|a| a.value).zip(places).collect(),
+                splats: &splats,
             };
             self.vector_loop(v.lanes, &body, i, v.limit)?;
         }
-        let invariant = self.hoist_scalars(nest, slots)?;
         let body = self.b.create_block();
         let exit = self.b.create_block();
         let at = self.b.use_var(i);
@@ -1779,6 +1802,35 @@ impl<'a> Translator<'a, '_> {
     /// One iteration: loads, computation, stores.
     fn translate_body(&mut self, nest: &LoopNest, slots: &[SlotFrame]) -> Result<()> {
         self.translate_body_with(nest, slots, &[])
+    }
+
+    /// The values [`Self::hoist_scalars`] computes before a plain loop:
+    /// float work (rank 0) on scalars' loads and constants alone.
+    fn hoistable(&self, nest: &LoopNest) -> Vec<ValueId> {
+        let ir = self.ir;
+        let mut known: Vec<ValueId> = nest
+            .loads
+            .iter()
+            .map(|a| a.value)
+            .filter(|&v| ir.node(v).rank == 0)
+            .collect();
+        let mut hoisted = Vec::new();
+        for &v in &nest.compute {
+            let node = ir.node(v);
+            let ok = node.rank == 0
+                && node.dtype.is_float()
+                && matches!(node.op, Op::Unary(..) | Op::Binary(..))
+                && node
+                    .op
+                    .operands()
+                    .iter()
+                    .all(|o| matches!(ir.node(*o).op, Op::Const(_)) || known.contains(o));
+            if ok {
+                known.push(v);
+                hoisted.push(v);
+            }
+        }
+        hoisted
     }
 
     /// The values of a loop body that do not change along the loop: the

@@ -69,6 +69,8 @@ pub(super) struct VectorBody<'x> {
     pub loads: Vec<(ValueId, Place)>,
     pub compute: &'x [ValueId],
     pub stores: Vec<(ValueId, Place)>,
+    /// Values computed before the loop, splatted into every step.
+    pub splats: &'x [(ValueId, Value)],
 }
 
 /// What a slot is in the vector body.
@@ -225,6 +227,10 @@ impl<'a> Translator<'a, '_> {
         };
         for u in 0..UNROLL as i32 {
             self.values.fill(None);
+            for &(v, x) in body.splats {
+                let x = self.b.ins().splat(lanes.vector, x);
+                self.values[v.index()] = Some(x);
+            }
             for &(v, place) in &body.loads {
                 if matches!(self.ir.node(v).op, Op::Const(_)) {
                     continue;
