@@ -1859,19 +1859,10 @@ impl<'a> Translator<'a, '_> {
             self.values[access.value.index()] = Some(x);
             invariant.push((access.value.index(), x));
         }
-        for &v in &nest.compute {
-            let node = self.ir.node(v);
-            let hoist = node.rank == 0
-                && node.dtype.is_float()
-                && matches!(node.op, Op::Unary(..) | Op::Binary(..))
-                && node.op.operands().iter().all(|&o| {
-                    matches!(self.ir.node(o).op, Op::Const(_)) || self.values[o.index()].is_some()
-                });
-            if hoist {
-                let x = self.translate_node(v)?;
-                self.values[v.index()] = Some(x);
-                invariant.push((v.index(), x));
-            }
+        for v in self.hoistable(nest) {
+            let x = self.translate_node(v)?;
+            self.values[v.index()] = Some(x);
+            invariant.push((v.index(), x));
         }
         Ok(invariant)
     }
