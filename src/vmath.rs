@@ -710,25 +710,56 @@ fn half_exp(e: &ExpParts) -> f64 {
 /// 2^-63 of `e^a`).
 const HYPERBOLIC_BIG: f64 = 22.0;
 
+/// What `sinh` and `cosh` of `|x|` start from: `|x|` clamped where either
+/// is `inf` anyway (past 711; NaN is handled by the caller), its
+/// reduction, `t = expm1|x|` and `E = e^|x| = t + 1`, both as
+/// double-doubles.
+struct Hyperbolic {
+    a: f64,
+    e: ExpParts,
+    t: f64,
+    tl: f64,
+    big: f64,
+    big_lo: f64,
+}
+
+#[inline(always)]
+fn hyperbolic(x: f64) -> Hyperbolic {
+    let a = x.abs();
+    let a = pick(a > 711.0, 711.0, a);
+    let e = exp_reduce(a);
+    let (t, tl) = expm1_finish(&e);
+    let (big, el0) = two_sum(t, 1.0);
+    Hyperbolic {
+        a,
+        e,
+        t,
+        tl,
+        big,
+        big_lo: el0 + tl,
+    }
+}
+
+/// `(hi + lo + q) / 2` below 22 (`hi + q` by a two-sum, both terms
+/// non-negative, so nothing cancels), `e^|x| / 2` from 22 on.
+#[inline(always)]
+fn hyperbolic_half_sum(h: &Hyperbolic, hi: f64, lo: f64, q: f64) -> f64 {
+    let (u, ue) = two_sum(hi, q);
+    let small = (u + (ue + lo)) * 0.5;
+    pick(h.a < HYPERBOLIC_BIG, small, half_exp(&h.e))
+}
+
 impl Op for Sinh {
     const SLOW: Option<fn(f64) -> f64> = None;
 
-    /// `sinh|x| = (t + t / (t + 1)) / 2`, `t = expm1|x|` as a
-    /// double-double (two non-negative terms: no cancellation; their sum
-    /// carried by a two-sum: at most 0.75 ulp against the 200-bit
-    /// references); `e^|x| / 2` from 22 on; the sign of `x`.
+    /// `sinh|x| = (t + t / (t + 1)) / 2`, `t = expm1|x|` (at most 0.75 ulp
+    /// against the 200-bit references); `e^|x| / 2` from 22 on; the sign
+    /// of `x`.
     #[inline(always)]
     fn lane(x: f64) -> f64 {
-        let a = x.abs();
-        // Past 711 the result is inf either way (NaN is handled below).
-        let ac = pick(a > 711.0, 711.0, a);
-        let e = exp_reduce(ac);
-        let (t, tl) = expm1_finish(&e);
-        let (d, dl0) = two_sum(t, 1.0);
-        let q = divide_dd(t, tl, d, dl0 + tl);
-        let (u, ue) = two_sum(t, q);
-        let small = (u + (ue + tl)) * 0.5;
-        let y = pick(ac < HYPERBOLIC_BIG, small, half_exp(&e));
+        let h = hyperbolic(x);
+        let q = divide_dd(h.t, h.tl, h.big, h.big_lo);
+        let y = hyperbolic_half_sum(&h, h.t, h.tl, q);
         let y = f64::from_bits(y.to_bits() | (x.to_bits() & (1 << 63)));
         pick(x.is_nan(), x + x, y)
     }
@@ -737,22 +768,14 @@ impl Op for Sinh {
 impl Op for Cosh {
     const SLOW: Option<fn(f64) -> f64> = None;
 
-    /// `cosh x = (E + 1/E) / 2`, `E = e^|x| = (expm1|x| + 1)` carried as a
-    /// double-double (the reciprocal is at most `E`, so its rounding is
-    /// small at the result's scale: at most 0.6 ulp against the 200-bit
-    /// references); `e^|x| / 2` from 22 on.
+    /// `cosh x = (E + 1/E) / 2`, `E = e^|x|` (the reciprocal is at most
+    /// `E`, so its rounding is small at the result's scale: at most 0.6
+    /// ulp against the 200-bit references); `e^|x| / 2` from 22 on.
     #[inline(always)]
     fn lane(x: f64) -> f64 {
-        let a = x.abs();
-        let ac = pick(a > 711.0, 711.0, a);
-        let e = exp_reduce(ac);
-        let (t, tl) = expm1_finish(&e);
-        let (big_e, el0) = two_sum(t, 1.0);
-        let el = el0 + tl;
-        let r = divide_dd(1.0, 0.0, big_e, el);
-        let (u, ue) = two_sum(big_e, r);
-        let small = (u + (ue + el)) * 0.5;
-        let y = pick(ac < HYPERBOLIC_BIG, small, half_exp(&e));
+        let h = hyperbolic(x);
+        let r = divide_dd(1.0, 0.0, h.big, h.big_lo);
+        let y = hyperbolic_half_sum(&h, h.big, h.big_lo, r);
         pick(x.is_nan(), x + x, y)
     }
 }
