@@ -1414,8 +1414,26 @@ impl<'a> Translator<'a, '_> {
         vars: &[Variable],
         k: Variable,
         bl: Value,
+        invariant: &[(usize, Value)],
     ) -> Result<()> {
         let nloads = nest.loads.len();
+        // Values computed before the loop are splatted, not computed.
+        let splats: Vec<(ValueId, Value)> = seg
+            .compute
+            .iter()
+            .filter_map(|&v| {
+                invariant
+                    .iter()
+                    .find(|&&(k, _)| k == v.index())
+                    .map(|&(_, x)| (v, x))
+            })
+            .collect();
+        let compute: Vec<ValueId> = seg
+            .compute
+            .iter()
+            .copied()
+            .filter(|v| !splats.iter().any(|(s, _)| s == v))
+            .collect();
         let value_of = |a: usize| {
             if a < nloads {
                 nest.loads[a].value
@@ -1428,8 +1446,9 @@ impl<'a> Translator<'a, '_> {
             .map(|&(a, _, _)| value_of(a))
             .chain(seg.scratch_in.iter().copied())
             .chain(seg.lane_in.iter().copied())
-            .chain(seg.scratch_out.iter().copied());
-        let Some(lanes) = self.vector_lanes(memory, &seg.compute) else {
+            .chain(seg.scratch_out.iter().copied())
+            .chain(splats.iter().map(|&(v, _)| v));
+        let Some(lanes) = self.vector_lanes(memory, &compute) else {
             return Ok(());
         };
         let reach: Vec<(Reach, Value)> = ptrs
@@ -1479,9 +1498,9 @@ impl<'a> Translator<'a, '_> {
         }
         let body = VectorBody {
             loads,
-            compute: &seg.compute,
+            compute: &compute,
             stores,
-            splats: &[],
+            splats: &splats,
         };
         self.vector_loop(lanes, &body, k, limit)
     }
@@ -1514,12 +1533,9 @@ impl<'a> Translator<'a, '_> {
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(k, zero);
         let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
-        if vector {
-            self.vector_segment(nest, g, seg, ptrs, &vars, k, bl)?;
-        }
         // Per-lane values (a reduction's result) and the float work on
         // them alone do not change along the block: loaded and computed
-        // once, before the loop (`x - exp(mean(x))` calls `exp` once a
+        // once, before the loop, and reach the vector body as splats (`x - exp(mean(x))` calls `exp` once a
         // block, not once an element). Float arithmetic and functions
         // never trap, so computing them for a block that turns out empty
         // is harmless.
@@ -1561,6 +1577,9 @@ impl<'a> Translator<'a, '_> {
                 self.values[v.index()] = Some(value);
                 invariant.push((v.index(), value));
             }
+        }
+        if vector {
+            self.vector_segment(nest, g, seg, ptrs, &vars, k, bl, &invariant)?;
         }
         let body = self.b.create_block();
         let exit = self.b.create_block();
