@@ -1414,26 +1414,10 @@ impl<'a> Translator<'a, '_> {
         vars: &[Variable],
         k: Variable,
         bl: Value,
-        invariant: &[(usize, Value)],
+        invariant: &[(ValueId, Value)],
     ) -> Result<()> {
         let nloads = nest.loads.len();
-        // Values computed before the loop are splatted, not computed.
-        let splats: Vec<(ValueId, Value)> = seg
-            .compute
-            .iter()
-            .filter_map(|&v| {
-                invariant
-                    .iter()
-                    .find(|&&(k, _)| k == v.index())
-                    .map(|&(_, x)| (v, x))
-            })
-            .collect();
-        let compute: Vec<ValueId> = seg
-            .compute
-            .iter()
-            .copied()
-            .filter(|v| !splats.iter().any(|(s, _)| s == v))
-            .collect();
+        let (compute, splats) = split_hoisted(&seg.compute, invariant);
         let value_of = |a: usize| {
             if a < nloads {
                 nest.loads[a].value
@@ -1533,14 +1517,10 @@ impl<'a> Translator<'a, '_> {
         let zero = self.b.ins().iconst(self.ptr, 0);
         self.b.def_var(k, zero);
         let find = |a: usize| ptrs.iter().position(|&(x, _, _)| x == a);
-        // Per-lane values (a reduction's result) and the float work on
-        // them alone do not change along the block: loaded and computed
-        // once, before the loop, and reach the vector body as splats (`x - exp(mean(x))` calls `exp` once a
-        // block, not once an element). Float arithmetic and functions
-        // never trap, so computing them for a block that turns out empty
-        // is harmless.
-        self.values.fill(None);
-        let mut invariant: Vec<(usize, Value)> = Vec::new();
+        // Per-lane values (a reduction's result), scalars and the float
+        // work on those alone do not change along the block: loaded and
+        // computed once, before the loop (`hoist`).
+        let mut known: Vec<(ValueId, Value)> = Vec::new();
         for &v in &seg.lane_in {
             let slot = g
                 .slot_of(v)
@@ -1550,34 +1530,22 @@ impl<'a> Translator<'a, '_> {
                 .b
                 .ins()
                 .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
-            self.values[v.index()] = Some(x);
-            invariant.push((v.index(), x));
+            known.push((v, x));
         }
         for &a in &seg.loads {
-            let access = nest.loads[a];
-            let node = self.ir.node(access.value);
-            if node.rank != 0 || matches!(node.op, Op::Const(_)) {
-                continue;
-            }
-            let var = vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
-            let p = self.b.use_var(var);
-            let x = self.b.ins().load(clif_type(node.dtype), self.mem, p, 0);
-            self.values[access.value.index()] = Some(x);
-            invariant.push((access.value.index(), x));
-        }
-        for &v in &seg.compute {
-            let node = self.ir.node(v);
-            let hoist = node.dtype.is_float()
-                && matches!(node.op, Op::Unary(..) | Op::Binary(..))
-                && node.op.operands().iter().all(|&o| {
-                    matches!(self.ir.node(o).op, Op::Const(_)) || self.values[o.index()].is_some()
-                });
-            if hoist {
-                let value = self.translate_node(v)?;
-                self.values[v.index()] = Some(value);
-                invariant.push((v.index(), value));
+            let value = nest.loads[a].value;
+            if self.is_scalar_load(value) {
+                let var =
+                    vars[find(a).ok_or_else(|| internal("segment load without a pointer"))?];
+                let p = self.b.use_var(var);
+                let x = self
+                    .b
+                    .ins()
+                    .load(clif_type(self.ir.node(value).dtype), self.mem, p, 0);
+                known.push((value, x));
             }
         }
+        let invariant = self.hoist(&seg.compute, known)?;
         if vector {
             self.vector_segment(nest, g, seg, ptrs, &vars, k, bl, &invariant)?;
         }
@@ -1587,10 +1555,7 @@ impl<'a> Translator<'a, '_> {
         let more = self.b.ins().icmp(IntCC::NotEqual, kv, bl);
         self.b.ins().brif(more, body, &[], exit, &[]);
         self.b.switch_to_block(body);
-        self.values.fill(None);
-        for &(i, x) in &invariant {
-            self.values[i] = Some(x);
-        }
+        self.restore(&invariant);
         let kv = self.b.use_var(k);
         for &a in &seg.loads {
             let access = nest.loads[a];
@@ -1662,7 +1627,8 @@ impl<'a> Translator<'a, '_> {
         let accesses = || nest.loads.iter().chain(&nest.stores);
         // Values computed before the loop reach the vector body as splats,
         // like rank-0 loads: their calls do not keep it from running.
-        let hoisted = self.hoistable(nest);
+        let scalars = nest.loads.iter().map(|a| a.value);
+        let hoisted = self.hoistable(&nest.compute, scalars.filter(|&v| self.is_scalar_load(v)));
         let compute: Vec<ValueId> = nest
             .compute
             .iter()
@@ -1702,17 +1668,7 @@ impl<'a> Translator<'a, '_> {
         self.b.def_var(i, zero);
         let invariant = self.hoist_scalars(nest, slots)?;
         if let Some(v) = vector {
-            let splats: Vec<(ValueId, Value)> = invariant
-                .iter()
-                .filter(|&&(k, _)| nest.compute.iter().any(|c| c.index() == k))
-                .map(|&(k, x)| (ValueId(k as u32), x))
-                .collect();
-            let compute: Vec<ValueId> = nest
-                .compute
-                .iter()
-                .copied()
-                .filter(|c| !splats.iter().any(|(s, _)| s == c))
-                .collect();
+            let (compute, splats) = split_hoisted(&nest.compute, &invariant);
             let mut places = v
                 .reach
                 .iter()
@@ -1823,21 +1779,24 @@ impl<'a> Translator<'a, '_> {
         self.translate_body_with(nest, slots, &[])
     }
 
-    /// The values [`Self::hoist_scalars`] computes before a plain loop:
-    /// float work (rank 0) on scalars' loads and constants alone.
-    fn hoistable(&self, nest: &LoopNest) -> Vec<ValueId> {
+    /// Whether `v` is a load of a scalar (rank 0, not a constant): the
+    /// same element for the whole loop.
+    fn is_scalar_load(&self, v: ValueId) -> bool {
+        let node = self.ir.node(v);
+        node.rank == 0 && !matches!(node.op, Op::Const(_))
+    }
+
+    /// The values of `compute` that do not change along a loop whose
+    /// `known` values do not: float arithmetic and functions of constants,
+    /// `known` values and each other. Float work never traps, so computing
+    /// it before a loop that turns out empty is harmless.
+    fn hoistable(&self, compute: &[ValueId], known: impl Iterator<Item = ValueId>) -> Vec<ValueId> {
         let ir = self.ir;
-        let mut known: Vec<ValueId> = nest
-            .loads
-            .iter()
-            .map(|a| a.value)
-            .filter(|&v| ir.node(v).rank == 0)
-            .collect();
+        let mut known: Vec<ValueId> = known.collect();
         let mut hoisted = Vec::new();
-        for &v in &nest.compute {
+        for &v in compute {
             let node = ir.node(v);
-            let ok = node.rank == 0
-                && node.dtype.is_float()
+            let ok = node.dtype.is_float()
                 && matches!(node.op, Op::Unary(..) | Op::Binary(..))
                 && node
                     .op
@@ -1852,38 +1811,54 @@ impl<'a> Translator<'a, '_> {
         hoisted
     }
 
-    /// The values of a loop body that do not change along the loop: the
-    /// loads of scalars (rank 0) and the float work on those alone,
-    /// computed here (before the loop) so that `x * arctan(c)` calls
-    /// `arctan` once, not once an element. Float arithmetic and functions
-    /// never trap, so computing them for a loop that turns out empty is
-    /// harmless.
+    /// Emits, here (before a loop), the [`Self::hoistable`] values of
+    /// `compute` given the `known` ones already loaded; returns both, for
+    /// the loop's bodies (`x * arctan(c)` calls `arctan` once, not once an
+    /// element; Cranelift moves no calls out of loops).
+    fn hoist(
+        &mut self,
+        compute: &[ValueId],
+        known: Vec<(ValueId, Value)>,
+    ) -> Result<Vec<(ValueId, Value)>> {
+        self.restore(&known);
+        let hoisted = self.hoistable(compute, known.iter().map(|&(v, _)| v));
+        let mut invariant = known;
+        for v in hoisted {
+            let x = self.translate_node(v)?;
+            self.values[v.index()] = Some(x);
+            invariant.push((v, x));
+        }
+        Ok(invariant)
+    }
+
+    /// Clears the values of the last body but the `invariant` ones.
+    fn restore(&mut self, invariant: &[(ValueId, Value)]) {
+        self.values.fill(None);
+        for &(v, x) in invariant {
+            self.values[v.index()] = Some(x);
+        }
+    }
+
+    /// A plain loop's scalars, loaded before it, and the work on them
+    /// alone ([`Self::hoist`]).
     fn hoist_scalars(
         &mut self,
         nest: &LoopNest,
         slots: &[SlotFrame],
-    ) -> Result<Vec<(usize, Value)>> {
-        self.values.fill(None);
-        let mut invariant = Vec::new();
+    ) -> Result<Vec<(ValueId, Value)>> {
+        let mut known = Vec::new();
         for access in &nest.loads {
-            let node = self.ir.node(access.value);
-            if node.rank != 0 || matches!(node.op, Op::Const(_)) {
+            if !self.is_scalar_load(access.value) {
                 continue;
             }
             let Some(s) = slots.iter().find(|s| s.slot == access.slot) else {
                 continue;
             };
             let p = self.b.use_var(s.ptr);
-            let x = self.b.ins().load(clif_type(node.dtype), self.mem, p, 0);
-            self.values[access.value.index()] = Some(x);
-            invariant.push((access.value.index(), x));
+            let ty = clif_type(self.ir.node(access.value).dtype);
+            known.push((access.value, self.b.ins().load(ty, self.mem, p, 0)));
         }
-        for v in self.hoistable(nest) {
-            let x = self.translate_node(v)?;
-            self.values[v.index()] = Some(x);
-            invariant.push((v.index(), x));
-        }
-        Ok(invariant)
+        self.hoist(&nest.compute, known)
     }
 
     /// The body, with the `invariant` values computed before the loop.
@@ -1891,12 +1866,9 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         nest: &LoopNest,
         slots: &[SlotFrame],
-        invariant: &[(usize, Value)],
+        invariant: &[(ValueId, Value)],
     ) -> Result<()> {
-        self.values.fill(None);
-        for &(i, x) in invariant {
-            self.values[i] = Some(x);
-        }
+        self.restore(invariant);
         let pointer = |slot: usize| {
             slots
                 .iter()
@@ -2341,3 +2313,22 @@ impl<'a> Translator<'a, '_> {
 mod simd;
 #[cfg(test)]
 pub(crate) mod tests;
+
+/// `compute` without the values computed before the loop, and those
+/// values (of `invariant`), which a vector body splats instead.
+fn split_hoisted(
+    compute: &[ValueId],
+    invariant: &[(ValueId, Value)],
+) -> (Vec<ValueId>, Vec<(ValueId, Value)>) {
+    let splats: Vec<(ValueId, Value)> = invariant
+        .iter()
+        .copied()
+        .filter(|(v, _)| compute.contains(v))
+        .collect();
+    let rest = compute
+        .iter()
+        .copied()
+        .filter(|v| !splats.iter().any(|(s, _)| s == v))
+        .collect();
+    (rest, splats)
+}
