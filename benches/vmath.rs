@@ -44,41 +44,15 @@ fn input(op: UnaryOp, n: usize) -> Vec<f64> {
 }
 
 fn libm64(op: UnaryOp) -> fn(f64) -> f64 {
-    match op {
-        UnaryOp::Exp => f64::exp,
-        UnaryOp::Log => f64::ln,
-        UnaryOp::Sin => f64::sin,
-        UnaryOp::Cos => f64::cos,
-        UnaryOp::Exp2 => f64::exp2,
-        UnaryOp::Expm1 => f64::exp_m1,
-        UnaryOp::Log2 => f64::log2,
-        UnaryOp::Log10 => f64::log10,
-        UnaryOp::Log1p => f64::ln_1p,
-        UnaryOp::Tanh => f64::tanh,
-        UnaryOp::Sinh => f64::sinh,
-        UnaryOp::Cosh => f64::cosh,
-        UnaryOp::Tan => f64::tan,
-        _ => unreachable!(),
-    }
+    arrjit::vmath::libm(op)
+        .expect("every op of OPS has a libm function")
+        .0
 }
 
 fn libm32(op: UnaryOp) -> fn(f32) -> f32 {
-    match op {
-        UnaryOp::Exp => f32::exp,
-        UnaryOp::Log => f32::ln,
-        UnaryOp::Sin => f32::sin,
-        UnaryOp::Cos => f32::cos,
-        UnaryOp::Exp2 => f32::exp2,
-        UnaryOp::Expm1 => f32::exp_m1,
-        UnaryOp::Log2 => f32::log2,
-        UnaryOp::Log10 => f32::log10,
-        UnaryOp::Log1p => f32::ln_1p,
-        UnaryOp::Tanh => f32::tanh,
-        UnaryOp::Sinh => f32::sinh,
-        UnaryOp::Cosh => f32::cosh,
-        UnaryOp::Tan => f32::tan,
-        _ => unreachable!(),
-    }
+    arrjit::vmath::libm(op)
+        .expect("every op of OPS has a libm function")
+        .1
 }
 
 /// `exp`'s table-free lane against the table-driven one (`TableExp`), per

@@ -134,6 +134,32 @@ pub const OPS: [UnaryOp; 13] = [
     UnaryOp::Tan,
 ];
 
+/// A function of std in `f64` and in `f32`.
+pub type LibmPair = (fn(f64) -> f64, fn(f32) -> f32);
+
+/// The per-element function of Rust's std (the platform libm) that op `op`
+/// of [`OPS`] replaces: what the tests measure the block routines against
+/// and the benchmarks time them beside. `None` for other ops.
+#[doc(hidden)]
+pub fn libm(op: UnaryOp) -> Option<LibmPair> {
+    Some(match op {
+        UnaryOp::Exp => (f64::exp, f32::exp),
+        UnaryOp::Log => (f64::ln, f32::ln),
+        UnaryOp::Sin => (f64::sin, f32::sin),
+        UnaryOp::Cos => (f64::cos, f32::cos),
+        UnaryOp::Exp2 => (f64::exp2, f32::exp2),
+        UnaryOp::Expm1 => (f64::exp_m1, f32::exp_m1),
+        UnaryOp::Log2 => (f64::log2, f32::log2),
+        UnaryOp::Log10 => (f64::log10, f32::log10),
+        UnaryOp::Log1p => (f64::ln_1p, f32::ln_1p),
+        UnaryOp::Tanh => (f64::tanh, f32::tanh),
+        UnaryOp::Sinh => (f64::sinh, f32::sinh),
+        UnaryOp::Cosh => (f64::cosh, f32::cosh),
+        UnaryOp::Tan => (f64::tan, f32::tan),
+        _ => return None,
+    })
+}
+
 /// An instruction-set level a block routine is compiled for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Level {

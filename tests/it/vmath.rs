@@ -26,22 +26,9 @@ use arrjit::DType;
 use crate::util::{ulp_diff, ulp_diff32};
 
 fn libm(op: UnaryOp) -> fn(f64) -> f64 {
-    match op {
-        UnaryOp::Exp => f64::exp,
-        UnaryOp::Log => f64::ln,
-        UnaryOp::Sin => f64::sin,
-        UnaryOp::Cos => f64::cos,
-        UnaryOp::Exp2 => f64::exp2,
-        UnaryOp::Expm1 => f64::exp_m1,
-        UnaryOp::Log2 => f64::log2,
-        UnaryOp::Log10 => f64::log10,
-        UnaryOp::Log1p => f64::ln_1p,
-        UnaryOp::Tanh => f64::tanh,
-        UnaryOp::Sinh => f64::sinh,
-        UnaryOp::Cosh => f64::cosh,
-        UnaryOp::Tan => f64::tan,
-        _ => unreachable!(),
-    }
+    arrjit::vmath::libm(op)
+        .expect("every op of OPS has a libm function")
+        .0
 }
 
 /// Runs a block routine over `xs` in blocks of at most 512, as the JIT does.
