@@ -1110,10 +1110,9 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
     let streams = &d.streams;
     let stream_of = |v: ValueId| streams.iter().position(|&s| s == v);
     // The operand of a function computed in the group that has a block
-    // routine (not of one whose value is loaded or is a stream's, nor of
-    // a scalar, computed once a block before the element loop).
+    // routine (not of one whose value is loaded or is a stream's).
     let mapped = |v: ValueId| match ir.node(v).op {
-        Op::Unary(op, a) if !loaded(v) && stream_of(v).is_none() && ir.node(v).rank > 0 => {
+        Op::Unary(op, a) if !loaded(v) && stream_of(v).is_none() => {
             is_mapped(op, ir.node(a).dtype).then_some(a)
         }
         _ => None,
@@ -1231,18 +1230,32 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
             };
             source.insert(v, src);
         }
-        // A function of a per-lane value (`exp(mean(x))`) is computed per
-        // element: its operand is never in a row.
-        for v in source.keys().copied().collect::<Vec<_>>() {
-            if source[&v] == Source::Map {
-                let a = mapped(v).expect("a map");
-                if source.get(&a) == Some(&Source::LaneIn) {
+        let mut needed: Vec<ValueId> = source.keys().copied().collect();
+        needed.sort_unstable_by_key(|v| v.0);
+        // What does not vary along the lane (per-lane values, scalars and
+        // work on those alone) is computed once a block, before the
+        // element loop (`codegen`), so a function of it (`exp(mean(x))`)
+        // is not mapped over a row of copies.
+        let mut fixed: HashSet<ValueId> = HashSet::new();
+        for &v in &needed {
+            let is_fixed = match source[&v] {
+                Source::LaneIn => true,
+                Source::Load => ir.node(v).rank == 0,
+                Source::Stream => false,
+                Source::Compute | Source::Map => ir
+                    .node(v)
+                    .op
+                    .operands()
+                    .iter()
+                    .all(|o| matches!(ir.node(*o).op, Op::Const(_)) || fixed.contains(o)),
+            };
+            if is_fixed {
+                fixed.insert(v);
+                if source[&v] == Source::Map {
                     source.insert(v, Source::Compute);
                 }
             }
         }
-        let mut needed: Vec<ValueId> = source.keys().copied().collect();
-        needed.sort_unstable_by_key(|v| v.0);
         // Stage of each value: aligned streams it is downstream of.
         let mut stage: HashMap<ValueId, usize> = HashMap::new();
         for &v in &needed {
