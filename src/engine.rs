@@ -129,6 +129,8 @@ pub struct CacheStats {
     pub code_bytes: usize,
     /// Time spent lowering, planning and compiling, in total.
     pub compile_time: Duration,
+    /// Calls run as chunks on the engine's threads (see [`crate::par`]).
+    pub split_calls: u64,
 }
 
 /// The compiled form of one expression for one signature.
@@ -291,6 +293,7 @@ impl Engine {
         let cache = self.lock();
         let mut stats = cache.stats;
         stats.hits += self.inner.local_hits.load(Ordering::Relaxed);
+        stats.split_calls = self.inner.pool.split_calls();
         stats.entries = cache.map.len();
         stats.code_bytes = cache
             .map
@@ -1014,6 +1017,7 @@ fn run(
     if pool.threads() > 1 && pool.big_enough(&shapes) {
         if let Some(split) = pool.split(ir, &shapes) {
             if run_split(code, ir, &split, inputs, targets, &mut outputs, pool)? {
+                pool.note_split();
                 return Ok(outputs);
             }
         }
@@ -1031,7 +1035,7 @@ fn run(
             ),
         });
     }
-    run_frame(code, &shapes, inputs, &mut outs)?;
+    run_frame(code, &shapes, inputs, &mut outs, None)?;
     drop(outs);
     Ok(outputs)
 }
@@ -1096,6 +1100,9 @@ fn run_split(
         // In place means one output of the input's shape: not a reduction.
         return Ok(false);
     }
+    if !windows_fit(code.plan(), ir, split, inputs) {
+        return Ok(false);
+    }
     let mut partials: Vec<Array> = Vec::new();
     for _ in split.chunks() {
         for (view, _) in &whole_views {
@@ -1140,9 +1147,9 @@ fn run_split(
             })
             .collect::<Option<_>>()
             .ok_or_else(|| par::mismatch("fewer output pieces than chunks"))?;
-        jobs.push((ins, outs));
+        jobs.push((r0, ins, outs));
     }
-    pool.run_all(jobs, |(ins, mut outs)| {
+    pool.run_all(jobs, |(r0, ins, mut outs)| {
         let input_shapes: Small<Shape> = ins.iter().map(|i| i.layout.shape).collect();
         let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
         ir.infer_shapes_into(&input_shapes, &mut shapes)?;
@@ -1153,7 +1160,7 @@ fn run_split(
                 ));
             }
         }
-        run_frame(code, &shapes, &ins, &mut outs)
+        run_frame(code, &shapes, &ins, &mut outs, Some((r0, inputs)))
     })?;
     for (j, (view, combine)) in whole_views.iter_mut().enumerate() {
         let parts: Vec<Scalar> = partials
@@ -1173,14 +1180,57 @@ fn run_split(
     Ok(true)
 }
 
+/// Whether the rolling windows of `split` may start each chunk from
+/// history (see [`par::window_history`]): every window length is known
+/// (a constant or a scalar input), at least 1 and at most an eighth of a
+/// chunk, so the at most `2w - 1` rows of history cost a quarter of a
+/// chunk at worst; and the plan runs every window as a stream of a lane
+/// group, which takes history, not as a whole-lane loop (unfused code),
+/// which does not. (In-place evaluation refuses windows, so an input never
+/// is the output whose rows before a chunk another chunk has written: a
+/// stream would fail for want of its history rather than read them.)
+fn windows_fit(plan: &Plan, ir: &Ir, split: &par::Split, inputs: &[Input<'_>]) -> bool {
+    if split.windows.is_empty() {
+        return true;
+    }
+    let lane_window = plan.loops.iter().any(|n| {
+        n.lane
+            .as_ref()
+            .is_some_and(|l| matches!(l.op.kind, LaneKind::Rolling(_)))
+    });
+    if lane_window {
+        return false;
+    }
+    split.windows.iter().all(|p| {
+        let w = match &ir.node(*p).op {
+            Op::Const(c) => Some(*c),
+            Op::Input(k) => inputs
+                .get(*k)
+                .and_then(Input::view)
+                .filter(|v| v.shape().rank() == 0)
+                .map(|v| v.get(&[])),
+            _ => None,
+        };
+        let w = match w {
+            Some(Scalar::I64(v)) => v,
+            Some(Scalar::I32(v)) => i64::from(v),
+            _ => return false,
+        };
+        w >= 1 && u128::from(w.unsigned_abs()) * 8 <= split.chunk_rows as u128
+    })
+}
+
 /// One kernel call on bound inputs and outputs (in output order), whose
 /// values have `shapes`: temporaries, the call frame (byte strides of
-/// every slot, loop extents), the bindings, then `jit::run`.
+/// every slot, loop extents), the bindings, then `jit::run`. A chunk of a
+/// split call after row `before.0` of the whole call's `before.1` inputs
+/// gives its window streams their history.
 fn run_frame(
     code: &CompiledCode,
     shapes: &[Shape],
     inputs: &[Input<'_>],
     outs: &mut [Out<'_>],
+    before: Option<(usize, &[Input<'_>])>,
 ) -> Result<()> {
     // This runs on every call, so it builds its small vectors in place
     // (pushes, not collects of `Result`s that are then moved: a cached
@@ -1315,7 +1365,22 @@ fn run_frame(
             BufferKind::Temp => Binding::Output(temps_iter.next().expect("one per temporary")),
         });
     }
-    jit::run(code, plan, &mut bindings, &strides, &dims)
+    let whole: Small<Option<View<'_>>> = match before {
+        Some((_, all)) => plan
+            .buffers
+            .iter()
+            .map(|b| match b.kind {
+                BufferKind::Input(k) => all.get(k).and_then(Input::view),
+                _ => None,
+            })
+            .collect(),
+        None => Small::new(),
+    };
+    let history = before.map(|(row0, _)| jit::History {
+        row0,
+        inputs: &whole,
+    });
+    jit::run(code, plan, &mut bindings, &strides, &dims, history.as_ref())
 }
 
 /// Interpret mode: evaluate, then copy each output that has a target into

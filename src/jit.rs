@@ -562,6 +562,7 @@ pub(crate) fn run(
     bindings: &mut [Binding<'_>],
     strides: &[isize],
     dims: &[usize],
+    history: Option<&History<'_>>,
 ) -> Result<()> {
     check(code, plan, bindings, strides, dims)?;
     const INLINE: usize = 16;
@@ -592,7 +593,7 @@ pub(crate) fn run(
     // freely, no Rust reference to that memory is used during the call,
     // and its accesses were bounds-checked against the output's memory. The entry has the `KernelFn` ABI, and
     // the module owning the code outlives the call (borrowed via `code`).
-    let mut streams = StreamCtx::new(plan, bindings)?;
+    let mut streams = StreamCtx::new(plan, bindings, history)?;
     let (ctx, scratch) = match &mut streams {
         Some(c) => (c as *mut StreamCtx, c.scratch.cast::<u8>()),
         None => (std::ptr::null_mut(), std::ptr::null_mut()),
@@ -620,6 +621,88 @@ pub(crate) fn run(
     }
 }
 
+/// What came before one chunk of a split call whose rolling windows start
+/// from history (see [`crate::par::window_history`]): the chunk is rows
+/// `row0..` of the whole call, and `inputs[b]` is the whole of input
+/// buffer `b` (plan buffer order; `None` for other buffers).
+pub(crate) struct History<'a> {
+    pub row0: usize,
+    pub inputs: &'a [Option<View<'a>>],
+}
+
+/// Rows of a window stream's operand fed to it after every reset, before
+/// the chunk's own (their results are discarded).
+enum Rows {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Rows {
+    /// Rows `r0..r1` of a vector of floats.
+    fn of(view: &View<'_>, r0: usize, r1: usize) -> Option<Rows> {
+        if view.shape().rank() != 1 || r0 > r1 || r1 > view.shape().dims()[0] {
+            return None;
+        }
+        let (offset, stride) = (view.offset() as isize, view.strides()[0]);
+        // In bounds: the view was checked against its buffer when made.
+        let at = move |i: usize| (offset + i as isize * stride) as usize;
+        match view.buffer() {
+            Buffer::F32(v) => Some(Rows::F32((r0..r1).map(|i| v[at(i)]).collect())),
+            Buffer::F64(v) => Some(Rows::F64((r0..r1).map(|i| v[at(i)]).collect())),
+            _ => None,
+        }
+    }
+
+    /// Feeds them to `stream`.
+    fn feed(&self, stream: &mut crate::stream::Stream) -> Result<()> {
+        use crate::stream::{Block, BlockMut};
+        match self {
+            Rows::F32(v) => {
+                stream.push(Block::F32(v), Some(BlockMut::F32(&mut vec![0.0; v.len()])))
+            }
+            Rows::F64(v) => {
+                stream.push(Block::F64(v), Some(BlockMut::F64(&mut vec![0.0; v.len()])))
+            }
+        }
+    }
+}
+
+/// The history of group stream `s` (of `plan`, with window length
+/// `param`) for a chunk after `history.row0` rows: the rows of its input
+/// from [`crate::par::window_history`] on. An error if the stream needs
+/// rows before the chunk that it cannot have: the split analysis allows
+/// no other stream reading along a cut vector.
+fn stream_history(
+    plan: &Plan,
+    s: &crate::fuse::StreamDecl,
+    param: Option<crate::types::Scalar>,
+    history: &History<'_>,
+) -> Result<Option<Rows>> {
+    use crate::ir::LaneKind;
+    use crate::types::Scalar;
+    let missing = || Error::internal("a split call's stream lacks the rows before its chunk");
+    match s.op.kind {
+        LaneKind::Reduce(_) => Ok(None),
+        LaneKind::Rolling(_) => {
+            let Some(Scalar::I64(w)) = param else {
+                return Err(missing());
+            };
+            let w = usize::try_from(w).map_err(|_| missing())?;
+            let view = plan
+                .buffers
+                .iter()
+                .position(|b| matches!(b.kind, BufferKind::Input(_)) && b.value == s.operand)
+                .and_then(|b| history.inputs.get(b).copied().flatten())
+                .ok_or_else(missing)?;
+            let r0 = crate::par::window_history(history.row0, w);
+            Rows::of(&view, r0, history.row0)
+                .map(Some)
+                .ok_or_else(missing)
+        }
+        _ => Err(missing()),
+    }
+}
+
 /// The streams of one kernel call and the scratch memory their blocks and
 /// results pass through (see [`crate::fuse::Group`]).
 pub(crate) struct StreamCtx {
@@ -643,6 +726,8 @@ pub(crate) struct StreamCtx {
 
 struct StreamSlot {
     stream: crate::stream::Stream,
+    /// Rows fed after every reset (a chunk's window history).
+    history: Option<Rows>,
     /// Word offsets in scratch of the operand's block, the aligned result's
     /// block and the reduction result.
     input: usize,
@@ -687,8 +772,13 @@ impl Drop for StreamCtx {
 
 impl StreamCtx {
     /// The context for a call of `plan` (`None` if it has no groups), with
-    /// each stream's parameter read from its binding.
-    fn new(plan: &Plan, bindings: &[Binding<'_>]) -> Result<Option<StreamCtx>> {
+    /// each stream's parameter read from its binding, and the streams along
+    /// a vector of a chunk after the first given their `history`.
+    fn new(
+        plan: &Plan,
+        bindings: &[Binding<'_>],
+        history: Option<&History<'_>>,
+    ) -> Result<Option<StreamCtx>> {
         use crate::fuse::ParamSource;
         use crate::ir::LaneKind;
         use crate::types::Scalar;
@@ -729,8 +819,15 @@ impl StreamCtx {
                 {
                     return Err(Error::internal("a stream's scratch lies outside scratch"));
                 }
+                let history = match history {
+                    Some(h) if h.row0 > 0 && g.space_rank == 1 => {
+                        stream_history(plan, s, param, h)?
+                    }
+                    _ => None,
+                };
                 streams.push(StreamSlot {
                     stream: crate::stream::Stream::new(&s.op, s.src, s.dst, param)?,
+                    history,
                     input,
                     output,
                     result,
@@ -850,7 +947,10 @@ unsafe extern "C" fn stream_reset(ctx: *mut StreamCtx, id: usize) {
     let ctx = unsafe { &mut *ctx };
     ctx.with(id, |slot, _, _| {
         slot.stream.reset();
-        Ok(())
+        match &slot.history {
+            Some(rows) => rows.feed(&mut slot.stream),
+            None => Ok(()),
+        }
     });
 }
 
@@ -1540,7 +1640,7 @@ mod tests {
             Binding::Input(v),
             Binding::Output(&mut out),
         ];
-        run(&code, &plan, &mut bindings, &strides, &dims).unwrap();
+        run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap();
         assert_eq!(out, Data::F64(vec![1.0, 4.0, 9.0]));
     }
 
@@ -1556,7 +1656,7 @@ mod tests {
             Binding::Input(v),
             Binding::Output(&mut out),
         ];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         assert_eq!(out, Data::F64(vec![0.0, 0.0]));
     }
@@ -1574,7 +1674,7 @@ mod tests {
             Binding::Input(View::vector(Buffer::F32(&f))),
             Binding::Output(&mut out),
         ];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         let mut wrong_out = Data::zeros(DType::F32, 3);
         let mut bindings = [
@@ -1582,7 +1682,7 @@ mod tests {
             Binding::Input(v),
             Binding::Output(&mut wrong_out),
         ];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
     }
 
@@ -1601,37 +1701,37 @@ mod tests {
             Binding::Input(v),
             Binding::Output(&mut out),
         ];
-        run(&code, &plan, &mut bindings, &strides, &dims).unwrap();
+        run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap();
         let Binding::Output(written) = &bindings[2] else {
             unreachable!()
         };
         assert_eq!(**written, Data::F64(vec![1.0, 6.0, 15.0]));
         // Stride 3 elements reaches element 6: one past the end.
         strides[0] = 24;
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         // Negative strides from element 0 reach before the slice.
         strides[0] = -8;
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         // Huge strides do not overflow the check.
         strides[0] = isize::MAX;
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         // A misaligned byte offset into the output past its end.
         strides[0] = 8;
         strides[4] = 9;
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         // Extents larger than the data.
         strides[4] = 8;
         let dims4 = vec![4, 0];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims4).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims4, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Call, "{err}");
         // Zero extent: nothing is touched, whatever the strides say.
         let dims0 = vec![0, 0];
         strides[0] = isize::MIN;
-        run(&code, &plan, &mut bindings, &strides, &dims0).unwrap();
+        run(&code, &plan, &mut bindings, &strides, &dims0, None).unwrap();
     }
 
     #[test]
@@ -1647,7 +1747,7 @@ mod tests {
             Binding::Input(v),
             Binding::Input(View::vector(out_data.as_buffer())),
         ];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
         let mut out = Data::zeros(DType::F64, 3);
         let mut spare = Data::zeros(DType::F64, 3);
@@ -1657,7 +1757,7 @@ mod tests {
             Binding::Output(&mut spare),
             Binding::Output(&mut out),
         ];
-        let err = run(&code, &plan, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
         let mut bindings = [
             Binding::Input(v),
@@ -1665,16 +1765,16 @@ mod tests {
             Binding::Output(&mut out),
         ];
         // Too few bindings, strides, extents.
-        let err = run(&code, &plan, &mut bindings[..2], &strides, &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings[..2], &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
-        let err = run(&code, &plan, &mut bindings, &strides[..5], &dims).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides[..5], &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
-        let err = run(&code, &plan, &mut bindings, &strides, &dims[..1]).unwrap_err();
+        let err = run(&code, &plan, &mut bindings, &strides, &dims[..1], None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
         // A plan the code was not compiled for.
         let mut other = plan.clone();
         other.loops[0].stores[0].slot = 0;
-        let err = run(&code, &other, &mut bindings, &strides, &dims).unwrap_err();
+        let err = run(&code, &other, &mut bindings, &strides, &dims, None).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
     }
 

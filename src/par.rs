@@ -28,9 +28,20 @@
 //!   halo, so each chunk's call infers exactly its output pieces' shapes,
 //!   and a value wanted at two different halos runs the call whole. Each
 //!   output element is the same operations on the same elements as in one
-//!   call. Scans, windows and shifts along the leading axis read rows
-//!   before the chunk (back to the start, a window, `k` rows): they stay
-//!   whole.
+//!   call.
+//! - **A rolling window of a vector input starts from history.** The
+//!   window ending at row `i` reads the block of `w` rows holding `i` and
+//!   the block before it (blocks counted from row 0, [`crate::algo`]), so
+//!   a chunk starting at `r0` first feeds its stream the input's rows from
+//!   [`window_history`] up to `r0` (at most `2w - 1` rows, results
+//!   discarded) and then computes every window of its rows bit for bit as
+//!   one call does. The chunk is cut as for elementwise work; the engine
+//!   runs the call whole when a window is longer than an eighth of a
+//!   chunk (the history would cost more than it saves) or its input is
+//!   the output itself (the rows before the chunk are another chunk's
+//!   results by then). Scans, shifts and windows of computed values along
+//!   the leading axis read rows before the chunk (back to the start, `k`
+//!   rows, the operand's history): they stay whole.
 //! - **An output that is a full reduction** (all elements, or a vector's
 //!   one axis) of a kind whose partials combine exactly splits too: each
 //!   chunk's call reduces its own rows into a scalar of its own, and the
@@ -67,7 +78,7 @@
 //!   of one comparison, and an engine configured for one thread never
 //!   builds a pool.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use smallvec::SmallVec;
@@ -75,7 +86,7 @@ use smallvec::SmallVec;
 use crate::algo::{PairwiseSum, LEAF};
 use crate::array::{BufferMut, ViewMut};
 use crate::error::{Error, Result};
-use crate::ir::{Ir, LaneKind, LaneOp, Op, ReduceOp};
+use crate::ir::{Ir, LaneKind, LaneOp, Op, ReduceOp, ValueId};
 use crate::types::{DType, Scalar, Shape};
 
 /// The environment variable that sets the default thread count.
@@ -141,6 +152,8 @@ pub(crate) struct Pool {
     /// `None` if the threads could not be started: chunks then run one
     /// after another on the calling thread.
     pool: OnceLock<Option<rayon::ThreadPool>>,
+    /// Calls run as chunks so far.
+    split_calls: AtomicU64,
 }
 
 impl Pool {
@@ -153,7 +166,18 @@ impl Pool {
             threads,
             threshold,
             pool: OnceLock::new(),
+            split_calls: AtomicU64::new(0),
         }
+    }
+
+    /// Counts a call run as chunks.
+    pub(crate) fn note_split(&self) {
+        self.split_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Calls run as chunks so far.
+    pub(crate) fn split_calls(&self) -> u64 {
+        self.split_calls.load(Ordering::Relaxed)
     }
 
     pub(crate) fn threads(&self) -> usize {
@@ -243,7 +267,9 @@ impl Pool {
 /// chunk's end it is read (clamped to its extent; 0 unless a `diff` along
 /// the leading axis reads it); `partial[j]` is `Some` for an output that
 /// is a full reduction: each chunk computes it over its own rows into a
-/// scalar of its own, and the partials are combined in chunk order.
+/// scalar of its own, and the partials are combined in chunk order;
+/// `windows` holds the window-length operands of the rolling windows of a
+/// vector input that chunks start from history (see [`window_history`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
     pub rows: usize,
@@ -251,6 +277,7 @@ pub struct Split {
     pub cut: SmallVec<[bool; 8]>,
     pub halo: SmallVec<[usize; 8]>,
     pub partial: SmallVec<[Option<Combine>; 4]>,
+    pub windows: SmallVec<[ValueId; 2]>,
 }
 
 /// How the per-chunk partials of a full reduction are combined, in chunk
@@ -306,6 +333,7 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
     // float sum's operand (whose chunks must be whole pairwise subtrees).
     let mut partial: SmallVec<[Option<Combine>; 4]> = SmallVec::new();
     let mut per_row: SmallVec<[usize; 4]> = SmallVec::new();
+    let mut windows: SmallVec<[ValueId; 2]> = SmallVec::new();
     let mut rows = None;
     for &out in &ir.outputs {
         let (lead, combine) = match combinable(ir, shapes, out.index()) {
@@ -397,6 +425,16 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
                     LaneKind::Diff(n) if op.axis == Some(0) && arg_shape.rank() >= 1 => {
                         Need::Rows(h.checked_add(usize::try_from(n).ok()?)?)
                     }
+                    // A rolling window of a vector input: each chunk's
+                    // stream first takes the input's rows before the chunk
+                    // that its first windows reach (`window_history`).
+                    LaneKind::Rolling(_)
+                        if arg_shape.rank() == 1
+                            && matches!(ir.nodes[arg.index()].op, Op::Input(_)) =>
+                    {
+                        windows.push((*param)?);
+                        Need::Rows(h)
+                    }
                     _ => return None,
                 };
                 demand(arg.index(), what)?;
@@ -453,7 +491,21 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             })
             .collect(),
         partial,
+        windows,
     })
+}
+
+/// The first row of the history a chunk's rolling window of length `w`
+/// starts from when the chunk starts at row `r0`: the start of the block
+/// of `w` before the one holding `r0`, blocks counted from row 0 (0 if
+/// `r0` is in the first block). The window scheme ([`crate::algo`]) cuts a
+/// lane into blocks of `w` from its start and the window ending at row `i`
+/// reads only the block holding `i` and the one before, so a stream
+/// started at this row and fed the rows up to `r0` is then in exactly the
+/// state of one fed the lane from row 0: every window of the chunk is the
+/// same operations on the same elements as in one call.
+pub fn window_history(r0: usize, w: usize) -> usize {
+    (r0 / w.max(1)).saturating_sub(1) * w.max(1)
 }
 
 /// Whether output value `v` is a full reduction whose per-chunk partials

@@ -45,6 +45,8 @@ class CacheStats:
     code_bytes: int
     compile_time: float
     """Seconds spent lowering, planning and compiling, in total."""
+    split_calls: int
+    """Calls run as chunks on the engine's threads."""
 
 class Expression:
     """A parsed expression; each new input signature compiles once."""

@@ -504,6 +504,8 @@ struct PyCacheStats {
     code_bytes: usize,
     /// Seconds spent lowering, planning and compiling, in total.
     compile_time: f64,
+    /// Calls run as chunks on the engine's threads.
+    split_calls: u64,
 }
 
 impl From<arrjit::CacheStats> for PyCacheStats {
@@ -515,6 +517,7 @@ impl From<arrjit::CacheStats> for PyCacheStats {
             entries: s.entries,
             code_bytes: s.code_bytes,
             compile_time: s.compile_time.as_secs_f64(),
+            split_calls: s.split_calls,
         }
     }
 }
@@ -524,13 +527,14 @@ impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
             "CacheStats(hits={}, misses={}, evictions={}, entries={}, code_bytes={}, \
-             compile_time={:.6})",
+             compile_time={:.6}, split_calls={})",
             self.hits,
             self.misses,
             self.evictions,
             self.entries,
             self.code_bytes,
-            self.compile_time
+            self.compile_time,
+            self.split_calls
         )
     }
 }

@@ -37,12 +37,15 @@ def test_results_do_not_depend_on_threads():
         ("(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)", dict(m=m)),
         ("sum(a)", dict(a=a)),
         ("cumsum(a)", dict(a=a)),
+        ("(a - rolling_mean(a, 100)) / rolling_std(a, 100)", dict(a=a)),
     ]
     engines = [arrjit.Engine(num_threads=n) for n in (1, 2, 3)]
     for src, names in cases:
         one, *others = [e.evaluate(src, **names) for e in engines]
         for other in others:
             assert np.asarray(one).tobytes() == np.asarray(other).tobytes(), src
+    # Everything but the scan ran in chunks on the engines with threads.
+    assert [e.stats().split_calls for e in engines] == [0, 6, 6]
     # Into a preallocated, sliced and transposed output.
     for out in (np.empty((501, 301)), np.empty((301, 501)).T, np.empty((501, 602))[:, ::2]):
         engines[2].evaluate("m * 2 + 1", m=m, out=out)

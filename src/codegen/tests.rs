@@ -190,7 +190,7 @@ pub(crate) fn run_code(
                 _ => Binding::Output(owned_iter.next().unwrap()),
             })
             .collect();
-        jit::run(code, plan, &mut bindings, &strides, &dims)?;
+        jit::run(code, plan, &mut bindings, &strides, &dims, None)?;
     }
     let mut results = Vec::new();
     let mut owned = owned.into_iter();

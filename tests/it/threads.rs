@@ -187,7 +187,8 @@ fn calls_that_mix_along_the_leading_axis_run_whole_and_agree() {
         "diff(cumsum(a))",
         "diff(shift(a, 1))",
         "shift(a, 1) * b",
-        "rolling_mean(a, 10)",
+        "rolling_mean(a * b, 10)",
+        "rolling_max(cumsum(a), 3)",
         "ewm_mean(a, 0.5)",
         "a * nanmax(b)",
     ] {
@@ -492,6 +493,102 @@ kernel both(x: f64[n]) -> (y: f64[n], d: f64[m]) {
         }
         (Err(_), Err(_)) => {}
         (one, want) => panic!("both: {one:?} vs {want:?}"),
+    }
+}
+
+/// Rolling windows of a vector input split: each chunk's streams start
+/// from the rows of history their first windows read, so every window is
+/// the one-call window bit for bit, whatever the window length against
+/// the chunks (up to an eighth of a chunk they split, beyond it the call
+/// runs whole), the input's strides, or what else the call does.
+#[test]
+fn rolling_windows_of_a_vector_split_with_history() {
+    let n = N;
+    let chunk = split_of(
+        &engine(2),
+        "a * 2",
+        &[("a", Arg::from(data(n, 1).as_slice()))],
+    )
+    .expect("splits")
+    .chunk_rows;
+    let (a, b) = (spread(n, 15), data(n, 16));
+    let h: Vec<f32> = b.iter().map(|&v| v as f32).collect();
+    // Every other element of a longer vector, and a reversed one.
+    let long = data(2 * n, 17);
+    let every_other = View::strided(arrjit::Buffer::F64(&long), 1, &[n], &[2]).unwrap();
+    let reversed = View::strided(arrjit::Buffer::F64(&long), 2 * n - 1, &[n], &[-1]).unwrap();
+    let args = [
+        ("a", Arg::from(a.as_slice())),
+        ("b", Arg::from(b.as_slice())),
+        ("h", Arg::from(h.as_slice())),
+        ("s", Arg::Array(every_other)),
+        ("r", Arg::Array(reversed)),
+    ];
+    let short = [1, 2, 7, 100, 999, chunk / 8];
+    let mut sources = Vec::new();
+    for w in short
+        .iter()
+        .chain(&[chunk / 8 + 1, chunk - 1, chunk + 5, 3 * chunk])
+    {
+        sources.push(format!("rolling_mean(a, {w})"));
+        sources.push(format!("rolling_std(b, {w}, ddof=1)"));
+    }
+    for w in short {
+        for src in [
+            format!("rolling_sum(a, {w}) * b"),
+            format!("rolling_var(b, {w})"),
+            format!("rolling_min(b, {w}) + rolling_max(a, {w})"),
+            format!("rolling_mean(h, {w})"),
+            format!("rolling_std(s, {w})"),
+            format!("rolling_max(r, {w}) - r"),
+            format!("(a - rolling_mean(a, {w})) / rolling_std(a, {w})"),
+            format!("nanmax(rolling_std(b, {w}))"),
+            format!("diff(rolling_mean(a, {w}), n=2)"),
+        ] {
+            sources.push(src);
+        }
+    }
+    for src in &sources {
+        let used = crate::util::args_read_by(src, &args);
+        let split = split_of(&engine(2), src, &used).unwrap_or_else(|| panic!("{src}: not split"));
+        assert!(!split.windows.is_empty(), "{src}: {split:?}");
+        check_all(src, &used);
+    }
+    // Split at run time exactly up to windows of an eighth of a chunk.
+    for (w, splits) in [(chunk / 8, true), (chunk / 8 + 1, false)] {
+        let e = engine(2);
+        e.eval(&format!("rolling_mean(a, {w})"), &args[..1])
+            .unwrap();
+        assert_eq!(e.stats().split_calls, u64::from(splits), "w = {w}");
+    }
+    // The window length as a kernel's scalar argument, with partials.
+    let module = "
+kernel zscore(x: f64[n], w: i64) -> (z: f64[n], lo: f64, hi: f64) {
+    let m = rolling_mean(x, w)
+    let s = rolling_std(x, w)
+    z = (x - m) / s
+    lo = nanmin(z)
+    hi = nanmax(z)
+}";
+    for w in [1i64, 5, 100, chunk as i64 / 8, chunk as i64 + 1] {
+        let call = |engine: Engine| {
+            let kernel = engine
+                .compile_module(module)
+                .unwrap()
+                .kernel("zscore")
+                .unwrap();
+            kernel
+                .call(&[("x", Arg::from(b.as_slice())), ("w", Arg::from(w))])
+                .expect("runs")
+        };
+        let one = call(engine(1));
+        for other in [call(engine(2)), call(engine(3)), call(oracle())] {
+            for ((_, x), (_, y)) in one.iter().zip(&other) {
+                if let Some(e) = crate::util::bitwise_diff(x, y) {
+                    panic!("zscore, w = {w}: {e}");
+                }
+            }
+        }
     }
 }
 
