@@ -138,7 +138,8 @@ pub const MODES: &[ModeSpec] = &[
         includes: "the fused compiled loop on every core (a large call split into chunks of \
                    its leading axis when its outputs are independent along it, or are full \
                    sums/extremes combined exactly, or differences reading a few rows past \
-                   the chunk; others run whole, on one thread), result written into a \
+                   the chunk, or rolling windows of an input replaying a few rows before \
+                   it; others run whole, on one thread), result written into a \
                    preallocated array",
     },
     ModeSpec {
