@@ -85,7 +85,7 @@ pub fn table(r: &Results) -> String {
     let _ = writeln!(
         t,
         "times: median of {} runs after {} warm-up (interp: {} runs at n = {}, scaled to n, marked *); \
-         compile time apart",
+         compile time apart (median of 5 cold compiles)",
         p.runs,
         p.warmup,
         p.interp_runs,
