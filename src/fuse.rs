@@ -143,18 +143,17 @@ pub struct StreamDecl {
 }
 
 /// A stream or map whose operand is a plain load, or whose result is only
-/// stored, may be handed the buffer's memory itself instead of its
-/// scratch row: the block's elements when they are contiguous (a run-time
-/// test of the element stride, made per block by the code), the row
-/// otherwise (the code then copies between the buffer and the row around
-/// the step, as a segment would). No segment fills or reads the rows of a
-/// direct operand or result.
+/// stored, is handed the block's address in the buffer and its element
+/// stride instead of its scratch row: the shim reads or writes the block
+/// in place when its elements are contiguous, and otherwise gathers the
+/// operand into its row or scatters the result from its row around the
+/// step. No segment fills or reads the rows of a direct operand or result.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Direct {
     /// Index into the nest's `loads`: the operand is read from there.
     pub load: Option<usize>,
     /// Index into the nest's `stores`: the result is written there (the
-    /// library may still choose the row, for an in-place call; the code
+    /// library may still choose the row, for an in-place call; the shim
     /// copies the row out then).
     pub store: Option<usize>,
 }

@@ -68,9 +68,8 @@ pub(crate) enum HostFn {
     /// A stream shim taking the context and a stream number.
     Stream(StreamFn),
     /// [`stream_push`], [`stream_map`]: the context, a stream or map
-    /// number, an element count, the operand's and the result's block in
-    /// memory (or null: their scratch rows); returns whether it wrote the
-    /// result's block (else its row).
+    /// number, an element count, the operand's block in memory and its
+    /// byte stride (or null and 0: its scratch row), the result's likewise.
     StreamPush(StreamPushFn),
 }
 
@@ -78,7 +77,7 @@ pub(crate) enum HostFn {
 pub(crate) type StreamFn = unsafe extern "C" fn(*mut StreamCtx, usize);
 /// The type of [`stream_push`].
 pub(crate) type StreamPushFn =
-    unsafe extern "C" fn(*mut StreamCtx, usize, usize, *const u8, *mut u8) -> usize;
+    unsafe extern "C" fn(*mut StreamCtx, usize, usize, *const u8, isize, *mut u8, isize);
 
 pub(crate) const STREAM_RESET: &str = "arrjit_stream_reset";
 pub(crate) const STREAM_NEXT_PASS: &str = "arrjit_stream_next_pass";
@@ -149,7 +148,7 @@ impl HostFn {
             HostFn::I32I32(_) => (&[types::I32, types::I32], types::I32),
             HostFn::Lanes(_) => (&[types::I64; 10], types::INVALID),
             HostFn::Stream(_) => (&[types::I64; 2], types::INVALID),
-            HostFn::StreamPush(_) => (&[types::I64; 5], types::I64),
+            HostFn::StreamPush(_) => (&[types::I64; 7], types::INVALID),
         }
     }
 
@@ -1008,29 +1007,47 @@ const PREFETCH_AHEAD: usize = 8;
 /// How many cache lines of that block it asks for.
 const PREFETCH_LINES: usize = 8;
 
-/// Where a push or map reads and writes its `n` elements: the operand's
-/// block at `from`, or (null) its row at word `row_in` of `scratch`; the
-/// result's block at `into` if that is not null, `direct_out` allows it
-/// and it does not overlap what is read, else its row at word `row_out`
-/// (`None` for a reduction, which writes no block: then null). Elements
-/// have `sizes.0` and `sizes.1` bytes. Prefetches ahead of an operand read
-/// in place. Also says whether the result goes to `into`.
-fn direct_blocks(
+/// Where a push or map reads and writes its `n` elements (of `sizes.0`
+/// and `sizes.1` bytes). The operand: the block at `from` if its elements
+/// are contiguous (`from_stride` is the element size; prefetching ahead),
+/// else gathered into its row at word `row_in` of `scratch` first (or the
+/// row as it is, for a null `from`). The result: the block at `into` if
+/// it is contiguous, `direct_out` allows it and it does not overlap what
+/// is read; else its row at word `row_out` (`None` for a reduction, which
+/// writes no block: then null), with `into` and its stride returned for
+/// [`scatter`] after the step unless `into` is null.
+///
+/// # Safety
+/// `StreamCtx::new` checked both rows inside scratch; a non-null `from`
+/// is the address of `n` elements `from_stride` bytes apart in a binding
+/// nothing writes during the call (the code passes a load's block and
+/// element stride, whose every address `run` checked with the rest of the
+/// loop's accesses).
+#[allow(clippy::too_many_arguments)]
+unsafe fn step_blocks(
     scratch: *mut u64,
-    (from, row_in): (*const u8, usize),
-    (into, row_out): (*mut u8, Option<usize>),
+    (from, from_stride, row_in): (*const u8, isize, usize),
+    (into, into_stride, row_out): (*mut u8, isize, Option<usize>),
     sizes: (usize, usize),
     n: usize,
     direct_out: bool,
-) -> (*const u8, *mut u8, bool) {
+) -> (*const u8, *mut u8, Option<(*mut u8, isize)>) {
+    let row = scratch.wrapping_add(row_in).cast::<u8>();
     let input = if from.is_null() {
-        scratch.wrapping_add(row_in).cast_const().cast::<u8>()
-    } else {
+        row.cast_const()
+    } else if from_stride == sizes.0 as isize {
         prefetch_ahead(from, n * sizes.0);
         from
+    } else {
+        // SAFETY: the caller's contract covers the `n` elements at `from`;
+        // the row holds BLOCK words, at least `n` elements of any dtype,
+        // and is scratch memory, which no binding overlaps.
+        unsafe { copy_strided(from, from_stride, row, sizes.0 as isize, sizes.0, n) };
+        row.cast_const()
     };
     let direct = row_out.is_some()
         && !into.is_null()
+        && into_stride == sizes.1 as isize
         && direct_out
         && !overlap(input, sizes.0, into, sizes.1, n);
     let output = match row_out {
@@ -1038,7 +1055,76 @@ fn direct_blocks(
         Some(w) => scratch.wrapping_add(w).cast::<u8>(),
         None => std::ptr::null_mut(),
     };
-    (input, output, direct)
+    let rest = (!direct && !into.is_null() && row_out.is_some()).then_some((into, into_stride));
+    (input, output, rest)
+}
+
+/// Copies the `n` results of `size` bytes a step wrote to its row at `row`
+/// to the block at `into`, `stride` bytes apart.
+///
+/// # Safety
+/// `row` holds `n` written results in scratch memory; `into` is the
+/// address of `n` elements `stride` bytes apart in an output binding,
+/// which only the running kernel writes (the code passes a store's block
+/// and element stride, checked by `run` like the loop's other accesses).
+unsafe fn scatter(row: *const u8, size: usize, n: usize, (into, stride): (*mut u8, isize)) {
+    // SAFETY: the caller's contract; scratch and bindings never overlap.
+    unsafe { copy_strided(row, size as isize, into, stride, size, n) };
+}
+
+/// Copies `n` elements of `size` bytes from `src` (`src_stride` bytes
+/// apart) to `dst` (`dst_stride` apart), one move per element for the
+/// dtypes' sizes.
+///
+/// # Safety
+/// Every element read lies in memory valid for reads, every element
+/// written in memory valid for writes that nothing else accesses during
+/// the copy, and no element read overlaps one written.
+unsafe fn copy_strided(
+    src: *const u8,
+    src_stride: isize,
+    dst: *mut u8,
+    dst_stride: isize,
+    size: usize,
+    n: usize,
+) {
+    /// The copy with the element size known to the compiler.
+    ///
+    /// # Safety
+    /// As `copy_strided`, with `S` the size.
+    unsafe fn each<const S: usize>(src: *const u8, ss: isize, dst: *mut u8, ds: isize, n: usize) {
+        for k in 0..n as isize {
+            // SAFETY: the caller's contract; unaligned accesses of `S`
+            // bytes need no alignment.
+            unsafe {
+                let v = src
+                    .wrapping_offset(k * ss)
+                    .cast::<[u8; S]>()
+                    .read_unaligned();
+                dst.wrapping_offset(k * ds)
+                    .cast::<[u8; S]>()
+                    .write_unaligned(v);
+            }
+        }
+    }
+    // SAFETY: the caller's contract, with the size matched.
+    unsafe {
+        match size {
+            1 => each::<1>(src, src_stride, dst, dst_stride, n),
+            2 => each::<2>(src, src_stride, dst, dst_stride, n),
+            4 => each::<4>(src, src_stride, dst, dst_stride, n),
+            8 => each::<8>(src, src_stride, dst, dst_stride, n),
+            _ => {
+                for k in 0..n as isize {
+                    std::ptr::copy_nonoverlapping(
+                        src.wrapping_offset(k * src_stride),
+                        dst.wrapping_offset(k * dst_stride),
+                        size,
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Whether the blocks of `n` elements of `a` bytes at `p` and `b` bytes at
@@ -1048,65 +1134,75 @@ fn overlap(p: *const u8, a: usize, q: *const u8, b: usize, n: usize) -> bool {
     p < q.saturating_add(b.saturating_mul(n)) && q < p.saturating_add(a.saturating_mul(n))
 }
 
-/// Feeds `n` elements of stream `id`'s operand to it: the block at `from`,
-/// or (null) its operand row. An aligned stream writes their results to
-/// the block at `into` if that is not null and may be written (see
-/// [`StreamCtx::direct_out`]), returning 1, else to its own row,
-/// returning 0.
+/// Feeds `n` elements of stream `id`'s operand to it: the block at `from`
+/// (`from_stride` bytes apart), or (null) its operand row. An aligned
+/// stream writes their results to the block at `into` (`into_stride`
+/// bytes apart) if that is not null, directly if it is contiguous and may
+/// be written (see [`StreamCtx::direct_out`]), else through its own row;
+/// or, for a null `into`, to its row.
 ///
 /// # Safety
-/// As [`stream_reset`]; a non-null `from` is the address of `n`
-/// contiguous elements of the stream's operand dtype in a binding
+/// As [`stream_reset`]; a non-null `from` is the address of `n` elements
+/// of the stream's operand dtype, `from_stride` bytes apart, in a binding
 /// (checked by `run` with the rest of the loop's accesses: the code passes
-/// the block of a load whose element stride is the element size), a
-/// non-null `into` the same for its result in an output binding.
+/// the block and element stride of one of the loop's loads), a non-null
+/// `into` the same for its result in an output binding.
 unsafe extern "C" fn stream_push(
     ctx: *mut StreamCtx,
     id: usize,
     n: usize,
     from: *const u8,
+    from_stride: isize,
     into: *mut u8,
-) -> usize {
+    into_stride: isize,
+) {
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
     let direct_out = ctx.direct_out;
-    let mut wrote = 0;
     ctx.with(id, |slot, scratch, bools| {
         if n > crate::fuse::BLOCK {
             return Err(Error::internal("a block longer than BLOCK"));
         }
         let (src, dst) = (slot.stream.src(), slot.stream.dst());
         let sizes = (src.size(), dst.size());
-        let (input, output, direct) = direct_blocks(
-            scratch,
-            (from, slot.input),
-            (into, slot.output),
-            sizes,
-            n,
-            direct_out,
-        );
+        // SAFETY: the contract above, and `StreamCtx::new`'s checks of the
+        // rows.
+        let (input, output, rest) = unsafe {
+            step_blocks(
+                scratch,
+                (from, from_stride, slot.input),
+                (into, into_stride, slot.output),
+                sizes,
+                n,
+                direct_out,
+            )
+        };
         // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each,
         // so at least `n` elements of any dtype) lie inside scratch, at
         // 8-byte aligned word offsets, and are different rows; `from` and
-        // `into` are as the contract says, and `direct_blocks` uses them
-        // only where they do not overlap; the kernel is waiting for this
-        // call, so nothing else touches any of them.
+        // `into` are as the contract says, and `step_blocks` passes them
+        // only where they are contiguous and do not overlap; the kernel is
+        // waiting for this call, so nothing else touches any of them.
         let (x, y) = unsafe {
             (
                 block_at(src, input.cast(), n, bools),
                 slot.output.map(|_| block_mut_at(dst, output.cast(), n)),
             )
         };
-        wrote = usize::from(direct);
-        slot.stream.push(x, y)
+        slot.stream.push(x, y)?;
+        if let Some(rest) = rest {
+            // SAFETY: the stream wrote `n` results to its row; `into` as
+            // the contract says.
+            unsafe { scatter(output, sizes.1, n, rest) };
+        }
+        Ok(())
     });
-    wrote
 }
 
-/// Runs map `id` on `n` elements of its operand (the block at `from`, or,
-/// null, its operand row), writing its result to the block at `into`
-/// (returning 1) or, if that is null or may not be written, its result
-/// row (returning 0).
+/// Runs map `id` on `n` elements of its operand (the block at `from`,
+/// `from_stride` bytes apart, or, null, its operand row), writing its
+/// result to the block at `into` (directly if it is contiguous and may be
+/// written, else through its result row) or, null, its result row.
 ///
 /// # Safety
 /// As [`stream_push`].
@@ -1115,31 +1211,36 @@ unsafe extern "C" fn stream_map(
     id: usize,
     n: usize,
     from: *const u8,
+    from_stride: isize,
     into: *mut u8,
-) -> usize {
+    into_stride: isize,
+) {
     use crate::vmath::BlockFn;
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
     if ctx.failure.is_some() {
-        return 0;
+        return;
     }
     let Some(&(f, row_in, row_out)) = ctx.maps.get(id).filter(|_| n <= crate::fuse::BLOCK) else {
         ctx.failure = Some(Error::internal("kernel ran an unknown map or a long block"));
-        return 0;
+        return;
     };
     let scratch = ctx.scratch;
     let size = match f {
         BlockFn::F64(_) => 8,
         BlockFn::F32(_) => 4,
     };
-    let (input, output, direct) = direct_blocks(
-        scratch,
-        (from, row_in),
-        (into, Some(row_out)),
-        (size, size),
-        n,
-        ctx.direct_out,
-    );
+    // SAFETY: the contract above, and `StreamCtx::new`'s checks of the rows.
+    let (input, output, rest) = unsafe {
+        step_blocks(
+            scratch,
+            (from, from_stride, row_in),
+            (into, into_stride, Some(row_out)),
+            (size, size),
+            n,
+            ctx.direct_out,
+        )
+    };
     // SAFETY: `StreamCtx::new` checked that both rows (BLOCK words each, so
     // at least `n` elements of a float dtype) lie inside scratch at 8-byte
     // aligned word offsets and are different rows; `from` and `into` are
@@ -1164,8 +1265,13 @@ unsafe extern "C" fn stream_map(
     });
     if outcome.is_err() {
         ctx.failure = Some(Error::internal("a block routine panicked"));
+        return;
     }
-    usize::from(direct)
+    if let Some(rest) = rest {
+        // SAFETY: the routine wrote `n` results to the row; `into` as the
+        // contract says.
+        unsafe { scatter(output, size, n, rest) };
+    }
 }
 
 /// Finishes reduction `id`, writing its result to its lane slot.

@@ -1271,27 +1271,21 @@ impl<'a> Translator<'a, '_> {
             for step in &sweep.steps {
                 match step {
                     Step::Push(k) => {
-                        let s = &g.streams[*k];
-                        let direct = (s.direct, s.operand, s.value);
                         t.direct_step(
                             nest,
-                            g,
                             jit::STREAM_PUSH,
                             stream_base + k,
-                            direct,
+                            g.streams[*k].direct,
                             bl,
                             |t, a| pointer(t, a),
                         )?;
                     }
                     Step::Map(k) => {
-                        let m = &g.maps[*k];
-                        let direct = (m.direct, g.rows[m.from_row], m.value);
                         t.direct_step(
                             nest,
-                            g,
                             jit::STREAM_MAP,
                             t.map_base + k,
-                            direct,
+                            g.maps[*k].direct,
                             bl,
                             |t, a| pointer(t, a),
                         )?;
@@ -1304,7 +1298,7 @@ impl<'a> Translator<'a, '_> {
                             .chain(seg.stores.iter().map(|&s| nloads + s))
                             .map(|a| pointer(t, a))
                             .collect();
-                        t.translate_segment(nest, g, seg, &ptrs, bl, true)?;
+                        t.translate_segment(nest, g, seg, &ptrs, bl)?;
                     }
                 }
             }
@@ -1313,47 +1307,35 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// A push or a map of `bl` elements through shim `name` (number `id`),
-    /// `direct` being its [`crate::fuse::Direct`], operand and value. A
-    /// direct operand is passed as the address of the block in its buffer
-    /// when its elements are contiguous, and copied to its row otherwise
-    /// (then the address passed is null: the shim reads the row); likewise
-    /// a direct result's address, and the shim says whether it wrote there
-    /// or to the row, which is then copied out.
-    #[allow(clippy::too_many_arguments)]
+    /// `direct` being its [`crate::fuse::Direct`]. A direct operand or
+    /// result is passed as the address of the block in its buffer and its
+    /// element stride; the shim reads and writes contiguous blocks in
+    /// place and gathers or scatters the others through the step's rows
+    /// (so the code holds no copy loops for them); a row operand or result
+    /// is passed as null.
     fn direct_step(
         &mut self,
         nest: &LoopNest,
-        g: &Group,
         name: &str,
         id: usize,
-        (direct, operand, value): (crate::fuse::Direct, ValueId, ValueId),
+        direct: crate::fuse::Direct,
         bl: Value,
         mut pointer: impl FnMut(&mut Self, usize) -> (usize, Value, Value),
     ) -> Result<()> {
         let nloads = nest.loads.len();
         let null = self.b.ins().iconst(self.ptr, 0);
-        let from = match direct.load {
-            None => null,
+        let (from, from_stride) = match direct.load {
+            None => (null, null),
             Some(a) => {
-                let ptr = pointer(self, a);
-                let contiguous = self.contiguous(ptr, self.ir.node(operand).dtype);
-                let copy_in = Segment {
-                    loads: vec![a],
-                    scratch_out: vec![operand],
-                    ..Segment::default()
-                };
-                self.unless(contiguous, |t| {
-                    t.translate_segment(nest, g, &copy_in, &[ptr], bl, false)
-                })?;
-                self.b.ins().select(contiguous, ptr.1, null)
+                let (_, p, stride) = pointer(self, a);
+                (p, stride)
             }
         };
-        let into = match direct.store {
-            None => None,
+        let (into, into_stride) = match direct.store {
+            None => (null, null),
             Some(s) => {
-                let ptr = pointer(self, nloads + s);
-                let contiguous = self.contiguous(ptr, self.ir.node(value).dtype);
-                Some((s, self.b.ins().select(contiguous, ptr.1, null)))
+                let (_, p, stride) = pointer(self, nloads + s);
+                (p, stride)
             }
         };
         let f = *self
@@ -1361,43 +1343,8 @@ impl<'a> Translator<'a, '_> {
             .get(name)
             .ok_or_else(|| internal(format!("{name} was not imported")))?;
         let id = self.b.ins().iconst(self.ptr, id as i64);
-        let args = [self.streams, id, bl, from, into.map_or(null, |(_, p)| p)];
-        let call = self.b.ins().call(f, &args);
-        let wrote = self.b.inst_results(call)[0];
-        if let Some((s, _)) = into {
-            // Unless the shim wrote the buffer, copy the row to it.
-            let copy_out = Segment {
-                scratch_in: vec![value],
-                stores: vec![s],
-                ..Segment::default()
-            };
-            self.unless(wrote, |t| {
-                let ptr = pointer(t, nloads + s);
-                t.translate_segment(nest, g, &copy_out, &[ptr], bl, false)
-            })?;
-        }
-        Ok(())
-    }
-
-    /// Whether the block at `ptr` (an address and an element stride) has
-    /// contiguous elements of `dtype`.
-    fn contiguous(&mut self, (_, _, stride): (usize, Value, Value), dtype: DType) -> Value {
-        self.b
-            .ins()
-            .icmp_imm_u(IntCC::Equal, stride, dtype.size() as i64)
-    }
-
-    /// `if cond == 0 { body }`.
-    fn unless(&mut self, cond: Value, body: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
-        let then = self.b.create_block();
-        let join = self.b.create_block();
-        self.b.ins().brif(cond, join, &[], then, &[]);
-        self.b.switch_to_block(then);
-        self.b.seal_block(then);
-        body(self)?;
-        self.b.ins().jump(join, &[]);
-        self.b.switch_to_block(join);
-        self.b.seal_block(join);
+        let args = [self.streams, id, bl, from, from_stride, into, into_stride];
+        self.b.ins().call(f, &args);
         Ok(())
     }
 
@@ -1492,9 +1439,8 @@ impl<'a> Translator<'a, '_> {
     /// One segment over the `bl >= 1` elements of a block: `ptrs` holds,
     /// for each of its accesses (`nest.loads` then `nest.stores` numbering),
     /// the address of the block's first element and the element stride.
-    /// Without `vector`, only the scalar body (for the copies around a
-    /// direct step, which run when a block is not contiguous, where a
-    /// vector body would not run anyway).
+    /// A vector body runs while the block is contiguous, then the scalar
+    /// body.
     fn translate_segment(
         &mut self,
         nest: &LoopNest,
@@ -1502,7 +1448,6 @@ impl<'a> Translator<'a, '_> {
         seg: &Segment,
         ptrs: &[(usize, Value, Value)],
         bl: Value,
-        vector: bool,
     ) -> Result<()> {
         let nloads = nest.loads.len();
         let vars: Vec<Variable> = ptrs
@@ -1546,9 +1491,7 @@ impl<'a> Translator<'a, '_> {
             }
         }
         let invariant = self.hoist(&seg.compute, known)?;
-        if vector {
-            self.vector_segment(nest, g, seg, ptrs, &vars, k, bl, &invariant)?;
-        }
+        self.vector_segment(nest, g, seg, ptrs, &vars, k, bl, &invariant)?;
         let body = self.b.create_block();
         let exit = self.b.create_block();
         let kv = self.b.use_var(k);
