@@ -1192,7 +1192,14 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
         self.vals.clear();
         self.k.reset();
     }
-    fn push(&mut self, mut x: &[T], mut y: &mut [T]) {
+    fn push(&mut self, x: &[T], y: &mut [T]) {
+        wide::push(self, x, y)
+    }
+}
+
+impl<T: BlockElem, K: Window<T>> Blocked<T, K> {
+    #[inline(always)]
+    fn push_blocks(&mut self, mut x: &[T], mut y: &mut [T]) {
         let w = self.w;
         while !x.is_empty() {
             if self.pos == w {
@@ -1273,6 +1280,7 @@ fn compensated(sum: f64, comp: f64) -> f64 {
 /// the prefix's running sums go through a scratch row, so that the merge
 /// (every output) is a separate loop the compiler vectorises; the only
 /// serial work is the two sums' chains.
+#[derive(Clone)]
 struct SumWindow {
     mean: bool,
     ssum: Vec<f64>,
@@ -1305,6 +1313,7 @@ impl SumWindow {
 }
 
 impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
+    #[inline(always)]
     fn roll(&mut self, vals: &[T]) {
         let w = vals.len();
         self.ssum.resize(w, 0.0);
@@ -1331,6 +1340,7 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
         self.sum = 0.0;
         self.comp = 0.0;
     }
+    #[inline(always)]
     fn run(&mut self, w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
         if !prev {
             for (o, &v) in y.iter_mut().zip(x) {
@@ -1379,6 +1389,7 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
             p += n;
         }
     }
+    #[inline(always)]
     fn last(&mut self, w: usize, x: T) -> T {
         self.add(x.to_f64());
         let v = compensated(self.sum, self.comp);
@@ -1400,6 +1411,7 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
 /// prefix aggregates that the compiler vectorises (with the square root);
 /// `var = M2 * (1 / (w - ddof))`. `1/n` and the merge weights are tables
 /// made once per stream.
+#[derive(Clone)]
 struct VarWindow {
     std: bool,
     /// `1 / (w - ddof)`, NaN if `w <= ddof`.
@@ -1493,6 +1505,7 @@ impl VarWindow {
 }
 
 impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
+    #[inline(always)]
     fn roll(&mut self, vals: &[T]) {
         let w = vals.len();
         if self.inv.len() != w + 1 {
@@ -1526,6 +1539,7 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
         self.sm2.clear();
         self.start_prefix();
     }
+    #[inline(always)]
     fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
         if p0 == 0 {
             if let Some(v) = x.first() {
@@ -1587,6 +1601,7 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
             p += n;
         }
     }
+    #[inline(always)]
     fn last(&mut self, w: usize, x: T) -> T {
         if w == 1 {
             self.kp = x.to_f64();
@@ -1601,6 +1616,7 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
 /// `rolling_min`/`rolling_max`: NaN-propagating `minimum`/`maximum` of the
 /// suffixes and the prefix (van Herk / Gil-Werman), so a window holding a
 /// NaN gives NaN.
+#[derive(Clone)]
 struct ExtremeWindow<T> {
     max: bool,
     suffix: Vec<T>,
@@ -1616,6 +1632,7 @@ impl<T: Elem> ExtremeWindow<T> {
 }
 
 impl<T: FloatElem + BlockElem> Window<T> for ExtremeWindow<T> {
+    #[inline(always)]
     fn roll(&mut self, vals: &[T]) {
         let step = Self::step(self.max);
         self.suffix.clear();
@@ -1631,6 +1648,7 @@ impl<T: FloatElem + BlockElem> Window<T> for ExtremeWindow<T> {
     fn reset(&mut self) {
         self.suffix.clear();
     }
+    #[inline(always)]
     fn run(&mut self, _w: usize, p0: usize, prev: bool, x: &[T], y: &mut [T]) {
         let step = Self::step(self.max);
         let (mut x, mut y, mut p) = (x, y, p0);
@@ -1660,6 +1678,7 @@ impl<T: FloatElem + BlockElem> Window<T> for ExtremeWindow<T> {
         }
         self.prefix = prefix;
     }
+    #[inline(always)]
     fn last(&mut self, w: usize, x: T) -> T {
         self.prefix = if w == 1 {
             x
@@ -2263,6 +2282,74 @@ mod tests {
     /// same bits, or NaN where it is NaN (which NaN an operation on NaNs
     /// gives depends on its operands' order, which the compiler may swap,
     /// and does between the vectorised merge and this scalar reference).
+    /// The window passes compiled for the baseline and for the CPU's
+    /// level (`wide`) give the same bits (NaN as NaN), over pushes of
+    /// mixed lengths and values with NaN, infinities and outliers.
+    #[test]
+    fn window_passes_agree_across_cpu_levels() {
+        fn both<T: BlockElem + Copy + Into<f64>, K: Window<T> + Clone>(
+            k: K,
+            w: usize,
+            x: &[T],
+            pushes: &[usize],
+        ) {
+            let mut base = Blocked::new(w, k.clone());
+            let mut wide = Blocked::new(w, k);
+            let (mut yb, mut yw) = (x.to_vec(), x.to_vec());
+            let mut at = 0;
+            for &p in pushes.iter().cycle() {
+                if at == x.len() {
+                    break;
+                }
+                let end = (at + p).min(x.len());
+                base.push_blocks(&x[at..end], &mut yb[at..end]);
+                super::wide::push(&mut wide, &x[at..end], &mut yw[at..end]);
+                at = end;
+            }
+            for (i, (a, b)) in yb.iter().zip(&yw).enumerate() {
+                let (a, b): (f64, f64) = ((*a).into(), (*b).into());
+                // A NaN's sign may differ (which operand's NaN an
+                // instruction passes on is not part of the results).
+                let same = a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                assert!(same, "w = {w}, element {i}: {a:?} vs {b:?}");
+            }
+        }
+        let x: Vec<f64> = (0..3000u64)
+            .map(|k| match (k * 7919) % 401 {
+                0 => f64::NAN,
+                1 => f64::INFINITY,
+                2 => -1e300,
+                r => 1e6 + (r as f64 - 200.0) / 7.0,
+            })
+            .collect();
+        let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        let pushes = [512, 1, 77, 300, 1024, 3];
+        for w in [1, 3, 100, 513] {
+            for mean in [false, true] {
+                both(SumWindow::new(mean), w, &x, &pushes);
+                both(SumWindow::new(mean), w, &xf, &pushes);
+            }
+            for (std, ddof) in [(false, 0), (true, 1)] {
+                both(VarWindow::new(std, ddof, w), w, &x, &pushes);
+                both(VarWindow::new(std, ddof, w), w, &xf, &pushes);
+            }
+            for max in [false, true] {
+                let k64 = ExtremeWindow {
+                    max,
+                    suffix: Vec::new(),
+                    prefix: 0.0f64,
+                };
+                let k32 = ExtremeWindow {
+                    max,
+                    suffix: Vec::new(),
+                    prefix: 0.0f32,
+                };
+                both(k64, w, &x, &pushes);
+                both(k32, w, &xf, &pushes);
+            }
+        }
+    }
+
     #[test]
     fn rolling_windows_are_the_scheme_bit_for_bit() {
         let mut st = 0x2545_F491_4F6C_DD1Du64;
@@ -2332,5 +2419,39 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+/// The window passes compiled for AVX2 with FMA as well as for the
+/// baseline, chosen at run time: VEX encodings drop the register copies
+/// the chains' two-operand SSE forms need, and the merges run 4 wide.
+/// Rust never contracts `a * b + c` into an FMA, so the bits are those of
+/// the baseline build.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod wide {
+    use super::{BlockElem, Blocked, Window};
+
+    #[target_feature(enable = "avx2,fma")]
+    fn push_avx2<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
+        b.push_blocks(x, y)
+    }
+
+    pub(super) fn push<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
+        if crate::vmath::Level::Avx2.supported() {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { push_avx2(b, x, y) }
+        } else {
+            b.push_blocks(x, y)
+        }
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+mod wide {
+    use super::{BlockElem, Blocked, Window};
+
+    pub(super) fn push<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
+        b.push_blocks(x, y)
     }
 }
