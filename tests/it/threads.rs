@@ -561,15 +561,9 @@ fn rolling_windows_of_a_vector_split_with_history() {
             .unwrap();
         assert_eq!(e.stats().split_calls, u64::from(splits), "w = {w}");
     }
-    // The window length as a kernel's scalar argument, with partials.
-    let module = "
-kernel zscore(x: f64[n], w: i64) -> (z: f64[n], lo: f64, hi: f64) {
-    let m = rolling_mean(x, w)
-    let s = rolling_std(x, w)
-    z = (x - m) / s
-    lo = nanmin(z)
-    hi = nanmax(z)
-}";
+    // The window length as a kernel's scalar argument, with partials: the
+    // example's rolling z-score.
+    let module = include_str!("../../examples/kernels.ak");
     for w in [1i64, 5, 100, chunk as i64 / 8, chunk as i64 + 1] {
         let call = |engine: Engine| {
             let kernel = engine
