@@ -252,7 +252,7 @@ impl Engine {
             source: Arc::from(src),
             ast: Arc::new(ast),
             names,
-            last: Mutex::new(None),
+            last: LastCall::default(),
         })
     }
 
@@ -541,30 +541,57 @@ arg_from!(i64, I64);
 arg_from!(f32, F32);
 arg_from!(f64, F64);
 
+/// The kernel of an [`Expr`]'s or [`Kernel`]'s last call and its
+/// signature: a call with the same signature skips the engine's lock and
+/// hashing. It keeps that one kernel alive while its owner lives, even if
+/// the cache evicts it. A clone starts empty.
+#[derive(Default)]
+struct LastCall(Mutex<Option<(InputKeys, Arc<Compiled>)>>);
+
+impl Clone for LastCall {
+    fn clone(&self) -> LastCall {
+        LastCall::default()
+    }
+}
+
+impl LastCall {
+    /// The compiled kernel of the source `canonical` for `inputs`: the
+    /// last call's if the signature is the same, else the engine's
+    /// (lowered by `lower` from the signature on a miss).
+    fn compiled(
+        &self,
+        engine: &Engine,
+        canonical: &Arc<str>,
+        inputs: &[Input<'_>],
+        lower: impl FnOnce(&[InputType]) -> Result<Ir>,
+    ) -> Result<Arc<Compiled>> {
+        let keys: InputKeys = inputs.iter().map(Input::key).collect();
+        let mut last = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, compiled)) = &*last {
+            if *k == keys {
+                engine.inner.local_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok(compiled.clone());
+            }
+        }
+        let key = CacheKey {
+            source: canonical.clone(),
+            inputs: keys.clone(),
+        };
+        let compiled = engine.get_or_compile(key, || lower(&input_types(&keys)))?;
+        *last = Some((keys, compiled.clone()));
+        Ok(compiled)
+    }
+}
+
 /// A parsed expression, ready to be called with inputs bound by name.
+#[derive(Clone)]
 pub struct Expr {
     engine: Engine,
     source: Arc<str>,
     canonical: Arc<str>,
     ast: Arc<ast::Expr>,
     names: Vec<String>,
-    /// The kernel of the last call and its signature: a call with the same
-    /// signature skips the engine's lock and hashing. It keeps that one
-    /// kernel alive while this `Expr` lives, even if the cache evicts it.
-    last: Mutex<Option<(InputKeys, Arc<Compiled>)>>,
-}
-
-impl Clone for Expr {
-    fn clone(&self) -> Expr {
-        Expr {
-            engine: self.engine.clone(),
-            source: self.source.clone(),
-            canonical: self.canonical.clone(),
-            ast: self.ast.clone(),
-            names: self.names.clone(),
-            last: Mutex::new(None),
-        }
-    }
+    last: LastCall,
 }
 
 impl std::fmt::Debug for Expr {
@@ -746,23 +773,10 @@ impl Expr {
     }
 
     fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
-        let keys: InputKeys = inputs.iter().map(Input::key).collect();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, compiled)) = &*last {
-            if *k == keys {
-                self.engine.inner.local_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(compiled.clone());
-            }
-        }
-        let key = CacheKey {
-            source: self.canonical.clone(),
-            inputs: keys.clone(),
-        };
-        let compiled = self.engine.get_or_compile(key, || {
-            lower::lower_expr(&self.ast, &self.names, &input_types(&keys))
-        })?;
-        *last = Some((keys, compiled.clone()));
-        Ok(compiled)
+        self.last
+            .compiled(&self.engine, &self.canonical, inputs, |types| {
+                lower::lower_expr(&self.ast, &self.names, types)
+            })
     }
 }
 
@@ -1573,12 +1587,13 @@ impl Module {
             index: k,
             canonical: Arc::from(format!("{ast}")),
             params: ast.params.iter().map(|p| p.name.name.clone()).collect(),
-            last: Mutex::new(None),
+            last: LastCall::default(),
         })
     }
 }
 
 /// One kernel of a module: call it with its parameters bound by name.
+#[derive(Clone)]
 pub struct Kernel {
     engine: Engine,
     module: Arc<ast::Module>,
@@ -1586,23 +1601,7 @@ pub struct Kernel {
     /// The kernel's canonical text, its cache key.
     canonical: Arc<str>,
     params: Vec<String>,
-    /// The compiled kernel of the last call and its signature, as
-    /// [`Expr`] keeps it: a call with the same signature skips the
-    /// engine's lock and hashing.
-    last: Mutex<Option<(InputKeys, Arc<Compiled>)>>,
-}
-
-impl Clone for Kernel {
-    fn clone(&self) -> Kernel {
-        Kernel {
-            engine: self.engine.clone(),
-            module: self.module.clone(),
-            index: self.index,
-            canonical: self.canonical.clone(),
-            params: self.params.clone(),
-            last: Mutex::new(None),
-        }
-    }
+    last: LastCall,
 }
 
 impl Kernel {
@@ -1697,24 +1696,10 @@ impl Kernel {
 
     /// The compiled kernel (IR, plan, code) for a signature.
     fn compiled_for(&self, inputs: &[Input<'_>]) -> Result<Arc<Compiled>> {
-        let kernel = self.ast();
-        let keys: InputKeys = inputs.iter().map(Input::key).collect();
-        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((k, compiled)) = &*last {
-            if *k == keys {
-                self.engine.inner.local_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok(compiled.clone());
-            }
-        }
-        let key = CacheKey {
-            source: self.canonical.clone(),
-            inputs: keys.clone(),
-        };
-        let compiled = self
-            .engine
-            .get_or_compile(key, || lower::lower_kernel(kernel, &input_types(&keys)))?;
-        *last = Some((keys, compiled.clone()));
-        Ok(compiled)
+        self.last
+            .compiled(&self.engine, &self.canonical, inputs, |types| {
+                lower::lower_kernel(self.ast(), types)
+            })
     }
 
     /// Calls the kernel; returns its outputs in declaration order, by name.

@@ -1280,7 +1280,6 @@ fn compensated(sum: f64, comp: f64) -> f64 {
 /// the prefix's running sums go through a scratch row, so that the merge
 /// (every output) is a separate loop the compiler vectorises; the only
 /// serial work is the two sums' chains.
-#[derive(Clone)]
 struct SumWindow {
     mean: bool,
     ssum: Vec<f64>,
@@ -1411,7 +1410,6 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
 /// prefix aggregates that the compiler vectorises (with the square root);
 /// `var = M2 * (1 / (w - ddof))`. `1/n` and the merge weights are tables
 /// made once per stream.
-#[derive(Clone)]
 struct VarWindow {
     std: bool,
     /// `1 / (w - ddof)`, NaN if `w <= ddof`.
@@ -1616,7 +1614,6 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
 /// `rolling_min`/`rolling_max`: NaN-propagating `minimum`/`maximum` of the
 /// suffixes and the prefix (van Herk / Gil-Werman), so a window holding a
 /// NaN gives NaN.
-#[derive(Clone)]
 struct ExtremeWindow<T> {
     max: bool,
     suffix: Vec<T>,
@@ -2287,14 +2284,14 @@ mod tests {
     /// mixed lengths and values with NaN, infinities and outliers.
     #[test]
     fn window_passes_agree_across_cpu_levels() {
-        fn both<T: BlockElem + Copy + Into<f64>, K: Window<T> + Clone>(
-            k: K,
+        fn both<T: BlockElem + Copy + Into<f64>, K: Window<T>>(
+            make: impl Fn() -> K,
             w: usize,
             x: &[T],
             pushes: &[usize],
         ) {
-            let mut base = Blocked::new(w, k.clone());
-            let mut wide = Blocked::new(w, k);
+            let mut base = Blocked::new(w, make());
+            let mut wide = Blocked::new(w, make());
             let (mut yb, mut yw) = (x.to_vec(), x.to_vec());
             let mut at = 0;
             for &p in pushes.iter().cycle() {
@@ -2326,20 +2323,20 @@ mod tests {
         let pushes = [512, 1, 77, 300, 1024, 3];
         for w in [1, 3, 100, 513] {
             for mean in [false, true] {
-                both(SumWindow::new(mean), w, &x, &pushes);
-                both(SumWindow::new(mean), w, &xf, &pushes);
+                both(|| SumWindow::new(mean), w, &x, &pushes);
+                both(|| SumWindow::new(mean), w, &xf, &pushes);
             }
             for (std, ddof) in [(false, 0), (true, 1)] {
-                both(VarWindow::new(std, ddof, w), w, &x, &pushes);
-                both(VarWindow::new(std, ddof, w), w, &xf, &pushes);
+                both(|| VarWindow::new(std, ddof, w), w, &x, &pushes);
+                both(|| VarWindow::new(std, ddof, w), w, &xf, &pushes);
             }
             for max in [false, true] {
-                let k64 = ExtremeWindow {
+                let k64 = || ExtremeWindow {
                     max,
                     suffix: Vec::new(),
                     prefix: 0.0f64,
                 };
-                let k32 = ExtremeWindow {
+                let k32 = || ExtremeWindow {
                     max,
                     suffix: Vec::new(),
                     prefix: 0.0f32,
