@@ -631,8 +631,7 @@ pub fn leaf_sum<T: SumElem>(len: usize, mut x: impl FnMut(usize) -> T) -> T {
         }
         i += 8;
     }
-    let mut s = (acc[0].add(acc[1]).add(acc[2].add(acc[3])))
-        .add(acc[4].add(acc[5]).add(acc[6].add(acc[7])));
+    let mut s = fold_accumulators(&acc);
     for k in body..len {
         s = s.add(x(k));
     }
@@ -650,6 +649,23 @@ pub fn leaf_sum_slice<T: SumElem>(xs: &[T]) -> T {
 #[inline]
 pub fn leaf_sum_map<S: Copy, T: SumElem>(xs: &[S], f: impl Fn(S) -> T) -> T {
     let mut acc = [T::ZERO; 8];
+    let tail = accumulate_groups(&mut acc, xs, &f);
+    let mut s = fold_accumulators(&acc);
+    for &v in tail {
+        s = s.add(f(v));
+    }
+    s
+}
+
+/// Adds `f` of each whole group of 8 elements of `xs` to a leaf's 8
+/// accumulators (element `j` of a group to `acc[j]`), groups in order, and
+/// returns the elements after the last whole group (fewer than 8).
+#[inline]
+pub fn accumulate_groups<'a, S: Copy, T: SumElem>(
+    acc: &mut [T; 8],
+    xs: &'a [S],
+    f: impl Fn(S) -> T,
+) -> &'a [S] {
     let chunks = xs.chunks_exact(8);
     let tail = chunks.remainder();
     for chunk in chunks {
@@ -659,12 +675,13 @@ pub fn leaf_sum_map<S: Copy, T: SumElem>(xs: &[S], f: impl Fn(S) -> T) -> T {
             }
         }
     }
-    let mut s = (acc[0].add(acc[1]).add(acc[2].add(acc[3])))
-        .add(acc[4].add(acc[5]).add(acc[6].add(acc[7])));
-    for &v in tail {
-        s = s.add(f(v));
-    }
-    s
+    tail
+}
+
+/// A leaf's 8 accumulators combined, `((a0+a1)+(a2+a3))+((a4+a5)+(a6+a7))`.
+#[inline]
+pub fn fold_accumulators<T: SumElem>(acc: &[T; 8]) -> T {
+    (acc[0].add(acc[1]).add(acc[2].add(acc[3]))).add(acc[4].add(acc[5]).add(acc[6].add(acc[7])))
 }
 
 /// The streaming pairwise tree of the canonical order: feed it leaf sums
@@ -690,6 +707,13 @@ impl<T: SumElem> PairwiseSum<T> {
             depth: 0,
             leaves: 0,
         }
+    }
+
+    /// Empties the tree (the stack's entries above `depth` are never read,
+    /// so they are left as they are).
+    pub fn clear(&mut self) {
+        self.depth = 0;
+        self.leaves = 0;
     }
 
     /// Number of leaves pushed so far.

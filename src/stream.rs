@@ -43,7 +43,9 @@
 
 use std::marker::PhantomData;
 
-use crate::algo::{leaf_sum_map, Elem, FloatElem, PairwiseSum, SumElem, LEAF};
+use crate::algo::{
+    accumulate_groups, fold_accumulators, leaf_sum_map, Elem, FloatElem, PairwiseSum, SumElem, LEAF,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::ir::{LaneKind, LaneOp, ReduceOp, ScanOp, WindowOp};
 use crate::types::{DType, Scalar};
@@ -400,52 +402,93 @@ fn as_i64(i: usize) -> i64 {
     i64::try_from(i).unwrap_or(i64::MAX)
 }
 
-/// The canonical pairwise sum, fed any number of elements at a time:
-/// partial leaves wait in `buf` until they are complete.
+/// The canonical pairwise sum, fed any number of elements at a time. The
+/// current leaf is kept as [`leaf_sum_map`]'s state: its 8 accumulators
+/// over the leaf's whole groups of 8 so far, and the values of a group not
+/// yet complete. So no element is copied except those of a group split
+/// between two pushes, and the sum is the canonical one whatever the
+/// pushes' lengths.
 struct Leaves<T> {
-    buf: Vec<T>,
+    acc: [T; 8],
+    /// The values of the current group (its first `len % 8`).
+    group: [T; 8],
+    /// Elements of the current leaf so far (below `LEAF`).
+    len: usize,
     tree: PairwiseSum<T>,
 }
 
 impl<T: SumElem> Leaves<T> {
     fn new() -> Self {
         Leaves {
-            buf: Vec::new(),
+            acc: [T::ZERO; 8],
+            group: [T::ZERO; 8],
+            len: 0,
             tree: PairwiseSum::new(),
         }
     }
 
     fn reset(&mut self) {
-        self.buf.clear();
-        self.tree = PairwiseSum::new();
+        self.acc = [T::ZERO; 8];
+        self.len = 0;
+        self.tree.clear();
     }
 
     /// Adds `f(x)` for each `x` of `xs`, in order.
     #[inline]
     fn push<S: Copy>(&mut self, mut xs: &[S], f: impl Fn(S) -> T) {
+        const { assert!(LEAF.is_multiple_of(8)) };
         while !xs.is_empty() {
-            if self.buf.is_empty() && xs.len() >= LEAF {
+            if self.len == 0 && xs.len() >= LEAF {
                 let (leaf, rest) = xs.split_at(LEAF);
                 self.tree.push_leaf(leaf_sum_map(leaf, &f));
                 xs = rest;
                 continue;
             }
-            let take = (LEAF - self.buf.len()).min(xs.len());
-            self.buf.extend(xs[..take].iter().map(|&v| f(v)));
-            xs = &xs[take..];
-            if self.buf.len() == LEAF {
-                self.tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
-                self.buf.clear();
+            let pending = self.len % 8;
+            if pending == 0 {
+                // Whole groups up to the end of the leaf, then what is left
+                // of a push that ends inside one.
+                let room = LEAF - self.len;
+                let (body, rest) = xs.split_at(room.min(xs.len()));
+                let tail = accumulate_groups(&mut self.acc, body, &f);
+                for (g, &v) in self.group.iter_mut().zip(tail) {
+                    *g = f(v);
+                }
+                self.len += body.len();
+                xs = rest;
+            } else {
+                // The rest of a group the previous push split.
+                let take = (8 - pending).min(xs.len());
+                let (head, rest) = xs.split_at(take);
+                for (g, &v) in self.group[pending..].iter_mut().zip(head) {
+                    *g = f(v);
+                }
+                self.len += take;
+                xs = rest;
+                if self.len.is_multiple_of(8) {
+                    accumulate_groups(&mut self.acc, &self.group, |v| v);
+                }
+            }
+            if self.len == LEAF {
+                self.tree.push_leaf(fold_accumulators(&self.acc));
+                self.acc = [T::ZERO; 8];
+                self.len = 0;
             }
         }
     }
 
+    /// The sum so far: the last, partial leaf summed as [`leaf_sum_map`]
+    /// sums it (groups, then the tail in order) and pushed on the tree
+    /// ([`PairwiseSum::finish_with`] is that push followed by `finish`).
     fn finish(&self) -> T {
-        let mut tree = self.tree.clone();
-        if !self.buf.is_empty() {
-            tree.push_leaf(leaf_sum_map(&self.buf, |v| v));
+        if self.len == 0 {
+            return self.tree.finish();
         }
-        tree.finish()
+        let tail = self.group.get(..self.len % 8).unwrap_or(&[]);
+        let leaf = tail
+            .iter()
+            .fold(fold_accumulators(&self.acc), |s, &v| s.add(v));
+        self.tree.finish_with(leaf)
     }
 }
 
@@ -1737,6 +1780,32 @@ mod tests {
         let whole = run(&[x.len()]);
         assert!(run(&[1]) == whole);
         assert!(run(&[5, 100, 37]) == whole);
+    }
+
+    #[test]
+    fn leaves_give_the_canonical_sum_whatever_the_pushes() {
+        let x = data(1500, 11, false);
+        let squares: Vec<f64> = x.iter().map(|v| v * v).collect();
+        for len in [0, 1, 7, 8, 9, 127, 128, 129, 300, 1024, 1500] {
+            let want = crate::algo::pairwise_sum_slice(&squares[..len]);
+            for blocks in [&[len.max(1)][..], &[1], &[3, 5], &[7, 130], &[8, 120, 1]] {
+                let mut leaves = Leaves::<f64>::new();
+                // A reset tree and leaf must not remember the last lane.
+                leaves.push(&x[..200], |v| v);
+                leaves.reset();
+                let mut rest = &x[..len];
+                for &b in blocks.iter().cycle() {
+                    if rest.is_empty() {
+                        break;
+                    }
+                    let (head, tail) = rest.split_at(b.min(rest.len()));
+                    leaves.push(head, |v| v * v);
+                    rest = tail;
+                }
+                let got = leaves.finish();
+                assert_eq!(got.to_bits(), want.to_bits(), "{len} in blocks {blocks:?}");
+            }
+        }
     }
 
     /// Deterministic test data: uniform in [-3, 3) with a few repeated
