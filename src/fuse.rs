@@ -140,6 +140,11 @@ pub struct StreamDecl {
     pub lane_slot: Option<usize>,
     /// Whether its blocks may bypass its rows (see [`Direct`]).
     pub direct: Direct,
+    /// For a variance or deviation: the stream (index in the group) of the
+    /// mean of the same elements, if the group has one. Its first pass
+    /// would compute that mean again, so it has none: its second pass
+    /// starts from that stream's count and mean (see [`mean_partner`]).
+    pub mean_of: Option<usize>,
 }
 
 /// A stream or map whose operand is a plain load, or whose result is only
@@ -1056,6 +1061,8 @@ struct Schedule {
     /// Every value the group loads from a buffer.
     loads: Vec<ValueId>,
     rows: Vec<ValueId>,
+    /// Each stream's [`mean_partner`].
+    mean_of: Vec<Option<usize>>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -1165,6 +1172,9 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
             pushed.push(Vec::new());
         }
     };
+    let mean_of: Vec<Option<usize>> = (0..streams.len())
+        .map(|k| mean_partner(ir, streams, k))
+        .collect();
     for k in 0..streams.len() {
         if aligned(k) {
             continue;
@@ -1172,7 +1182,9 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
         let r0 = ready[&arg_of(k)] as usize;
         let last = r0 + passes(k) as usize - 1;
         grow(&mut sweeps, &mut roots, &mut pushed, last);
-        for q in r0..=last {
+        // A variance sharing a mean is pushed in its second pass only.
+        let first = if mean_of[k].is_some() { last } else { r0 };
+        for q in first..=last {
             pushed[q].push(k);
             roots[q].push(arg_of(k));
         }
@@ -1396,7 +1408,31 @@ fn schedule(ir: &Ir, d: &Draft, loaded: impl Fn(ValueId) -> bool, exported: &[bo
         sweeps,
         loads: all_loads,
         rows,
+        mean_of,
     }
+}
+
+/// The stream among `streams` whose count and mean a variance or deviation
+/// (stream `k`) can start its second pass from: a `mean` (`nanmean` for the
+/// `nan` forms) of the same operand along the same axis, to the same
+/// dtype, so exactly what its own first pass would compute. Both finish
+/// their first pass in the same sweep, since they read the same operand.
+fn mean_partner(ir: &Ir, streams: &[ValueId], k: usize) -> Option<usize> {
+    use crate::ir::{LaneKind, ReduceOp};
+    let v = streams[k];
+    let Op::Lane { op, arg, .. } = ir.node(v).op else {
+        return None;
+    };
+    let want = match op.kind {
+        LaneKind::Reduce(ReduceOp::Var | ReduceOp::Std) => ReduceOp::Mean,
+        LaneKind::Reduce(ReduceOp::NanVar | ReduceOp::NanStd) => ReduceOp::NanMean,
+        _ => return None,
+    };
+    streams.iter().position(|&m| {
+        ir.node(m).dtype == ir.node(v).dtype
+            && matches!(ir.node(m).op, Op::Lane { op: o, arg: a, .. }
+                if a == arg && o.kind == LaneKind::Reduce(want) && o.axis == op.axis)
+    })
 }
 
 impl Builder<'_> {
@@ -1407,7 +1443,7 @@ impl Builder<'_> {
         let l = self.plan.loops.len();
         let mut lane_slots: Vec<ValueId> = Vec::new();
         let mut streams = Vec::with_capacity(d.streams.len());
-        for &v in &d.streams {
+        for (k, &v) in d.streams.iter().enumerate() {
             let Op::Lane { op, arg, param } = ir.node(v).op else {
                 continue;
             };
@@ -1432,6 +1468,7 @@ impl Builder<'_> {
                 out_row: if aligned { row_of(v) } else { None },
                 lane_slot,
                 direct: Direct::default(),
+                mean_of: sched.mean_of.get(k).copied().flatten(),
             });
         }
         // Buffers of the values the group stores.
@@ -2044,7 +2081,11 @@ fn fmt_group(f: &mut fmt::Formatter<'_>, l: usize, nest: &LoopNest, g: &Group) -
         )?;
     }
     for s in &g.streams {
-        writeln!(f, "  stream {} = {}({})", s.value, s.op.name(), s.operand)?;
+        write!(f, "  stream {} = {}({})", s.value, s.op.name(), s.operand)?;
+        match s.mean_of.and_then(|m| g.streams.get(m)) {
+            Some(m) => writeln!(f, ", mean from {}", m.value)?,
+            None => writeln!(f)?,
+        }
     }
     let access = |a: &Access| format!("{}@b{}", a.value, a.buffer.0);
     let ids = |vs: &[ValueId]| {

@@ -732,6 +732,9 @@ struct StreamSlot {
     input: usize,
     output: Option<usize>,
     result: Option<usize>,
+    /// The stream whose mean its second pass starts from (see
+    /// [`crate::fuse::StreamDecl::mean_of`]).
+    mean_of: Option<usize>,
 }
 
 thread_local! {
@@ -830,6 +833,7 @@ impl StreamCtx {
                     input,
                     output,
                     result,
+                    mean_of: s.mean_of,
                 });
             }
         }
@@ -960,9 +964,20 @@ unsafe extern "C" fn stream_reset(ctx: *mut StreamCtx, id: usize) {
 unsafe extern "C" fn stream_next_pass(ctx: *mut StreamCtx, id: usize) {
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
-    ctx.with(id, |slot, _, _| {
-        slot.stream.next_pass();
-        Ok(())
+    // A variance sharing a mean takes it from that stream, finished in an
+    // earlier sweep of the same lane.
+    let shared = ctx.streams.get(id).and_then(|s| s.mean_of).map(|m| {
+        ctx.streams
+            .get(m)
+            .and_then(|s| s.stream.moments())
+            .ok_or_else(|| Error::internal("a variance's mean is not a finished mean"))
+    });
+    ctx.with(id, |slot, _, _| match shared {
+        Some(moments) => slot.stream.next_pass_given(moments?),
+        None => {
+            slot.stream.next_pass();
+            Ok(())
+        }
     });
 }
 

@@ -249,6 +249,29 @@ impl Stream {
         self.inner.next_pass();
     }
 
+    /// A finished mean's element count and value (as `f64`, which holds
+    /// an `f32` exactly): what the first pass of a variance of the same
+    /// elements computes. `None` for other streams.
+    pub fn moments(&self) -> Option<(usize, f64)> {
+        self.inner.moments()
+    }
+
+    /// Starts the second pass of a variance or deviation with the count
+    /// and mean of [`Stream::moments`] instead of its own first pass's, so
+    /// that a lane's mean is computed once when both are wanted; its first
+    /// pass is not run. The result is bit for bit the same, since the first
+    /// pass would have summed the same elements in the same order.
+    pub fn next_pass_given(&mut self, (count, mean): (usize, f64)) -> Result<()> {
+        if self.inner.next_pass_given(count, mean) {
+            Ok(())
+        } else {
+            Err(Error::internal(format!(
+                "{}: has no first pass to take a mean for",
+                self.name
+            )))
+        }
+    }
+
     /// Feeds the next elements of the lane; an aligned stream writes their
     /// results to `y` (same length), a reduction takes `None`.
     pub fn push(&mut self, x: Block<'_>, y: Option<BlockMut<'_>>) -> Result<()> {
@@ -298,6 +321,12 @@ impl Stream {
 trait Step: Send {
     fn reset(&mut self);
     fn next_pass(&mut self) {}
+    fn moments(&self) -> Option<(usize, f64)> {
+        None
+    }
+    fn next_pass_given(&mut self, _count: usize, _mean: f64) -> bool {
+        false
+    }
     fn push(&mut self, x: Block<'_>, y: Option<BlockMut<'_>>) -> Result<()>;
     fn finish(&mut self) -> Result<Scalar> {
         Err(Error::internal("an aligned stream has no final value"))
@@ -315,6 +344,15 @@ fn block_mismatch() -> Error {
 trait Reduce<S>: Send {
     fn reset(&mut self);
     fn next_pass(&mut self) {}
+    /// See [`Stream::moments`].
+    fn moments(&self) -> Option<(usize, f64)> {
+        None
+    }
+    /// See [`Stream::next_pass_given`]; `false` if the reduction has no
+    /// first pass computing a mean.
+    fn next_pass_given(&mut self, _count: usize, _mean: f64) -> bool {
+        false
+    }
     fn push(&mut self, x: &[S]);
     fn finish(&mut self) -> Result<Scalar>;
 }
@@ -330,6 +368,12 @@ impl<S: BlockElem, K: Reduce<S>> Step for ReduceStep<S, K> {
     }
     fn next_pass(&mut self) {
         self.k.next_pass();
+    }
+    fn moments(&self) -> Option<(usize, f64)> {
+        self.k.moments()
+    }
+    fn next_pass_given(&mut self, count: usize, mean: f64) -> bool {
+        self.k.next_pass_given(count, mean)
     }
     fn push(&mut self, x: Block<'_>, _y: Option<BlockMut<'_>>) -> Result<()> {
         self.k.push(S::of(x).ok_or_else(block_mismatch)?);
@@ -858,6 +902,22 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
     fn next_pass(&mut self) {
         self.mean = self.mean();
         self.pass = 1;
+    }
+    fn moments(&self) -> Option<(usize, f64)> {
+        matches!(self.op, ReduceOp::Mean | ReduceOp::NanMean)
+            .then(|| (self.count, self.mean().to_f64()))
+    }
+    fn next_pass_given(&mut self, count: usize, mean: f64) -> bool {
+        if !matches!(
+            self.op,
+            ReduceOp::Var | ReduceOp::Std | ReduceOp::NanVar | ReduceOp::NanStd
+        ) {
+            return false;
+        }
+        self.count = count;
+        self.mean = T::from_f64(mean);
+        self.pass = 1;
+        true
     }
     fn push(&mut self, x: &[T]) {
         if self.pass == 0 {

@@ -352,6 +352,83 @@ fn direct_blocks_agree_with_row_blocks() {
     }
 }
 
+/// A variance or deviation next to the mean of the same elements (same
+/// operand, axis and NaN rule) starts its second pass from that mean's
+/// stream instead of summing the elements again: the plan says so, and
+/// the bits are the interpreter's for vectors and matrices (both layouts,
+/// lanes along either axis), with NaNs and infinities, across block
+/// boundaries, in f64 and f32. Pairs that differ in any of those keep
+/// their own first pass.
+#[test]
+fn variances_share_the_mean_of_their_lane() {
+    let engines = util::engines();
+    let shares = |src: &str, inputs: &[(String, Owned)]| {
+        let (_, fused) = engines
+            .iter()
+            .find(|(m, _)| *m == Mode::Fused)
+            .expect("a fused engine");
+        let args = util::args_read_by(src, &util::args(inputs));
+        let plan = fused.compile(src).unwrap().compiled(&args).unwrap();
+        plan.plan.to_string().matches(", mean from ").count()
+    };
+    let vector_cases = [
+        ("(a - mean(a)) / std(a)", 1),
+        ("var(a) + mean(a)", 1),
+        ("std(a, ddof=1) * var(a) - mean(a)", 2),
+        ("nanstd(a) + nanvar(a) * nanmean(a)", 2),
+        ("a - mean(a) + var(b)", 0),
+        ("mean(a) + nanstd(a)", 0),
+        ("nanmean(a) + std(a)", 0),
+        ("mean(a) + std(a * 2)", 0),
+    ];
+    for n in [0, 1, 2, 511, 512, 513, 1100] {
+        for salt in [0, 5] {
+            let inputs = vec![
+                ("a".to_string(), vector(n, Layout::default(), salt)),
+                ("b".to_string(), sawtooth(n, 1, Layout::default())),
+            ];
+            for (src, pairs) in vector_cases {
+                agree(&engines, src, &inputs);
+                assert_eq!(shares(src, &inputs), pairs, "`{src}`");
+            }
+            let narrow: Vec<Scalar> = (0..n)
+                .map(|k| Scalar::F32(special(k + salt) as f32))
+                .collect();
+            let a32 = vec![(
+                "a".to_string(),
+                Owned::array(DType::F32, &[n], &narrow, Layout::default()),
+            )];
+            for src in ["(a - mean(a)) / std(a)", "nanvar(a) - nanmean(a)"] {
+                agree(&engines, src, &a32);
+                assert_eq!(shares(src, &a32), 1, "f32 `{src}`");
+            }
+        }
+        let values: Vec<Scalar> = (0..3 * n.max(1)).map(|i| Scalar::F64(special(i))).collect();
+        for fortran in [false, true] {
+            let layout = Layout {
+                fortran,
+                ..Layout::default()
+            };
+            let m = vec![(
+                "m".to_string(),
+                Owned::array(DType::F64, &[3, n.max(1)], &values, layout),
+            )];
+            for (src, pairs) in [
+                (
+                    "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+                    1,
+                ),
+                ("(m - nanmean(m, axis=0)) / nanstd(m, axis=0)", 1),
+                ("var(m) - mean(m)", 1),
+                ("mean(m, axis=0) + std(m, axis=1, keepdims=true)", 0),
+            ] {
+                agree(&engines, src, &m);
+                assert_eq!(shares(src, &m), pairs, "`{src}` on 3 x {}", n.max(1));
+            }
+        }
+    }
+}
+
 /// Functions with block routines inside lane groups (an operand of a
 /// reduction, a scan or a window, or work after one) run as maps, a block
 /// at a time: the same bits as the interpreter's element-by-element

@@ -577,8 +577,10 @@ fn diagnostic_unknown_kernel() {
 /// The fused plans of lane operations, the pass counts pinned:
 /// `x - mean(x)` is two sweeps of one loop and no temporary; `sum(a*b)`
 /// reads `a` and `b` once and writes only the result; row normalisation is
-/// one loop over the rows, each row swept for its statistics (mean and the
-/// two passes of `std`) and once more to normalise while it is in cache;
+/// one loop over the rows, each row swept for its mean, again for `std`'s
+/// squared deviations from that mean (its first pass would compute the
+/// same mean, so it has none) and once more to normalise while it is in
+/// cache;
 /// the rolling z-score is one pass over `x`.
 #[test]
 fn lane_plans() {
@@ -615,10 +617,9 @@ fn lane_plans() {
         b1: f64 output 0, shape of v4
         loop 0: lane group over each row of v0, 3 sweep(s), blocks of 512
           stream v1 = mean(v0)
-          stream v3 = std(v0)
+          stream v3 = std(v0), mean from v1
           sweep 0:
             push v1 (from v0@b0)
-            push v3 (from v0@b0)
             finish v1
           sweep 1:
             second pass of v3
