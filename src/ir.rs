@@ -12,6 +12,7 @@
 //! - a `Where`'s condition is `bool` and its branches have the node's dtype;
 //! - the rank of a node is the broadcast rank of its operands.
 
+use std::collections::HashMap;
 use std::fmt;
 
 use crate::error::{Error, ErrorKind, Result, Span};
@@ -594,6 +595,87 @@ impl Op {
     }
 }
 
+impl Op {
+    /// Replaces every operand `v` by `f(v)`.
+    fn rename(&mut self, f: impl Fn(ValueId) -> ValueId) {
+        match self {
+            Op::Input(_) | Op::Const(_) => {}
+            Op::Unary(_, a) | Op::Cast(a) => *a = f(*a),
+            Op::Binary(_, a, b) => (*a, *b) = (f(*a), f(*b)),
+            Op::Where(c, a, b) => (*c, *a, *b) = (f(*c), f(*a), f(*b)),
+            Op::Lane { arg, param, .. } => {
+                *arg = f(*arg);
+                *param = param.map(&f);
+            }
+            Op::Recur(rec) => {
+                for s in &mut rec.sources {
+                    *s = f(*s);
+                }
+            }
+        }
+    }
+
+    /// What identifies the operation for [`Ir::eliminate_common`] (`None`:
+    /// never merged).
+    fn key(&self) -> Option<OpKey> {
+        let scalar = |c: Scalar| (c.dtype(), c.to_bits());
+        Some(match *self {
+            Op::Input(k) => OpKey::Input(k),
+            Op::Const(c) => OpKey::Const(scalar(c)),
+            Op::Unary(op, a) => OpKey::Unary(op, a),
+            Op::Binary(op, a, b) => OpKey::Binary(op, a, b),
+            Op::Cast(a) => OpKey::Cast(a),
+            Op::Where(c, a, b) => OpKey::Where(c, a, b),
+            Op::Lane { op, arg, param } => OpKey::Lane {
+                kind: match op.kind {
+                    LaneKind::Reduce(r) => KindKey::Reduce(r),
+                    LaneKind::Scan(s) => KindKey::Scan(s),
+                    LaneKind::Diff(n) => KindKey::Diff(n),
+                    LaneKind::Shift { k, fill } => KindKey::Shift(k, scalar(fill)),
+                    LaneKind::Rolling(w) => KindKey::Rolling(w),
+                    LaneKind::Ewm => KindKey::Ewm,
+                },
+                axis: op.axis,
+                keepdims: op.keepdims,
+                ddof: op.ddof,
+                arg,
+                param,
+            },
+            Op::Recur(_) => return None,
+        })
+    }
+}
+
+/// An [`Op`] as a hashable key (constants by their bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum OpKey {
+    Input(usize),
+    Const((DType, u64)),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    Cast(ValueId),
+    Where(ValueId, ValueId, ValueId),
+    Lane {
+        kind: KindKey,
+        axis: Option<u8>,
+        keepdims: bool,
+        ddof: u32,
+        arg: ValueId,
+        param: Option<ValueId>,
+    },
+}
+
+/// A [`LaneKind`] as a hashable key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum KindKey {
+    Reduce(ReduceOp),
+    Scan(ScanOp),
+    Diff(u32),
+    Shift(i64, (DType, u64)),
+    Rolling(WindowOp),
+    Ewm,
+}
+
 /// The operands of an [`Op`].
 pub type Operands = smallvec::SmallVec<[ValueId; 4]>;
 
@@ -628,6 +710,39 @@ impl Ir {
         let id = ValueId(self.nodes.len() as u32);
         self.nodes.push(node);
         id
+    }
+
+    /// Common subexpression elimination: every node that computes what an
+    /// earlier node computes (the same operation on the same operands, to
+    /// the same dtype and rank) is dropped and its users read the earlier
+    /// one, so `(exp(x) - mean(exp(x))) / std(exp(x))` computes `exp`
+    /// once, and the mean and deviation see one operand (and share the
+    /// mean, see `crate::fuse`). Every operation is a pure function of its
+    /// operands, so no result changes. Constants are the same when their
+    /// bits are (`0.0` and `-0.0` stay apart). A recurrence is never
+    /// merged (its rules are not compared), only its sources renamed.
+    pub fn eliminate_common(&mut self) {
+        let mut canon: Vec<ValueId> = Vec::with_capacity(self.nodes.len());
+        let mut seen: HashMap<(OpKey, DType, u8), ValueId> = HashMap::new();
+        let mut nodes: Vec<Node> = Vec::with_capacity(self.nodes.len());
+        for mut node in std::mem::take(&mut self.nodes) {
+            node.op.rename(|v| canon[v.index()]);
+            let key = node.op.key().map(|k| (k, node.dtype, node.rank));
+            if let Some(&id) = key.as_ref().and_then(|k| seen.get(k)) {
+                canon.push(id);
+                continue;
+            }
+            let id = ValueId(nodes.len() as u32);
+            if let Some(k) = key {
+                seen.insert(k, id);
+            }
+            nodes.push(node);
+            canon.push(id);
+        }
+        self.nodes = nodes;
+        for o in &mut self.outputs {
+            *o = canon[o.index()];
+        }
     }
 
     pub fn ids(&self) -> impl DoubleEndedIterator<Item = ValueId> {
@@ -947,5 +1062,85 @@ fn rank_suffix(rank: u8) -> &'static str {
         0 => "",
         1 => "[n]",
         _ => "[n, m]",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(op: Op, dtype: DType, rank: u8) -> Node {
+        Node {
+            op,
+            dtype,
+            rank,
+            span: Span::default(),
+        }
+    }
+
+    fn lane(kind: LaneKind, axis: Option<u8>, ddof: u32, arg: u32) -> Op {
+        Op::Lane {
+            op: LaneOp {
+                kind,
+                axis,
+                keepdims: false,
+                ddof,
+            },
+            arg: ValueId(arg),
+            param: None,
+        }
+    }
+
+    #[test]
+    fn common_subexpressions_merge_only_when_identical() {
+        use DType::*;
+        let v = ValueId;
+        let mut ir = Ir {
+            inputs: vec![InputDecl {
+                name: "x".into(),
+                dtype: F64,
+                rank: 1,
+            }],
+            ..Ir::default()
+        };
+        let nodes = [
+            node(Op::Input(0), F64, 1),                                         // v0
+            node(Op::Unary(UnaryOp::Exp, v(0)), F64, 1),                        // v1
+            node(Op::Unary(UnaryOp::Exp, v(0)), F64, 1),                        // v2 = v1
+            node(Op::Binary(BinaryOp::Sub, v(1), v(2)), F64, 1),                // v3
+            node(Op::Binary(BinaryOp::Sub, v(2), v(1)), F64, 1),                // v4 = v3 (renamed)
+            node(Op::Binary(BinaryOp::Sub, v(2), v(0)), F64, 1),                // v5: not v3
+            node(Op::Const(Scalar::F64(0.0)), F64, 0),                          // v6
+            node(Op::Const(Scalar::F64(-0.0)), F64, 0),                         // v7: not v6
+            node(Op::Const(Scalar::F64(0.0)), F64, 0),                          // v8 = v6
+            node(Op::Const(Scalar::I64(0)), I64, 0),                            // v9: another dtype
+            node(Op::Const(Scalar::F64(f64::NAN)), F64, 0),                     // v10
+            node(Op::Const(Scalar::F64(-f64::NAN)), F64, 0), // v11: another payload
+            node(lane(LaneKind::Reduce(ReduceOp::Std), None, 0, 1), F64, 0), // v12
+            node(lane(LaneKind::Reduce(ReduceOp::Std), None, 1, 2), F64, 0), // v13: ddof
+            node(lane(LaneKind::Reduce(ReduceOp::Std), Some(0), 0, 2), F64, 0), // v14: axis
+            node(lane(LaneKind::Reduce(ReduceOp::Std), None, 0, 2), F64, 0), // v15 = v12
+            node(Op::Cast(v(0)), F32, 1),                    // v16
+            node(Op::Cast(v(0)), I64, 1),                    // v17: another dtype
+        ];
+        for n in nodes {
+            ir.push(n);
+        }
+        ir.outputs = vec![v(4), v(5), v(8), v(15), v(17), v(2)];
+        ir.eliminate_common();
+        assert_eq!(ir.validate(), Ok(()));
+        // Dropped: v2, v4, v8, v15; the rest keep their order.
+        let kept = ir.nodes.len();
+        assert_eq!(kept, 18 - 4, "{ir}");
+        assert_eq!(
+            ir.outputs,
+            vec![v(2), v(3), v(4), v(9), v(13), v(1)],
+            "{ir}"
+        );
+        assert_eq!(ir.node(v(2)).op, Op::Binary(BinaryOp::Sub, v(1), v(1)));
+        assert_eq!(ir.node(v(3)).op, Op::Binary(BinaryOp::Sub, v(1), v(0)));
+        assert!(matches!(ir.node(v(5)).op, Op::Const(Scalar::F64(z)) if z.is_sign_negative()));
+        assert!(matches!(ir.node(v(8)).op, Op::Const(Scalar::F64(z)) if z.is_sign_negative()));
+        assert!(matches!(ir.node(v(11)).op, Op::Lane { op, .. } if op.axis == Some(0)));
     }
 }

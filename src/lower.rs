@@ -79,6 +79,7 @@ pub fn lower_expr(expr: &ast::Expr, names: &[String], types: &[InputType]) -> Re
     let v = lw.expr(expr)?;
     let out = lw.strong(v, expr.span);
     lw.ir.outputs.push(out);
+    lw.ir.eliminate_common();
     debug_assert_eq!(lw.ir.validate(), Ok(()));
     Ok(lw.ir)
 }
@@ -204,6 +205,7 @@ pub fn lower_kernel(kernel: &ast::Kernel, types: &[InputType]) -> Result<Ir> {
         };
         lw.ir.outputs.push(id);
     }
+    lw.ir.eliminate_common();
     debug_assert_eq!(lw.ir.validate(), Ok(()));
     Ok(lw.ir)
 }

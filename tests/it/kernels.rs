@@ -110,6 +110,53 @@ fn several_outputs_share_a_plan() {
     assert!(err.message().contains("dimension `n`"), "{err}");
 }
 
+/// Repeated subexpressions are computed once (the IR keeps one node per
+/// distinct computation), which must never merge values that differ:
+/// signed zeros and NaN signs, another dtype, another window or `ddof`; two
+/// outputs that are the same value both get it, and recurrences reading
+/// a merged source still see it. Expected values are computed here.
+#[test]
+fn repeated_subexpressions_are_computed_once_and_only_when_identical() {
+    const CSE: &str = r#"
+kernel same(x: f64[n]) -> (p: f64[n], q: f64[n], r: f64[n], s: f64[n], t: f64, u: f64,
+                           g: f64[n], h: f64[n]) {
+    p = 1.0 / (x * 0.0)
+    q = 1.0 / (x * -0.0)
+    r = x * 2 + x * 2
+    s = x * 2 + x * 2
+    t = std(x) + std(x, ddof=1)
+    u = std(x) + std(x)
+    g[0] = x[0] * 2
+    g[i] = 0.5 * g[i-1] + x[i] * 2
+    h[0] = x[0] * 2
+    h[i] = 0.5 * h[i-1] + x[i] * 2
+}
+"#;
+    let x = vec![1.0, 2.0, 4.0, 8.0];
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n;
+    let m2: f64 = x.iter().map(|v| (v - mean) * (v - mean)).sum();
+    let (sd0, sd1) = ((m2 / n).sqrt(), (m2 / (n - 1.0)).sqrt());
+    let mut ew = vec![x[0] * 2.0];
+    for i in 1..x.len() {
+        ew.push(0.5 * ew[i - 1] + x[i] * 2.0);
+    }
+    for mode in MODES {
+        let e = engine(mode);
+        let k = e.compile_module(CSE).unwrap().kernel("same").unwrap();
+        let out = k.call(&[("x", (&x).into())]).unwrap();
+        let get = |i: usize| out[i].1.to_f64_vec();
+        assert_eq!(get(0), [f64::INFINITY; 4], "{mode:?}");
+        assert_eq!(get(1), [f64::NEG_INFINITY; 4], "{mode:?}");
+        assert_eq!(get(2), [4.0, 8.0, 16.0, 32.0], "{mode:?}");
+        assert_eq!(get(3), get(2), "{mode:?}");
+        assert_eq!(get(4), [sd0 + sd1], "{mode:?}");
+        assert_eq!(get(5), [sd0 + sd0], "{mode:?}");
+        assert_eq!(get(6), ew, "{mode:?}");
+        assert_eq!(get(7), ew, "{mode:?}");
+    }
+}
+
 #[test]
 fn kernel_errors() {
     let e = engine(Mode::Fused);

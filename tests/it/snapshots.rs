@@ -147,24 +147,23 @@ fn where_branches() {
             v2: bool[n] = gt v0, v1
             v3: f64 = const 10.0
             v4: f64[n] = mul v0, v3
-            v5: f64 = const 0.5
-            v6: f64[n] = mul v0, v5
-            v7: f64[n] = where v2, v4, v6
-            return v7"#]],
+            v5: f64[n] = mul v0, v1
+            v6: f64[n] = where v2, v4, v5
+            return v6"#]],
         expect![[r#"
             b0: f64 input 0, shape of v0
-            b1: f64 output 0, shape of v7
-            loop 0 over shape of v7 (rank 1):
+            b1: f64 output 0, shape of v6
+            loop 0 over shape of v6 (rank 1):
               load    v0@b0
-              compute v2 v4 v6 v7
-              store   v7@b1
+              compute v2 v4 v5 v6
+              store   v6@b1
             1 loop(s), 0 temporary buffer(s)"#]],
         expect![[r#"
             b0: f64 input 0, shape of v0
-            b1: f64 output 0, shape of v7
+            b1: f64 output 0, shape of v6
             b2: bool temporary, shape of v2 (one loop per operation (unfused))
             b3: f64 temporary, shape of v4 (one loop per operation (unfused))
-            b4: f64 temporary, shape of v6 (one loop per operation (unfused))
+            b4: f64 temporary, shape of v5 (one loop per operation (unfused))
             loop 0 over shape of v2 (rank 1):
               load    v0@b0
               compute v2
@@ -173,14 +172,14 @@ fn where_branches() {
               load    v0@b0
               compute v4
               store   v4@b3
-            loop 2 over shape of v6 (rank 1):
+            loop 2 over shape of v5 (rank 1):
               load    v0@b0
+              compute v5
+              store   v5@b4
+            loop 3 over shape of v6 (rank 1):
+              load    v2@b2 v4@b3 v5@b4
               compute v6
-              store   v6@b4
-            loop 3 over shape of v7 (rank 1):
-              load    v2@b2 v4@b3 v6@b4
-              compute v7
-              store   v7@b1
+              store   v6@b1
             4 loop(s), 3 temporary buffer(s)"#]],
     );
 }
@@ -574,14 +573,73 @@ fn diagnostic_unknown_kernel() {
     ));
 }
 
+/// A repeated subexpression is one node: `exp(a)` is computed once per
+/// sweep (not once per use), and the mean and deviation of that one value
+/// share the mean.
+#[test]
+fn repeated_subexpressions() {
+    check(
+        "(exp(a) - mean(exp(a))) / std(exp(a))",
+        &[("a", v64(&A))],
+        expect![[r#"
+            in0 a: f64[n]
+            v0: f64[n] = input in0
+            v1: f64[n] = exp v0
+            v2: f64 = mean v1 all
+            v3: f64[n] = sub v1, v2
+            v4: f64 = std v1 all
+            v5: f64[n] = div v3, v4
+            return v5"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v5
+            loop 0: lane group over the vector v1, 3 sweep(s), blocks of 512
+              stream v2 = mean(v1)
+              stream v4 = std(v1), mean from v2
+              sweep 0:
+                map v1 = exp(v0) a block at a time (from v0@b0)
+                push v2
+                finish v2
+              sweep 1:
+                second pass of v4
+                map v1 = exp(v0) a block at a time (from v0@b0)
+                push v4
+                finish v4
+              sweep 2:
+                map v1 = exp(v0) a block at a time (from v0@b0)
+                block v1; lane v2 v4; compute v3 v5; store v5@b1
+            1 loop(s), 0 temporary buffer(s)"#]],
+        expect![[r#"
+            b0: f64 input 0, shape of v0
+            b1: f64 output 0, shape of v5
+            b2: f64 temporary, shape of v1 (one loop per operation (unfused))
+            b3: f64 temporary, shape of v2 (one loop per operation (unfused))
+            b4: f64 temporary, shape of v3 (one loop per operation (unfused))
+            b5: f64 temporary, shape of v4 (one loop per operation (unfused))
+            loop 0: over v1 in blocks of 512 (block routines)
+              sweep 0:
+                map v1 = exp(v0) a block at a time (from v0@b0, into v1@b2)
+            loop 1: lanes of v1 along all elements: mean v1@b2 -> v2@b3
+            loop 2 over shape of v3 (rank 1):
+              load    v1@b2 v2@b3
+              compute v3
+              store   v3@b4
+            loop 3: lanes of v1 along all elements: std v1@b2 -> v4@b5
+            loop 4 over shape of v5 (rank 1):
+              load    v3@b4 v4@b5
+              compute v5
+              store   v5@b1
+            5 loop(s), 4 temporary buffer(s)"#]],
+    );
+}
+
 /// The fused plans of lane operations, the issue's pass counts pinned:
 /// `x - mean(x)` is two sweeps of one loop and no temporary; `sum(a*b)`
 /// reads `a` and `b` once and writes only the result; row normalisation is
 /// one loop over the rows, each row swept for its mean, again for `std`'s
 /// squared deviations from that mean (its first pass would compute the
 /// same mean, so it has none) and once more to normalise while it is in
-/// cache;
-/// the rolling z-score is one pass over `x`.
+/// cache; the rolling z-score is one pass over `x`.
 #[test]
 fn lane_plans() {
     let m = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
@@ -634,14 +692,14 @@ fn lane_plans() {
     ));
     expect![[r#"
         b0: f64 input 0, shape of v0
-        b1: f64 output 0, shape of v6
+        b1: f64 output 0, shape of v5
         loop 0: lane group over the vector v0, 1 sweep(s), blocks of 512
           stream v2 = rolling_mean(v0)
-          stream v5 = rolling_std(v0)
+          stream v4 = rolling_std(v0)
           sweep 0:
             push v2 (from v0@b0)
-            push v5 (from v0@b0)
-            load v0@b0; block v2 v5; compute v3 v6; store v6@b1
+            push v4 (from v0@b0)
+            load v0@b0; block v2 v4; compute v3 v5; store v5@b1
         1 loop(s), 0 temporary buffer(s)"#]]
     .assert_eq(&plan(
         "(x - rolling_mean(x, 3)) / rolling_std(x, 3)",
