@@ -732,8 +732,8 @@ struct StreamSlot {
     input: usize,
     output: Option<usize>,
     result: Option<usize>,
-    /// The stream whose mean its second pass starts from (see
-    /// [`crate::fuse::StreamDecl::mean_of`]).
+    /// The slot of the stream whose mean its second pass starts from (see
+    /// [`crate::fuse::StreamDecl::mean_of`], an index in its group).
     mean_of: Option<usize>,
 }
 
@@ -790,6 +790,9 @@ impl StreamCtx {
         let words = plan.scratch_words().max(1);
         let mut streams = Vec::new();
         for g in plan.loops.iter().filter_map(|n| n.group.as_ref()) {
+            // `mean_of` counts in the group; the slots of every group follow
+            // one another.
+            let base = streams.len();
             for s in &g.streams {
                 let raw = match s.param {
                     None => None,
@@ -821,6 +824,13 @@ impl StreamCtx {
                 {
                     return Err(Error::internal("a stream's scratch lies outside scratch"));
                 }
+                let mean_of = match s.mean_of {
+                    None => None,
+                    Some(m) if g.streams.get(m).is_some_and(|p| p.operand == s.operand) => {
+                        Some(base + m)
+                    }
+                    Some(_) => return Err(Error::internal("a variance's mean is another value's")),
+                };
                 let history = match history {
                     Some(h) if h.row0 > 0 && g.space_rank == 1 => {
                         stream_history(plan, s, param, h)?
@@ -833,7 +843,7 @@ impl StreamCtx {
                     input,
                     output,
                     result,
-                    mean_of: s.mean_of,
+                    mean_of,
                 });
             }
         }

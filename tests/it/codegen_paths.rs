@@ -380,6 +380,10 @@ fn variances_share_the_mean_of_their_lane() {
         ("mean(a) + nanstd(a)", 0),
         ("nanmean(a) + std(a)", 0),
         ("mean(a) + std(a * 2)", 0),
+        // Shared pairs in a group after another group's streams.
+        ("mean(a) + (b - mean(b)) / std(b)", 1),
+        ("sum(a) * mean(a) + (b - mean(b)) / std(b) - var(a)", 2),
+        ("cumsum(a) + (b - mean(b)) / std(b)", 1),
     ];
     for n in [0, 1, 2, 511, 512, 513, 1100] {
         for salt in [0, 5] {
