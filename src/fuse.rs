@@ -577,6 +577,24 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// The loop of lane operation or recurrence `v`, which writes one
+    /// buffer (the first of `stores`), then a copy loop into the others:
+    /// the further outputs that are the same value (`(a, b) = (cumsum(x),
+    /// cumsum(x))`, one value after common subexpressions merge).
+    fn add_routine_loop(&mut self, v: ValueId, stores: &[(ValueId, BufferId)]) {
+        let dst = stores[0].1;
+        if let Op::Lane { .. } = self.ir.node(v).op {
+            let src = self.lane_source(v);
+            self.add_lane_loop(v, src, dst);
+        } else {
+            self.add_recur_loop(v, dst);
+        }
+        self.holder.insert(v, dst);
+        if stores.len() > 1 {
+            self.add_loop(v, Vec::new(), &[v], &stores[1..]);
+        }
+    }
+
     /// Outputs that are inputs or constants are copied or filled.
     fn copy_plain_outputs(&mut self) {
         for (k, &out) in self.ir.outputs.iter().enumerate() {
@@ -777,16 +795,13 @@ pub fn plan_fused(ir: &Ir) -> Plan {
             }
             Unit::Value(v) => {
                 let stores = b.destination(v, || materialised_because(ir, v));
-                if let Op::Lane { .. } = ir.node(v).op {
-                    let src = b.lane_source(v);
-                    b.add_lane_loop(v, src, stores[0].1);
-                } else if let Op::Recur(_) = ir.node(v).op {
-                    b.add_recur_loop(v, stores[0].1);
+                if matches!(ir.node(v).op, Op::Lane { .. } | Op::Recur(_)) {
+                    b.add_routine_loop(v, &stores);
                 } else {
                     let compute = cone(ir, v, &b.holder);
                     b.add_loop(v, compute, &[], &stores);
+                    b.holder.insert(v, stores[0].1);
                 }
-                b.holder.insert(v, stores[0].1);
             }
         }
     }
@@ -1956,15 +1971,12 @@ pub fn plan_unfused(ir: &Ir) -> Plan {
     let mut b = Builder::new(ir);
     for v in computed_values(ir, &ir.outputs) {
         let stores = b.destination(v, || "one loop per operation (unfused)".to_string());
-        if let Op::Lane { .. } = ir.node(v).op {
-            let src = b.lane_source(v);
-            b.add_lane_loop(v, src, stores[0].1);
-        } else if let Op::Recur(_) = ir.node(v).op {
-            b.add_recur_loop(v, stores[0].1);
+        if matches!(ir.node(v).op, Op::Lane { .. } | Op::Recur(_)) {
+            b.add_routine_loop(v, &stores);
         } else {
             b.add_loop(v, vec![v], &[], &stores);
+            b.holder.insert(v, stores[0].1);
         }
-        b.holder.insert(v, stores[0].1);
     }
     b.copy_plain_outputs();
     b.plan

@@ -119,7 +119,8 @@ fn several_outputs_share_a_plan() {
 fn repeated_subexpressions_are_computed_once_and_only_when_identical() {
     const CSE: &str = r#"
 kernel same(x: f64[n]) -> (p: f64[n], q: f64[n], r: f64[n], s: f64[n], t: f64, u: f64,
-                           g: f64[n], h: f64[n]) {
+                           g: f64[n], h: f64[n], c: f64[n], d: f64[n], e1: f64[n], e2: f64[n],
+                           k: f64[n], l: f64[n]) {
     p = 1.0 / (x * 0.0)
     q = 1.0 / (x * -0.0)
     r = x * 2 + x * 2
@@ -130,6 +131,12 @@ kernel same(x: f64[n]) -> (p: f64[n], q: f64[n], r: f64[n], s: f64[n], t: f64, u
     g[i] = 0.5 * g[i-1] + x[i] * 2
     h[0] = x[0] * 2
     h[i] = 0.5 * h[i-1] + x[i] * 2
+    c = cumsum(x)
+    d = cumsum(x)
+    e1 = shift(x, 1, fill=-1.0)
+    e2 = shift(x, 1, fill=-1.0)
+    k = g
+    l = x
 }
 "#;
     let x = vec![1.0, 2.0, 4.0, 8.0];
@@ -154,6 +161,14 @@ kernel same(x: f64[n]) -> (p: f64[n], q: f64[n], r: f64[n], s: f64[n], t: f64, u
         assert_eq!(get(5), [sd0 + sd0], "{mode:?}");
         assert_eq!(get(6), ew, "{mode:?}");
         assert_eq!(get(7), ew, "{mode:?}");
+        // Lane operations and recurrences that are several outputs write
+        // each of them.
+        assert_eq!(get(8), [1.0, 3.0, 7.0, 15.0], "{mode:?}");
+        assert_eq!(get(9), get(8), "{mode:?}");
+        assert_eq!(get(10), [-1.0, 1.0, 2.0, 4.0], "{mode:?}");
+        assert_eq!(get(11), get(10), "{mode:?}");
+        assert_eq!(get(12), ew, "{mode:?}");
+        assert_eq!(get(13), x, "{mode:?}");
     }
 }
 
