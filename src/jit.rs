@@ -1310,17 +1310,17 @@ unsafe extern "C" fn stream_finish(ctx: *mut StreamCtx, id: usize) {
         let Some(w) = slot.result else {
             return Err(Error::internal("finish of a stream without a result"));
         };
-        let value = slot.stream.finish()?;
+        let bits = slot.stream.finish_bits()?;
         // SAFETY: `StreamCtx::new` checked that word `w` lies inside
         // scratch; one word holds any scalar; nothing else touches it now.
+        // The value's bytes are the low `size` bytes of `bits`
+        // (`Scalar::to_bits`), written as a value of that size.
         unsafe {
             let p = scratch.add(w);
-            match value {
-                crate::types::Scalar::Bool(v) => p.cast::<u8>().write(u8::from(v)),
-                crate::types::Scalar::I32(v) => p.cast::<i32>().write(v),
-                crate::types::Scalar::I64(v) => p.cast::<i64>().write(v),
-                crate::types::Scalar::F32(v) => p.cast::<f32>().write(v),
-                crate::types::Scalar::F64(v) => p.cast::<f64>().write(v),
+            match slot.stream.dst().size() {
+                1 => p.cast::<u8>().write(bits as u8),
+                4 => p.cast::<u32>().write(bits as u32),
+                _ => p.write(bits),
             }
         }
         Ok(())
