@@ -593,9 +593,7 @@ impl Op {
             Op::Recur(ref rec) => Operands::from_slice(&rec.sources),
         }
     }
-}
 
-impl Op {
     /// Replaces every operand `v` by `f(v)`.
     fn rename(&mut self, f: impl Fn(ValueId) -> ValueId) {
         match self {
