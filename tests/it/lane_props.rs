@@ -107,6 +107,24 @@ fn pair_program() -> impl Strategy<Value = String> {
     })
 }
 
+/// Standardisation, `(X - mean) / std`, with the mean and the deviation
+/// (or variance) along the same or different axes, NaN rules and `ddof`,
+/// behind another lane call whose group comes first (so a variance that
+/// shares its lane's mean is not in the plan's first group).
+fn moments_program() -> impl Strategy<Value = String> {
+    let mean = prop::sample::select(vec!["mean", "nanmean"]);
+    let dev = prop::sample::select(vec!["std", "var", "nanstd", "nanvar"]);
+    let axis = prop::sample::select(vec!["", ", axis=0", ", axis=1"]);
+    let ddof = prop::sample::select(vec!["", ", ddof=1"]);
+    let operand = prop::sample::select(vec!["x", "x * 2 + 1", "abs(x) - y"]);
+    let before = prop::sample::select(vec!["", "sum(y) + ", "cumsum(y) + ", "max(x * 3) - "]);
+    (mean, dev, axis.clone(), axis, ddof, operand, before).prop_map(
+        |(m, d, am, ad, ddof, op, before)| {
+            format!("{before}(({op}) - {m}(({op}){am}, keepdims=true)) / {d}(({op}){ad}, keepdims=true{ddof})")
+        },
+    )
+}
+
 /// `src` evaluated by every engine (interpreter first) on the inputs it
 /// names.
 fn run_everywhere(
@@ -256,6 +274,34 @@ proptest! {
         let total = PAIR_TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
         let ok = PAIR_OK.fetch_add(usize::from(oracle.is_ok()), Ordering::Relaxed) + usize::from(oracle.is_ok());
         prop_assert!(total < 100 || 3 * ok >= total, "only {} of {} programs evaluated", ok, total);
+        agree(&src, &results)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A variance next to the mean of its own lanes skips its first pass
+    /// and takes the mean's stream result (`fuse::mean_partner`): whatever
+    /// pairs the generator makes, and wherever their group sits in the
+    /// plan, the bits are the interpreter's.
+    #[test]
+    fn standardisations_agree_across_engines(
+        src in moments_program(),
+        dtype in prop::sample::select(vec![DType::F64, DType::F32]),
+        matrix in any::<bool>(),
+        n in prop_oneof![0usize..12, 500usize..1100],
+        m in 1usize..4,
+        seed in any::<u64>(),
+        fortran in any::<bool>(),
+    ) {
+        let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
+        let layout = Layout { fortran, step: 1, reverse: false };
+        let inputs = vec![
+            ("x".to_string(), input(dtype, &dims, seed, layout)),
+            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
+        ];
+        let results = run_everywhere(&src, &inputs);
         agree(&src, &results)?;
     }
 }
