@@ -41,6 +41,17 @@ fn sawtooth(n: usize, k: usize, layout: Layout) -> Owned {
     Owned::array(DType::F64, &[n], &values, layout)
 }
 
+/// `m`: a `rows x cols` matrix of [`special`] values, C or Fortran order.
+fn special_matrix(rows: usize, cols: usize, fortran: bool) -> Vec<(String, Owned)> {
+    let values: Vec<Scalar> = (0..rows * cols).map(|i| Scalar::F64(special(i))).collect();
+    let layout = Layout {
+        fortran,
+        ..Layout::default()
+    };
+    let m = Owned::array(DType::F64, &[rows, cols], &values, layout);
+    vec![("m".to_string(), m)]
+}
+
 fn vector(n: usize, layout: Layout, salt: usize) -> Owned {
     let values: Vec<Scalar> = (0..n).map(|k| Scalar::F64(special(k + salt))).collect();
     Owned::array(DType::F64, &[n], &values, layout)
@@ -315,16 +326,8 @@ fn direct_blocks_agree_with_row_blocks() {
             }
         }
         // Rows of a matrix (contiguous or not), lanes along either axis.
-        let values: Vec<Scalar> = (0..3 * n).map(|i| Scalar::F64(special(i))).collect();
         for fortran in [false, true] {
-            let layout = Layout {
-                fortran,
-                ..Layout::default()
-            };
-            let m = vec![(
-                "m".to_string(),
-                Owned::array(DType::F64, &[3, n], &values, layout),
-            )];
+            let m = special_matrix(3, n, fortran);
             for src in [
                 "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
                 "cumsum(m, axis=1) - sum(m, axis=0)",
@@ -407,16 +410,8 @@ fn variances_share_the_mean_of_their_lane() {
                 assert_eq!(shares(src, &a32), 1, "f32 `{src}`");
             }
         }
-        let values: Vec<Scalar> = (0..3 * n.max(1)).map(|i| Scalar::F64(special(i))).collect();
         for fortran in [false, true] {
-            let layout = Layout {
-                fortran,
-                ..Layout::default()
-            };
-            let m = vec![(
-                "m".to_string(),
-                Owned::array(DType::F64, &[3, n.max(1)], &values, layout),
-            )];
+            let m = special_matrix(3, n.max(1), fortran);
             for (src, pairs) in [
                 (
                     "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",

@@ -212,6 +212,22 @@ fn input(dtype: DType, dims: &[usize], seed: u64, layout: Layout) -> Owned {
     Owned::array(dtype, dims, &values, layout)
 }
 
+/// The programs' inputs: `x` of `dtype` and `dims` in `layout`, and `y`,
+/// an `f64` vector as long as `x`'s last axis.
+fn x_and_y(dtype: DType, dims: &[usize], seed: u64, layout: Layout) -> Vec<(String, Owned)> {
+    let row = Layout {
+        step: 1,
+        ..Layout::default()
+    };
+    vec![
+        ("x".to_string(), input(dtype, dims, seed, layout)),
+        (
+            "y".to_string(),
+            input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, row),
+        ),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 384, ..ProptestConfig::default() })]
 
@@ -228,10 +244,7 @@ proptest! {
     ) {
         let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
         let layout = Layout { fortran, step: 1, reverse };
-        let inputs = vec![
-            ("x".to_string(), input(dtype, &dims, seed, layout)),
-            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
-        ];
+        let inputs = x_and_y(dtype, &dims, seed, layout);
         let results = run_everywhere(&src, &inputs);
         let (_, oracle) = &results[0];
         // Most programs must evaluate (errors are legitimate, e.g. axis=1
@@ -265,10 +278,7 @@ proptest! {
     ) {
         let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
         let layout = Layout { fortran, step: 1, reverse: false };
-        let inputs = vec![
-            ("x".to_string(), input(dtype, &dims, seed, layout)),
-            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
-        ];
+        let inputs = x_and_y(dtype, &dims, seed, layout);
         let results = run_everywhere(&src, &inputs);
         let (_, oracle) = &results[0];
         let total = PAIR_TOTAL.fetch_add(1, Ordering::Relaxed) + 1;
@@ -297,10 +307,7 @@ proptest! {
     ) {
         let dims: Vec<usize> = if matrix { vec![n, m] } else { vec![n] };
         let layout = Layout { fortran, step: 1, reverse: false };
-        let inputs = vec![
-            ("x".to_string(), input(dtype, &dims, seed, layout)),
-            ("y".to_string(), input(DType::F64, &dims[dims.len() - 1..], seed ^ 0xabcdef, Layout { step: 1, ..Layout::default() })),
-        ];
+        let inputs = x_and_y(dtype, &dims, seed, layout);
         let results = run_everywhere(&src, &inputs);
         agree(&src, &results)?;
     }
