@@ -24,7 +24,10 @@
 //!
 //! The semantics (NaN rules, empty lanes, canonical sums, the rolling
 //! windows' block prefix/suffix scheme) are those documented in
-//! [`crate::algo`]. All of it is safe Rust and never panics.
+//! [`crate::algo`]. All of it is safe Rust and never panics, but for the
+//! `wide` module's AVX2 code: called only behind a run-time CPU check (a
+//! token type proves it was made), and loading and storing vectors only
+//! through `[f64; 4]` rows.
 //!
 //! Speed comes from how a pushed block is scheduled, never from changing
 //! what is computed. Reductions run their block through interleaved
@@ -35,7 +38,15 @@
 //! `SCRATCH` elements) and a loop that merges each with its suffix and
 //! writes the result (no loop-carried state, so it vectorises, square root
 //! included); a whole block pushed together with what follows it is rolled
-//! straight from the pushed slice. `cummax`/`cummin` compare
+//! straight from the pushed slice. With AVX2, the sum and var/std windows
+//! also take whole blocks four at a time (a *tile*, `Window::tile`): the
+//! four blocks' chains run in the four lanes of a vector, each lane doing
+//! its block's scalar steps in the same order (so the same bits), one
+//! chain's latency covering the others', and the merges ride along with
+//! the prefix chain so their divisions and square roots overlap it. A
+//! window's NaN results are all the one positive quiet NaN (`canonical`),
+//! so that which NaN an operation passes on, which depends on operand
+//! order the compiler may swap, never shows. `cummax`/`cummin` compare
 //! `CUM_CHUNK` elements at a time with the running extreme and fill
 //! them with it if it beats them all (a branch the CPU predicts), instead
 //! of a chain of blends through every element. `cumsum`, `cumprod` and
@@ -1257,7 +1268,7 @@ fn window_of<T: FloatElem + BlockElem>(op: WindowOp, ddof: u32, w: usize) -> Box
 /// block merged with the suffix `p+1..` of the previous block (empty when
 /// `p = w - 1`). [`Blocked`] walks the blocks; a `Window` keeps the
 /// aggregates.
-trait Window<T>: Send {
+trait Window<T: Copy>: Send {
     /// The previous block is complete (`vals`, in order): compute its
     /// suffix aggregates and start an empty prefix.
     fn roll(&mut self, vals: &[T]);
@@ -1271,6 +1282,75 @@ trait Window<T>: Send {
     /// Adds the block's last element (offset `w - 1`) and returns the
     /// window that is exactly the block.
     fn last(&mut self, w: usize, x: T) -> T;
+    /// The [`TILE`] whole blocks `x` (`TILE * w` elements) that follow a
+    /// rolled block, up to and including their own roll: the same results
+    /// and state as `run`, `last` and `roll` block after block (which this
+    /// default does). The windows whose aggregates are carried chains
+    /// (sums, var/std) run the blocks' chains side by side instead, block
+    /// `j` in lane `j` of the vectors: one chain's steps are serial, four
+    /// blocks' are not.
+    fn tile(&mut self, w: usize, x: &[T], y: &mut [T], _avx2: wide::Avx2) {
+        for (x, y) in x.chunks_exact(w).zip(y.chunks_exact_mut(w)) {
+            let (last, body) = y.split_last_mut().expect("w > 0");
+            self.run(w, 0, true, &x[..w - 1], body);
+            *last = self.last(w, x[w - 1]);
+            self.roll(x);
+        }
+    }
+}
+
+/// Blocks a tile holds: four, the `f64` lanes of an AVX2 vector (two SSE2
+/// vectors on the baseline).
+const TILE: usize = 4;
+
+/// The longest window whose blocks are tiled: a tile's scratch (about
+/// `7 * TILE * w` values) stays in L1, and four blocks fit in a fused
+/// block of 512 after at most `w - 1` elements that end the previous one.
+const TILE_MAX_W: usize = 128;
+
+/// A tile's scratch, transposed: row `p` holds offset `p` of each block
+/// (`TILE` values), so that the lanes' chains read and write whole rows.
+/// Row `q` of the suffix arrays holds, in column `j`, the suffix from `q`
+/// of the block before block `j` (column 0: the block before the tile, from
+/// the window's tables), the one block `j`'s windows merge with.
+#[derive(Default)]
+struct TileScratch {
+    x: Vec<f64>,
+    suf_a: Vec<f64>,
+    suf_b: Vec<f64>,
+    out: Vec<f64>,
+}
+
+impl TileScratch {
+    /// Loads the tile `x` (`TILE` blocks of `w`) transposed, and sizes the
+    /// rest.
+    #[inline(always)]
+    fn load<T: FloatElem>(&mut self, w: usize, x: &[T]) {
+        self.size(w);
+        for (j, block) in x.chunks_exact(w).enumerate() {
+            for (row, &v) in self.x.chunks_exact_mut(TILE).zip(block) {
+                row[j] = v.to_f64();
+            }
+        }
+    }
+
+    /// Sizes the arrays for blocks of `w`.
+    #[inline(always)]
+    fn size(&mut self, w: usize) {
+        for v in [&mut self.x, &mut self.suf_a, &mut self.suf_b, &mut self.out] {
+            v.resize(TILE * w, 0.0);
+        }
+    }
+
+    /// Writes the results in `out` to `y` (the tile's blocks, in order).
+    #[inline(always)]
+    fn store<T: FloatElem>(&self, w: usize, y: &mut [T]) {
+        for (j, block) in y.chunks_exact_mut(w).enumerate() {
+            for (o, row) in block.iter_mut().zip(self.out.chunks_exact(TILE)) {
+                *o = T::from_f64(row[j]);
+            }
+        }
+    }
 }
 
 /// Walks a lane through blocks of `w`, keeping the current block's
@@ -1313,7 +1393,7 @@ impl<T: BlockElem, K: Window<T>> Aligned<T> for Blocked<T, K> {
 
 impl<T: BlockElem, K: Window<T>> Blocked<T, K> {
     #[inline(always)]
-    fn push_blocks(&mut self, mut x: &[T], mut y: &mut [T]) {
+    fn push_blocks(&mut self, mut x: &[T], mut y: &mut [T], avx2: Option<wide::Avx2>) {
         let w = self.w;
         while !x.is_empty() {
             if self.pos == w {
@@ -1321,6 +1401,22 @@ impl<T: BlockElem, K: Window<T>> Blocked<T, K> {
                 self.vals.clear();
                 self.pos = 0;
                 self.prev = true;
+            }
+            if let (Some(avx2), 0, true, 2..=TILE_MAX_W) = (avx2, self.pos, self.prev, w) {
+                // Whole blocks after a rolled one: `TILE` at a time, side
+                // by side, each rolled at its end (rolling a block the
+                // lane's last element ends changes no result).
+                let tiled = x.len() / (TILE * w) * (TILE * w);
+                let (xt, xr) = x.split_at(tiled);
+                let (yt, yr) = std::mem::take(&mut y).split_at_mut(tiled);
+                for (xt, yt) in xt.chunks_exact(TILE * w).zip(yt.chunks_exact_mut(TILE * w)) {
+                    self.k.tile(w, xt, yt, avx2);
+                }
+                x = xr;
+                y = yr;
+                if x.is_empty() {
+                    break;
+                }
             }
             let take = (w - self.pos).min(x.len());
             let (xa, xr) = x.split_at(take);
@@ -1387,6 +1483,30 @@ fn compensated(sum: f64, comp: f64) -> f64 {
     }
 }
 
+/// `v`, or the positive quiet NaN if `v` is a NaN: which NaN an operation
+/// on NaNs gives depends on the order of its operands, which the compiler
+/// may swap (and does, between a chain run alone and four run side by
+/// side), so a window's NaN results are made one NaN and its bits stay the
+/// same whatever the blocking.
+/// The test and the choice are made on the bits: the optimiser folds a
+/// select between a NaN and `v` on `v.is_nan()` into `v` (to it, any NaN
+/// is as good as another), even through `to_bits`.
+#[inline(always)]
+fn canonical(v: f64) -> f64 {
+    let bits = v.to_bits();
+    // Exponent all ones and a nonzero fraction, the sign shifted out.
+    let nan = bits << 1 > f64::INFINITY.to_bits() << 1;
+    f64::from_bits(if nan { f64::NAN.to_bits() } else { bits })
+}
+
+/// The sum of a window from the compensated sums of its prefix
+/// (`ps`, `pc`) and suffix (`ss`, `sc`).
+#[inline(always)]
+fn merge_sums(ps: f64, pc: f64, ss: f64, sc: f64) -> f64 {
+    let (t, err) = two_sum(ss, ps);
+    compensated(t, (sc + err) + pc)
+}
+
 /// `rolling_sum`/`rolling_mean`: compensated sums (`sum`, `comp`) of the
 /// suffixes and the prefix; the window's sum is the suffix's merged with
 /// the prefix's (`sum` added by [`two_sum`], the error and both `comp`s
@@ -1402,6 +1522,7 @@ struct SumWindow {
     comp: f64,
     bsum: Vec<f64>,
     bcomp: Vec<f64>,
+    tile: TileScratch,
 }
 
 impl SumWindow {
@@ -1414,6 +1535,7 @@ impl SumWindow {
             comp: 0.0,
             bsum: Vec::new(),
             bcomp: Vec::new(),
+            tile: TileScratch::default(),
         }
     }
 
@@ -1486,17 +1608,14 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
                 .zip(&self.bcomp)
                 .zip(ssum)
                 .zip(scomp);
-            let value = |ps: f64, pc: f64, ss: f64, sc: f64| {
-                let (t, err) = two_sum(ss, ps);
-                compensated(t, (sc + err) + pc)
-            };
+            let value = merge_sums;
             if mean {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(value(ps, pc, ss, sc) / wf);
+                    *o = T::from_f64(canonical(value(ps, pc, ss, sc) / wf));
                 }
             } else {
                 for ((((o, &ps), &pc), &ss), &sc) in merged {
-                    *o = T::from_f64(value(ps, pc, ss, sc));
+                    *o = T::from_f64(canonical(value(ps, pc, ss, sc)));
                 }
             }
             p += n;
@@ -1506,7 +1625,13 @@ impl<T: FloatElem + BlockElem> Window<T> for SumWindow {
     fn last(&mut self, w: usize, x: T) -> T {
         self.add(x.to_f64());
         let v = compensated(self.sum, self.comp);
-        T::from_f64(if self.mean { v / w as f64 } else { v })
+        T::from_f64(canonical(if self.mean { v / w as f64 } else { v }))
+    }
+    #[inline(always)]
+    fn tile(&mut self, w: usize, x: &[T], y: &mut [T], avx2: wide::Avx2) {
+        wide::load_tile(avx2, &mut self.tile, w, x);
+        wide::sum_tile(avx2, self, w);
+        wide::store_tile(avx2, &self.tile, w, y);
     }
 }
 
@@ -1547,6 +1672,7 @@ struct VarWindow {
     /// The prefix's mean and M2 at each element of a chunk.
     bmu: Vec<f64>,
     bm2: Vec<f64>,
+    tile: TileScratch,
 }
 
 /// `1 / n`, as the table of [`VarWindow`] holds it.
@@ -1565,6 +1691,15 @@ fn run_step(s: &mut f64, mu: &mut f64, m2: &mut f64, d: f64, inv: f64) {
     *s += d;
     *mu = *s * inv;
     *m2 += delta * (d - *mu);
+}
+
+/// Chan's merge of a window's prefix (shifted mean `mu`, `m2`) and suffix
+/// (`smu`, `sm2`), `shift` the prefix's shift less the suffix's and `wt`
+/// the weight of their lengths.
+#[inline(always)]
+fn merge_m2(shift: f64, mu: f64, m2: f64, smu: f64, sm2: f64, wt: f64) -> f64 {
+    let d = shift + (mu - smu);
+    sm2 + m2 + d * d * wt
 }
 
 /// `m`, or zero if it is negative (NaN stays NaN): a guard, since an
@@ -1598,6 +1733,7 @@ impl VarWindow {
             m2: 0.0,
             bmu: Vec::new(),
             bm2: Vec::new(),
+            tile: TileScratch::default(),
         }
     }
 
@@ -1605,7 +1741,7 @@ impl VarWindow {
     #[inline]
     fn out<T: FloatElem>(std: bool, inv_dof: f64, m2: f64) -> T {
         let var = nonneg(m2) * inv_dof;
-        T::from_f64(if std { var.sqrt() } else { var })
+        T::from_f64(canonical(if std { var.sqrt() } else { var }))
     }
 
     fn start_prefix(&mut self) {
@@ -1696,10 +1832,7 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
                 .zip(smu)
                 .zip(sm2)
                 .zip(weight);
-            let m2_of = |mu: f64, m2: f64, smu: f64, sm2: f64, wt: f64| {
-                let d = shift + (mu - smu);
-                sm2 + m2 + d * d * wt
-            };
+            let m2_of = |mu, m2, smu, sm2, wt| merge_m2(shift, mu, m2, smu, sm2, wt);
             // Two loops, so that each is one straight vector body.
             if std {
                 for (((((o, &mu), &m2), &smu), &sm2), &wt) in merged {
@@ -1722,6 +1855,12 @@ impl<T: FloatElem + BlockElem> Window<T> for VarWindow {
         let d = x.to_f64() - self.kp;
         run_step(&mut self.s, &mut self.mu, &mut self.m2, d, inv);
         Self::out(self.std, self.inv_dof, self.m2)
+    }
+    #[inline(always)]
+    fn tile(&mut self, w: usize, x: &[T], y: &mut [T], avx2: wide::Avx2) {
+        wide::load_tile(avx2, &mut self.tile, w, x);
+        wide::var_tile(avx2, self, w);
+        wide::store_tile(avx2, &self.tile, w, y);
     }
 }
 
@@ -1944,7 +2083,7 @@ mod tests {
                 ops.push((op(LaneKind::Scan(s)), None));
             }
             ops.push((op(LaneKind::Ewm), Some(Scalar::F64(0.3))));
-            for w in [1, 2, 3, 37, 128, 1000, 5000] {
+            for w in [1, 2, 3, 37, 100, 128, 1000, 5000] {
                 for r in [
                     WindowOp::Sum,
                     WindowOp::Mean,
@@ -2420,8 +2559,11 @@ mod tests {
     /// gives depends on its operands' order, which the compiler may swap,
     /// and does between the vectorised merge and this scalar reference).
     /// The window passes compiled for the baseline and for the CPU's
-    /// level (`wide`) give the same bits (NaN as NaN), over pushes of
-    /// mixed lengths and values with NaN, infinities and outliers.
+    /// level (`wide`, which on AVX2 runs whole blocks of sums and var/std
+    /// in tiles) give the same bits, over pushes of mixed lengths and
+    /// values with NaN, infinities and outliers: NaN for NaN for the
+    /// extremes (which pass an input's NaN on), and exactly for sums and
+    /// var/std (whose NaN results are made one NaN).
     #[test]
     fn window_passes_agree_across_cpu_levels() {
         fn both<T: BlockElem + Copy + Into<f64>, K: Window<T>>(
@@ -2429,6 +2571,23 @@ mod tests {
             w: usize,
             x: &[T],
             pushes: &[usize],
+        ) {
+            agree(make, w, x, pushes, false)
+        }
+        fn exactly<T: BlockElem + Copy + Into<f64>, K: Window<T>>(
+            make: impl Fn() -> K,
+            w: usize,
+            x: &[T],
+            pushes: &[usize],
+        ) {
+            agree(make, w, x, pushes, true)
+        }
+        fn agree<T: BlockElem + Copy + Into<f64>, K: Window<T>>(
+            make: impl Fn() -> K,
+            w: usize,
+            x: &[T],
+            pushes: &[usize],
+            exact: bool,
         ) {
             let mut base = Blocked::new(w, make());
             let mut wide = Blocked::new(w, make());
@@ -2439,7 +2598,7 @@ mod tests {
                     break;
                 }
                 let end = (at + p).min(x.len());
-                base.push_blocks(&x[at..end], &mut yb[at..end]);
+                base.push_blocks(&x[at..end], &mut yb[at..end], None);
                 super::wide::push(&mut wide, &x[at..end], &mut yw[at..end]);
                 at = end;
             }
@@ -2447,13 +2606,14 @@ mod tests {
                 let (a, b): (f64, f64) = ((*a).into(), (*b).into());
                 // A NaN's sign may differ (which operand's NaN an
                 // instruction passes on is not part of the results).
-                let same = a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+                let same = a.to_bits() == b.to_bits() || (!exact && a.is_nan() && b.is_nan());
                 assert!(same, "w = {w}, element {i}: {a:?} vs {b:?}");
             }
         }
         let x: Vec<f64> = (0..3000u64)
             .map(|k| match (k * 7919) % 401 {
-                0 => f64::NAN,
+                0 if k % 2 == 0 => f64::NAN,
+                0 => -f64::NAN,
                 1 => f64::INFINITY,
                 2 => -1e300,
                 r => 1e6 + (r as f64 - 200.0) / 7.0,
@@ -2461,14 +2621,14 @@ mod tests {
             .collect();
         let xf: Vec<f32> = x.iter().map(|&v| v as f32).collect();
         let pushes = [512, 1, 77, 300, 1024, 3];
-        for w in [1, 3, 100, 513] {
+        for w in [1, 2, 3, 100, 128, 129, 513] {
             for mean in [false, true] {
-                both(|| SumWindow::new(mean), w, &x, &pushes);
-                both(|| SumWindow::new(mean), w, &xf, &pushes);
+                exactly(|| SumWindow::new(mean), w, &x, &pushes);
+                exactly(|| SumWindow::new(mean), w, &xf, &pushes);
             }
             for (std, ddof) in [(false, 0), (true, 1)] {
-                both(|| VarWindow::new(std, ddof, w), w, &x, &pushes);
-                both(|| VarWindow::new(std, ddof, w), w, &xf, &pushes);
+                exactly(|| VarWindow::new(std, ddof, w), w, &x, &pushes);
+                exactly(|| VarWindow::new(std, ddof, w), w, &xf, &pushes);
             }
             for max in [false, true] {
                 let k64 = || ExtremeWindow {
@@ -2563,15 +2723,28 @@ mod tests {
 /// baseline, chosen at run time: VEX encodings drop the register copies
 /// the chains' two-operand SSE forms need, and the merges run 4 wide.
 /// Rust never contracts `a * b + c` into an FMA, so the bits are those of
-/// the baseline build.
+/// the baseline build. With AVX2, whole blocks of the sum and var/std
+/// windows are also run [`TILE`] at a time, one per lane of a `__m256d`
+/// (`sum_tile`, `var_tile`): each lane does a block's scalar steps in the
+/// same order, so the bits are again the baseline's.
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod wide {
-    use super::{BlockElem, Blocked, Window};
+    use std::arch::x86_64::*;
+
+    use super::{
+        Block, BlockElem, BlockMut, Blocked, FloatElem, SumWindow, TileScratch, VarWindow, Window,
+        TILE,
+    };
+
+    /// Proof that the CPU has AVX2 and FMA: made only by [`push`], after
+    /// checking.
+    #[derive(Clone, Copy)]
+    pub(super) struct Avx2(());
 
     #[target_feature(enable = "avx2,fma")]
     fn push_avx2<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
-        b.push_blocks(x, y)
+        b.push_blocks(x, y, Some(Avx2(())))
     }
 
     pub(super) fn push<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
@@ -2579,16 +2752,325 @@ mod wide {
             // SAFETY: the CPU has AVX2 and FMA (checked just above).
             unsafe { push_avx2(b, x, y) }
         } else {
-            b.push_blocks(x, y)
+            b.push_blocks(x, y, None)
         }
+    }
+
+    /// `TileScratch::load`, transposing `f64` blocks 4 by 4 in registers.
+    pub(super) fn load_tile<T: FloatElem + BlockElem>(
+        _: Avx2,
+        t: &mut TileScratch,
+        w: usize,
+        x: &[T],
+    ) {
+        match T::block(x) {
+            // SAFETY: the token proves the CPU has AVX2.
+            Block::F64(x) => unsafe {
+                t.size(w);
+                transpose_avx2(x, w, &mut t.x);
+            },
+            _ => t.load(w, x),
+        }
+    }
+
+    /// `TileScratch::store`, transposing back 4 by 4 for `f64`.
+    pub(super) fn store_tile<T: FloatElem + BlockElem>(
+        _: Avx2,
+        t: &TileScratch,
+        w: usize,
+        y: &mut [T],
+    ) {
+        match T::block_mut(y) {
+            // SAFETY: the token proves the CPU has AVX2.
+            BlockMut::F64(y) => unsafe { untranspose_avx2(&t.out, w, y) },
+            _ => t.store(w, y),
+        }
+    }
+
+    /// The 4x4 transpose of rows `a`..`d`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn transpose4(a: __m256d, b: __m256d, c: __m256d, d: __m256d) -> [__m256d; 4] {
+        let (ab0, ab1) = (_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+        let (cd0, cd1) = (_mm256_unpacklo_pd(c, d), _mm256_unpackhi_pd(c, d));
+        [
+            _mm256_permute2f128_pd::<0x20>(ab0, cd0),
+            _mm256_permute2f128_pd::<0x20>(ab1, cd1),
+            _mm256_permute2f128_pd::<0x31>(ab0, cd0),
+            _mm256_permute2f128_pd::<0x31>(ab1, cd1),
+        ]
+    }
+
+    /// `xt[p * TILE + j] = x[j * w + p]` (`x`: `TILE` blocks of `w`).
+    #[target_feature(enable = "avx2")]
+    fn transpose_avx2(x: &[f64], w: usize, xt: &mut [f64]) {
+        let (b0, x) = x.split_at(w);
+        let (b1, x) = x.split_at(w);
+        let (b2, b3) = x.split_at(w);
+        let quads = as_rows(b0).iter().zip(as_rows(b1));
+        let quads = quads.zip(as_rows(b2)).zip(as_rows(b3));
+        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows_mut(xt).chunks_exact_mut(4)) {
+            let t = transpose4(load(r0), load(r1), load(r2), load(r3));
+            for (row, v) in rows.iter_mut().zip(t) {
+                store(row, v);
+            }
+        }
+        for p in w / 4 * 4..w {
+            for (j, b) in [b0, b1, b2, b3].into_iter().enumerate() {
+                xt[p * TILE + j] = b[p];
+            }
+        }
+    }
+
+    /// `y[j * w + p] = out[p * TILE + j]`, the inverse of `transpose_avx2`.
+    #[target_feature(enable = "avx2")]
+    fn untranspose_avx2(out: &[f64], w: usize, y: &mut [f64]) {
+        let (b0, y) = y.split_at_mut(w);
+        let (b1, y) = y.split_at_mut(w);
+        let (b2, b3) = y.split_at_mut(w);
+        let quads = as_rows_mut(b0).iter_mut().zip(as_rows_mut(b1));
+        let quads = quads.zip(as_rows_mut(b2)).zip(as_rows_mut(b3));
+        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows(out).chunks_exact(4)) {
+            let mut rows = rows.iter().map(load);
+            let mut next = || rows.next().expect("four rows");
+            let t = transpose4(next(), next(), next(), next());
+            for (r, v) in [r0, r1, r2, r3].into_iter().zip(t) {
+                store(r, v);
+            }
+        }
+        for p in w / 4 * 4..w {
+            for (j, b) in [&mut *b0, &mut *b1, &mut *b2, &mut *b3]
+                .into_iter()
+                .enumerate()
+            {
+                b[p] = out[p * TILE + j];
+            }
+        }
+    }
+
+    /// The rows of a transposed tile array.
+    #[inline(always)]
+    fn as_rows(v: &[f64]) -> &[[f64; TILE]] {
+        v.as_chunks().0
+    }
+
+    #[inline(always)]
+    fn as_rows_mut(v: &mut [f64]) -> &mut [[f64; TILE]] {
+        v.as_chunks_mut().0
+    }
+
+    /// A row of a tile (`TILE` values).
+    #[inline(always)]
+    fn load(row: &[f64; TILE]) -> __m256d {
+        // SAFETY: `row` holds the 4 values read.
+        unsafe { _mm256_loadu_pd(row.as_ptr()) }
+    }
+
+    #[inline(always)]
+    fn store(row: &mut [f64; TILE], v: __m256d) {
+        // SAFETY: `row` holds the 4 values written.
+        unsafe { _mm256_storeu_pd(row.as_mut_ptr(), v) }
+    }
+
+    /// `[first, v0, v1, v2]`: the row of left neighbours of `v`'s lanes,
+    /// `first` the left neighbour of lane 0.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn neighbours(first: f64, v: __m256d) -> __m256d {
+        let rotated = _mm256_permute4x64_pd::<0b10_01_00_11>(v);
+        _mm256_blend_pd::<0b0001>(rotated, _mm256_set1_pd(first))
+    }
+
+    /// Lane 3 of `v`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn last_lane(v: __m256d) -> f64 {
+        _mm_cvtsd_f64(_mm_unpackhi_pd(
+            _mm256_extractf128_pd::<1>(v),
+            _mm256_extractf128_pd::<1>(v),
+        ))
+    }
+
+    /// `v` with NaN lanes made the positive quiet NaN (`super::canonical`),
+    /// by bitwise operations (which the optimiser leaves as they are).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn canonical(v: __m256d) -> __m256d {
+        let nan = _mm256_cmp_pd::<_CMP_UNORD_Q>(v, v);
+        _mm256_or_pd(
+            _mm256_andnot_pd(nan, v),
+            _mm256_and_pd(nan, _mm256_set1_pd(f64::NAN)),
+        )
+    }
+
+    /// `super::two_sum` on every lane: the sum and its rounding error.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn two_sum(a: __m256d, b: __m256d) -> (__m256d, __m256d) {
+        let t = _mm256_add_pd(a, b);
+        let bp = _mm256_sub_pd(t, a);
+        let err = _mm256_add_pd(_mm256_sub_pd(a, _mm256_sub_pd(t, bp)), _mm256_sub_pd(b, bp));
+        (t, err)
+    }
+
+    /// `super::compensated` on every lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn compensated(sum: __m256d, comp: __m256d) -> __m256d {
+        let v = _mm256_add_pd(sum, comp);
+        let finite = _mm256_cmp_pd::<_CMP_EQ_OQ>(_mm256_sub_pd(sum, sum), _mm256_setzero_pd());
+        _mm256_blendv_pd(sum, v, finite)
+    }
+
+    /// A tile of a sum/mean window (its transposed input in `k.tile.x`,
+    /// results to `k.tile.out`): `SumWindow::run`, `last` and `roll` for
+    /// each block, the blocks side by side.
+    pub(super) fn sum_tile(_: Avx2, k: &mut SumWindow, w: usize) {
+        // SAFETY: the token proves the CPU has AVX2.
+        unsafe { sum_tile_avx2(k, w) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn sum_tile_avx2(k: &mut SumWindow, w: usize) {
+        let t = &mut k.tile;
+        let zero = _mm256_setzero_pd();
+        // The suffixes, last row first; block 3's go to the tables.
+        let (mut sum, mut comp) = (zero, zero);
+        let rows = as_rows(&t.x)
+            .iter()
+            .zip(as_rows_mut(&mut t.suf_a).iter_mut());
+        let rows = rows.zip(as_rows_mut(&mut t.suf_b).iter_mut());
+        let tables = k.ssum[..w].iter_mut().zip(&mut k.scomp[..w]);
+        for (((x, a), b), (ts, tc)) in rows.zip(tables).rev() {
+            let (s, err) = two_sum(sum, load(x));
+            sum = s;
+            comp = _mm256_add_pd(comp, err);
+            store(a, neighbours(*ts, sum));
+            store(b, neighbours(*tc, comp));
+            *ts = last_lane(sum);
+            *tc = last_lane(comp);
+        }
+        // The prefixes (each block's running compensated sum), and the
+        // window ending at each offset o: the prefix to o merged with the
+        // left neighbour's suffix from o + 1, in one loop so that the
+        // merges' divisions overlap the chain; at w - 1, the whole block.
+        let mean = k.mean;
+        let wf = _mm256_set1_pd(w as f64);
+        let finish = |v: __m256d| canonical(if mean { _mm256_div_pd(v, wf) } else { v });
+        let (mut sum, mut comp) = (zero, zero);
+        let rows = as_rows(&t.x).iter().zip(as_rows_mut(&mut t.out).iter_mut());
+        let sufs = as_rows(&t.suf_a).iter().zip(as_rows(&t.suf_b)).skip(1);
+        for ((x, o), (ss, sc)) in rows.zip(sufs) {
+            let (s, err) = two_sum(sum, load(x));
+            sum = s;
+            comp = _mm256_add_pd(comp, err);
+            let (s, err) = two_sum(load(ss), sum);
+            let c = _mm256_add_pd(_mm256_add_pd(load(sc), err), comp);
+            store(o, finish(compensated(s, c)));
+        }
+        let (s, err) = two_sum(sum, load(&as_rows(&t.x)[w - 1]));
+        let whole = compensated(s, _mm256_add_pd(comp, err));
+        store(&mut as_rows_mut(&mut t.out)[w - 1], finish(whole));
+        k.sum = 0.0;
+        k.comp = 0.0;
+    }
+
+    /// A tile of a var/std window, as [`sum_tile`]: `VarWindow::run`,
+    /// `last` and `roll` for each block, the blocks side by side.
+    pub(super) fn var_tile(_: Avx2, k: &mut VarWindow, w: usize) {
+        // SAFETY: the token proves the CPU has AVX2.
+        unsafe { var_tile_avx2(k, w) }
+    }
+
+    /// `super::run_step` on every lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn run_step(s: &mut __m256d, mu: &mut __m256d, m2: &mut __m256d, d: __m256d, inv: f64) {
+        let delta = _mm256_sub_pd(d, *mu);
+        *s = _mm256_add_pd(*s, d);
+        *mu = _mm256_mul_pd(*s, _mm256_set1_pd(inv));
+        *m2 = _mm256_add_pd(*m2, _mm256_mul_pd(delta, _mm256_sub_pd(d, *mu)));
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn var_tile_avx2(k: &mut VarWindow, w: usize) {
+        let t = &mut k.tile;
+        let zero = _mm256_setzero_pd();
+        let (inv, weight) = (&k.inv[..=w], &k.weight[..w]);
+        // Each block's shifts: its first value for the prefix, its last
+        // for the suffixes.
+        let kp = load(&as_rows(&t.x)[0]);
+        let ks = load(&as_rows(&t.x)[w - 1]);
+        // The suffixes, last row first (row q: w - q values); block 3's go
+        // to the tables.
+        let (mut s, mut mu, mut m2) = (zero, zero, zero);
+        let rows = as_rows(&t.x)
+            .iter()
+            .zip(as_rows_mut(&mut t.suf_a).iter_mut());
+        let rows = rows.zip(as_rows_mut(&mut t.suf_b).iter_mut());
+        let tables = k.smu[..w].iter_mut().zip(&mut k.sm2[..w]);
+        for ((((x, a), b), (tmu, tm2)), &inv) in rows.zip(tables).rev().zip(&inv[1..]) {
+            run_step(&mut s, &mut mu, &mut m2, _mm256_sub_pd(load(x), ks), inv);
+            store(a, neighbours(*tmu, mu));
+            store(b, neighbours(*tm2, m2));
+            *tmu = last_lane(mu);
+            *tm2 = last_lane(m2);
+        }
+        // The prefixes, and the window ending at each offset o: the prefix
+        // to o merged with the left neighbour's suffix from o + 1 (Chan),
+        // in one loop so that the merges' square roots overlap the chain;
+        // at w - 1, the whole block.
+        let shift = _mm256_sub_pd(kp, neighbours(k.ks, ks));
+        let (std, inv_dof) = (k.std, _mm256_set1_pd(k.inv_dof));
+        let out = |m2: __m256d| {
+            let neg = _mm256_cmp_pd::<_CMP_LT_OQ>(m2, zero);
+            let var = _mm256_mul_pd(_mm256_blendv_pd(m2, zero, neg), inv_dof);
+            canonical(if std { _mm256_sqrt_pd(var) } else { var })
+        };
+        let (mut s, mut mu, mut m2) = (zero, zero, zero);
+        let rows = as_rows(&t.x).iter().zip(as_rows_mut(&mut t.out).iter_mut());
+        let rows = rows.zip(&inv[1..]);
+        let sufs = as_rows(&t.suf_a).iter().zip(as_rows(&t.suf_b).iter());
+        let sufs = sufs.zip(weight).skip(1);
+        for (((x, o), &inv), ((smu, sm2), &wt)) in rows.zip(sufs) {
+            run_step(&mut s, &mut mu, &mut m2, _mm256_sub_pd(load(x), kp), inv);
+            let d = _mm256_add_pd(shift, _mm256_sub_pd(mu, load(smu)));
+            let dd = _mm256_mul_pd(_mm256_mul_pd(d, d), _mm256_set1_pd(wt));
+            store(o, out(_mm256_add_pd(_mm256_add_pd(load(sm2), m2), dd)));
+        }
+        let x = _mm256_sub_pd(load(&as_rows(&t.x)[w - 1]), kp);
+        run_step(&mut s, &mut mu, &mut m2, x, inv[w]);
+        store(&mut as_rows_mut(&mut t.out)[w - 1], out(m2));
+        k.ks = last_lane(ks);
+        k.start_prefix();
     }
 }
 
 #[cfg(not(target_arch = "x86_64"))]
 mod wide {
-    use super::{BlockElem, Blocked, Window};
+    use super::{BlockElem, Blocked, SumWindow, TileScratch, VarWindow, Window};
+
+    /// Proof that the CPU has AVX2: never made off x86-64.
+    #[derive(Clone, Copy)]
+    pub(super) enum Avx2 {}
 
     pub(super) fn push<T: BlockElem, K: Window<T>>(b: &mut Blocked<T, K>, x: &[T], y: &mut [T]) {
-        b.push_blocks(x, y)
+        b.push_blocks(x, y, None)
+    }
+
+    pub(super) fn sum_tile(never: Avx2, _: &mut SumWindow, _: usize) {
+        match never {}
+    }
+
+    pub(super) fn load_tile<T>(never: Avx2, _: &mut TileScratch, _: usize, _: &[T]) {
+        match never {}
+    }
+
+    pub(super) fn store_tile<T>(never: Avx2, _: &TileScratch, _: usize, _: &mut [T]) {
+        match never {}
+    }
+
+    pub(super) fn var_tile(never: Avx2, _: &mut VarWindow, _: usize) {
+        match never {}
     }
 }
