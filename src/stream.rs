@@ -2647,6 +2647,58 @@ mod tests {
         }
     }
 
+    /// Tiles at every alignment to the pushes (a tile after the end of a
+    /// block begun in an earlier push, tiles that end a push or not, pushes
+    /// shorter and longer than a tile) give the bits of pushing one
+    /// element at a time (which never tiles), and leave the state that
+    /// does: the pushes after a tile continue it.
+    #[test]
+    fn tiles_are_the_one_block_code_at_every_alignment() {
+        fn check<K: Window<f64>>(make: impl Fn() -> K, w: usize, x: &[f64], what: &str) {
+            let run = |push: usize| {
+                let mut b = Blocked::new(w, make());
+                let mut y = vec![0.0; x.len()];
+                for (x, y) in x.chunks(push).zip(y.chunks_mut(push)) {
+                    super::wide::push(&mut b, x, y);
+                }
+                y
+            };
+            let one = run(1);
+            for push in (2..=4 * w + 3).chain([512, x.len()]) {
+                let got = run(push);
+                let bad = (0..x.len()).find(|&i| got[i].to_bits() != one[i].to_bits());
+                if let Some(i) = bad {
+                    panic!(
+                        "{what} w = {w}, pushes of {push}, at {i}: {} vs {}",
+                        got[i], one[i]
+                    );
+                }
+            }
+        }
+        let mut st = 0x853c_49e6_748f_ea9bu64;
+        let x: Vec<f64> = (0..700)
+            .map(|k| {
+                st ^= st << 13;
+                st ^= st >> 7;
+                st ^= st << 17;
+                match (k, st % 97) {
+                    (300, _) => f64::INFINITY,
+                    (450, _) => f64::NAN,
+                    (_, 0) => -0.0,
+                    _ => 1e3 + (st >> 11) as f64 / (1u64 << 53) as f64,
+                }
+            })
+            .collect();
+        for w in (2..=9).chain([31, 100, 128]) {
+            for mean in [false, true] {
+                check(|| SumWindow::new(mean), w, &x, "sum/mean");
+            }
+            for (std, ddof) in [(false, 0), (true, 1), (true, 200)] {
+                check(|| VarWindow::new(std, ddof, w), w, &x, "var/std");
+            }
+        }
+    }
+
     #[test]
     fn rolling_windows_are_the_scheme_bit_for_bit() {
         let mut st = 0x2545_F491_4F6C_DD1Du64;
