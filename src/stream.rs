@@ -1299,13 +1299,15 @@ trait Window<T: Copy>: Send {
     }
 }
 
-/// Blocks a tile holds: four, the `f64` lanes of an AVX2 vector (two SSE2
-/// vectors on the baseline).
+/// Blocks a tile holds: four, the `f64` lanes of an AVX2 vector (only
+/// the AVX2 build tiles; the extremes, which have no tiled form, go block
+/// by block through the default `Window::tile`).
 const TILE: usize = 4;
 
-/// The longest window whose blocks are tiled: a tile's scratch (about
-/// `7 * TILE * w` values) stays in L1, and four blocks fit in a fused
-/// block of 512 after at most `w - 1` elements that end the previous one.
+/// The longest window whose blocks are tiled: a tile's scratch
+/// (`4 * TILE * w` values) stays in L1. A fused block of 512 holds a tile
+/// wherever it starts in a block for `w` up to 102 (`5w - 1 <= 512`), and
+/// up to 128 when the blocks line up.
 const TILE_MAX_W: usize = 128;
 
 /// A tile's scratch, transposed: row `p` holds offset `p` of each block
@@ -2651,13 +2653,19 @@ mod tests {
     /// block begun in an earlier push, tiles that end a push or not, pushes
     /// shorter and longer than a tile) give the bits of pushing one
     /// element at a time (which never tiles), and leave the state that
-    /// does: the pushes after a tile continue it.
+    /// does: the pushes after a tile continue it, and a reset clears it.
     #[test]
     fn tiles_are_the_one_block_code_at_every_alignment() {
         fn check<K: Window<f64>>(make: impl Fn() -> K, w: usize, x: &[f64], what: &str) {
             let run = |push: usize| {
                 let mut b = Blocked::new(w, make());
                 let mut y = vec![0.0; x.len()];
+                // Half a lane first, then a reset: nothing of it may stay.
+                let half = &x[x.len() / 2..];
+                for (x, y) in half.chunks(push).zip(y.chunks_mut(push)) {
+                    super::wide::push(&mut b, x, y);
+                }
+                Aligned::reset(&mut b);
                 for (x, y) in x.chunks(push).zip(y.chunks_mut(push)) {
                     super::wide::push(&mut b, x, y);
                 }
@@ -2684,6 +2692,7 @@ mod tests {
                 match (k, st % 97) {
                     (300, _) => f64::INFINITY,
                     (450, _) => f64::NAN,
+                    (520, _) => f64::from_bits(0xfff0_0000_dead_beef),
                     (_, 0) => -0.0,
                     _ => 1e3 + (st >> 11) as f64 / (1u64 << 53) as f64,
                 }
@@ -2861,7 +2870,7 @@ mod wide {
         let (b2, b3) = x.split_at(w);
         let quads = as_rows(b0).iter().zip(as_rows(b1));
         let quads = quads.zip(as_rows(b2)).zip(as_rows(b3));
-        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows_mut(xt).chunks_exact_mut(4)) {
+        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows_mut(xt).as_chunks_mut::<4>().0) {
             let t = transpose4(load(r0), load(r1), load(r2), load(r3));
             for (row, v) in rows.iter_mut().zip(t) {
                 store(row, v);
@@ -2882,10 +2891,9 @@ mod wide {
         let (b2, b3) = y.split_at_mut(w);
         let quads = as_rows_mut(b0).iter_mut().zip(as_rows_mut(b1));
         let quads = quads.zip(as_rows_mut(b2)).zip(as_rows_mut(b3));
-        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows(out).chunks_exact(4)) {
-            let mut rows = rows.iter().map(load);
-            let mut next = || rows.next().expect("four rows");
-            let t = transpose4(next(), next(), next(), next());
+        for ((((r0, r1), r2), r3), rows) in quads.zip(as_rows(out).as_chunks::<4>().0) {
+            let [a, b, c, d] = rows;
+            let t = transpose4(load(a), load(b), load(c), load(d));
             for (r, v) in [r0, r1, r2, r3].into_iter().zip(t) {
                 store(r, v);
             }
@@ -2911,14 +2919,18 @@ mod wide {
         v.as_chunks_mut().0
     }
 
-    /// A row of a tile (`TILE` values).
-    #[inline(always)]
+    /// A row of a tile (`TILE` values). AVX (implied by the callers'
+    /// AVX2) is part of its type, so only code already running with it
+    /// can call it without `unsafe`.
+    #[inline]
+    #[target_feature(enable = "avx")]
     fn load(row: &[f64; TILE]) -> __m256d {
         // SAFETY: `row` holds the 4 values read.
         unsafe { _mm256_loadu_pd(row.as_ptr()) }
     }
 
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx")]
     fn store(row: &mut [f64; TILE], v: __m256d) {
         // SAFETY: `row` holds the 4 values written.
         unsafe { _mm256_storeu_pd(row.as_mut_ptr(), v) }
