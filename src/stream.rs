@@ -2809,11 +2809,11 @@ mod wide {
         x: &[T],
     ) {
         match T::block(x) {
-            // SAFETY: the token proves the CPU has AVX2.
-            Block::F64(x) => unsafe {
+            Block::F64(x) => {
                 t.size(w);
-                transpose_avx2(x, w, &mut t.x);
-            },
+                // SAFETY: the token proves the CPU has AVX2.
+                unsafe { transpose_avx2(x, w, &mut t.x) }
+            }
             _ => t.load(w, x),
         }
     }
