@@ -454,6 +454,39 @@ fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
     list
 }
 
+/// The runs of consecutive numbers in `ids`, in order: one shim call
+/// each.
+fn runs(ids: impl IntoIterator<Item = usize>) -> Vec<std::ops::Range<usize>> {
+    let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+    for id in ids {
+        match runs.last_mut() {
+            Some(run) if run.end == id => run.end += 1,
+            _ => runs.push(id..id + 1),
+        }
+    }
+    runs
+}
+
+/// How many of `steps`, from the first, one shim call runs: a push (map)
+/// of stream (map) `k` and the pushes (maps) of `k + 1`, `k + 2`, ... right
+/// after it that read the same operand the same way; never more than one
+/// that writes its result to a buffer, whose address is the call's.
+fn batched(steps: &[Step], g: &Group) -> usize {
+    let key = |step: &Step| match *step {
+        Step::Push(k) => Some((true, k, g.streams.get(k)?.direct)),
+        Step::Map(k) => Some((false, k, g.maps.get(k)?.direct)),
+        Step::Segment(_) => None,
+    };
+    let Some((push, k, direct)) = steps.first().and_then(key) else {
+        return 1;
+    };
+    if direct.store.is_some() {
+        return 1;
+    }
+    let same = (1..steps.len()).take_while(|&j| key(&steps[j]) == Some((push, k + j, direct)));
+    1 + same.count()
+}
+
 fn clif_type(dtype: DType) -> Type {
     match dtype {
         DType::Bool => types::I8,
@@ -1075,15 +1108,16 @@ impl<'a> Translator<'a, '_> {
     }
 
     /// Calls stream shim `name` with the context, stream `id` and `extra`.
-    fn call_stream(&mut self, name: &str, id: usize, extra: Option<Value>) -> Result<()> {
+    fn call_streams(&mut self, name: &str, ids: impl IntoIterator<Item = usize>) -> Result<()> {
         let f = *self
             .callees
             .get(name)
             .ok_or_else(|| internal(format!("{name} was not imported")))?;
-        let id = self.b.ins().iconst(self.ptr, id as i64);
-        let mut args = vec![self.streams, id];
-        args.extend(extra);
-        self.b.ins().call(f, &args);
+        for run in runs(ids) {
+            let first = self.b.ins().iconst(self.ptr, run.start as i64);
+            let count = self.b.ins().iconst(self.ptr, run.len() as i64);
+            self.b.ins().call(f, &[self.streams, first, count]);
+        }
         Ok(())
     }
 
@@ -1108,64 +1142,48 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<()> {
         let lanes = self.frame_load(self.dims, 2 * l);
         let len = self.frame_load(self.dims, 2 * l + 1);
-        // Base, lane stride and element stride of every access, loads first.
-        let accesses: Vec<Access> = nest.loads.iter().chain(&nest.stores).copied().collect();
-        let mut frame = Vec::with_capacity(accesses.len());
-        for a in &accesses {
-            let base = self.frame_load(self.buffers, a.buffer.index());
-            let s_lane = self.frame_load(self.strides, 2 * a.slot);
-            let s_elem = self.frame_load(self.strides, 2 * a.slot + 1);
-            frame.push((base, s_lane, s_elem));
-        }
         let reset_reductions = |t: &mut Self| -> Result<()> {
-            for (k, s) in g.streams.iter().enumerate() {
-                if s.lane_slot.is_some() {
-                    t.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
-                }
-            }
-            Ok(())
+            let reductions = (g.streams.iter().enumerate())
+                .filter(|(_, s)| s.lane_slot.is_some())
+                .map(|(k, _)| stream_base + k);
+            t.call_streams(jit::STREAM_RESET, reductions)
         };
         if g.axis == crate::fuse::ALL {
             reset_reductions(self)?;
             for sweep in &g.sweeps {
                 self.sweep_start(sweep, stream_base)?;
-                self.lane_loop(lanes, &frame, |t, lane_base| {
-                    t.translate_blocks(nest, g, sweep, stream_base, lane_base, len)
+                self.count_up_to(0, lanes, |t, lane| {
+                    t.translate_blocks(nest, g, sweep, stream_base, lane, len)?;
+                    Ok(t.b.ins().iadd_imm_u(lane, 1))
                 })?;
-                let bases: Vec<Value> = frame.iter().map(|f| f.0).collect();
-                self.sweep_end(nest, g, sweep, stream_base, &bases)?;
+                let first = self.b.ins().iconst(self.ptr, 0);
+                self.sweep_end(nest, g, sweep, stream_base, first)?;
             }
             return Ok(());
         }
-        self.lane_loop(lanes, &frame, |t, lane_base| {
+        self.count_up_to(0, lanes, |t, lane| {
             reset_reductions(t)?;
             for sweep in &g.sweeps {
                 t.sweep_start(sweep, stream_base)?;
-                t.translate_blocks(nest, g, sweep, stream_base, lane_base, len)?;
-                t.sweep_end(nest, g, sweep, stream_base, lane_base)?;
+                t.translate_blocks(nest, g, sweep, stream_base, lane, len)?;
+                t.sweep_end(nest, g, sweep, stream_base, lane)?;
             }
-            Ok(())
+            Ok(t.b.ins().iadd_imm_u(lane, 1))
         })
     }
 
-    /// `for lane in 0..lanes { body(address of each access's lane) }`.
-    fn lane_loop(
-        &mut self,
-        lanes: Value,
-        frame: &[(Value, Value, Value)],
-        body: impl FnOnce(&mut Self, &[Value]) -> Result<()>,
-    ) -> Result<()> {
-        self.count_up_to(0, lanes, |t, lane| {
-            let lane_base: Vec<Value> = frame
-                .iter()
-                .map(|&(base, s_lane, _)| {
-                    let off = t.b.ins().imul(lane, s_lane);
-                    t.b.ins().iadd(base, off)
-                })
-                .collect();
-            body(t, &lane_base)?;
-            Ok(t.b.ins().iadd_imm_u(lane, 1))
-        })
+    /// The address of `access`'s first element in lane `lane` of a lane
+    /// group, loaded from the frame where it is used. A group's loop calls
+    /// into Rust for every block, and each call clobbers every
+    /// caller-saved register, so an address held across the calls would
+    /// live on the stack anyway; recomputing it (two loads, once per
+    /// block) keeps every live range short, and long ranges crossing calls
+    /// are what the register allocator spends most of its time on.
+    fn lane_address(&mut self, access: Access, lane: Value) -> Value {
+        let base = self.frame_load(self.buffers, access.buffer.index());
+        let s_lane = self.frame_load(self.strides, 2 * access.slot);
+        let off = self.b.ins().imul(lane, s_lane);
+        self.b.ins().iadd(base, off)
     }
 
     /// `i = start; while i < limit { i = body(i) }`: a top-tested loop
@@ -1201,13 +1219,10 @@ impl<'a> Translator<'a, '_> {
 
     /// Restarts and second passes at the start of a sweep.
     fn sweep_start(&mut self, sweep: &crate::fuse::Sweep, stream_base: usize) -> Result<()> {
-        for &k in &sweep.restart {
-            self.call_stream(jit::STREAM_RESET, stream_base + k, None)?;
-        }
-        for &k in &sweep.next_pass {
-            self.call_stream(jit::STREAM_NEXT_PASS, stream_base + k, None)?;
-        }
-        Ok(())
+        let restart = sweep.restart.iter().map(|k| stream_base + k);
+        self.call_streams(jit::STREAM_RESET, restart)?;
+        let next_pass = sweep.next_pass.iter().map(|k| stream_base + k);
+        self.call_streams(jit::STREAM_NEXT_PASS, next_pass)
     }
 
     /// Finishes and per-lane stores at the end of a sweep (`lane_base`: the
@@ -1218,12 +1233,10 @@ impl<'a> Translator<'a, '_> {
         g: &Group,
         sweep: &crate::fuse::Sweep,
         stream_base: usize,
-        lane_base: &[Value],
+        lane: Value,
     ) -> Result<()> {
-        for &k in &sweep.finish {
-            self.call_stream(jit::STREAM_FINISH, stream_base + k, None)?;
-        }
-        let nloads = nest.loads.len();
+        let finish = sweep.finish.iter().map(|k| stream_base + k);
+        self.call_streams(jit::STREAM_FINISH, finish)?;
         for &s in &sweep.lane_stores {
             let access = nest.stores[s];
             let slot = g
@@ -1234,7 +1247,8 @@ impl<'a> Translator<'a, '_> {
                 .b
                 .ins()
                 .load(ty, self.mem, self.scratch, (g.lane_word(slot) * 8) as i32);
-            self.b.ins().store(self.mem, v, lane_base[nloads + s], 0);
+            let p = self.lane_address(access, lane);
+            self.b.ins().store(self.mem, v, p, 0);
         }
         Ok(())
     }
@@ -1247,7 +1261,7 @@ impl<'a> Translator<'a, '_> {
         g: &Group,
         sweep: &crate::fuse::Sweep,
         stream_base: usize,
-        lane_base: &[Value],
+        lane: Value,
         len: Value,
     ) -> Result<()> {
         let nloads = nest.loads.len();
@@ -1263,18 +1277,22 @@ impl<'a> Translator<'a, '_> {
                 } else {
                     nest.stores[a - nloads]
                 };
+                let base = t.lane_address(access, lane);
                 let s_elem = t.frame_load(t.strides, 2 * access.slot + 1);
                 let off = t.b.ins().imul(start, s_elem);
-                let p = t.b.ins().iadd(lane_base[a], off);
+                let p = t.b.ins().iadd(base, off);
                 (a, p, s_elem)
             };
-            for step in &sweep.steps {
+            let mut steps = &sweep.steps[..];
+            while let Some(step) = steps.first() {
+                let count = batched(steps, g);
+                steps = steps.get(count..).unwrap_or_default();
                 match step {
                     Step::Push(k) => {
                         t.direct_step(
                             nest,
                             jit::STREAM_PUSH,
-                            stream_base + k,
+                            (stream_base + k, count),
                             g.streams[*k].direct,
                             bl,
                             |t, a| pointer(t, a),
@@ -1284,7 +1302,7 @@ impl<'a> Translator<'a, '_> {
                         t.direct_step(
                             nest,
                             jit::STREAM_MAP,
-                            t.map_base + k,
+                            (t.map_base + k, count),
                             g.maps[*k].direct,
                             bl,
                             |t, a| pointer(t, a),
@@ -1306,8 +1324,9 @@ impl<'a> Translator<'a, '_> {
         })
     }
 
-    /// A push or a map of `bl` elements through shim `name` (number `id`),
-    /// `direct` being its [`crate::fuse::Direct`]. A direct operand or
+    /// A push or a map of `bl` elements through shim `name` (the run of
+    /// `count` numbers from `first`, all with the same operand),
+    /// `direct` being their [`crate::fuse::Direct`]. A direct operand or
     /// result is passed as the address of the block in its buffer and its
     /// element stride; the shim reads and writes contiguous blocks in
     /// place and gathers or scatters the others through the step's rows
@@ -1317,7 +1336,7 @@ impl<'a> Translator<'a, '_> {
         &mut self,
         nest: &LoopNest,
         name: &str,
-        id: usize,
+        (first, count): (usize, usize),
         direct: crate::fuse::Direct,
         bl: Value,
         mut pointer: impl FnMut(&mut Self, usize) -> (usize, Value, Value),
@@ -1342,8 +1361,18 @@ impl<'a> Translator<'a, '_> {
             .callees
             .get(name)
             .ok_or_else(|| internal(format!("{name} was not imported")))?;
-        let id = self.b.ins().iconst(self.ptr, id as i64);
-        let args = [self.streams, id, bl, from, from_stride, into, into_stride];
+        let first = self.b.ins().iconst(self.ptr, first as i64);
+        let count = self.b.ins().iconst(self.ptr, count as i64);
+        let args = [
+            self.streams,
+            first,
+            count,
+            bl,
+            from,
+            from_stride,
+            into,
+            into_stride,
+        ];
         self.b.ins().call(f, &args);
         Ok(())
     }

@@ -858,3 +858,80 @@ fn blocked_plans() {
         &[("x", v64(&A))],
     ));
 }
+
+/// The shim calls in a group's code, in order, as `name(first, count)`:
+/// one call per run of consecutive streams that restart, finish, or read
+/// the same operand the same way (they are most of a cold compile's
+/// register-allocation work).
+fn shim_calls(compiled: &Compiled) -> String {
+    let clif = compiled
+        .code
+        .as_ref()
+        .and_then(|c| c.clif())
+        .expect("compiled with capture_clif");
+    // `fnN = ...` declarations name no shim; the calls pass the context,
+    // then the run's first number and count as constants.
+    let consts: std::collections::HashMap<&str, &str> = clif
+        .lines()
+        .filter_map(|l| {
+            let (lhs, rhs) = l.trim().split_once(" = iconst.i64 ")?;
+            Some((lhs, rhs))
+        })
+        .collect();
+    let names = ["reset", "next_pass", "push", "finish", "map"];
+    let shim = |f: &str| -> String {
+        // Functions are imported in `jit::stream_host_fns` order.
+        let k: usize = f.trim_start_matches("fn").parse().unwrap();
+        names
+            .get(k)
+            .map_or_else(|| f.to_string(), |n| n.to_string())
+    };
+    clif.lines()
+        .filter_map(|l| l.trim().strip_prefix("call "))
+        .map(|call| {
+            let (f, args) = call.split_once('(').unwrap();
+            let args: Vec<&str> = args.split(')').next().unwrap().split(", ").collect();
+            format!("{}({}, {})", shim(f), consts[args[1]], consts[args[2]])
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn group_code_calls_each_run_of_streams_once() {
+    let engine = Engine::with_config(Config {
+        capture_clif: true,
+        ..Config::default()
+    });
+    let module = engine
+        .compile_module(include_str!("../../examples/kernels.ak"))
+        .unwrap();
+    let x = [1.0, 4.0, 2.0, 8.0, 5.0, 7.0];
+    let zscore = module
+        .kernel("zscore")
+        .and_then(|k| k.compiled(&[("x", v64(&x)), ("w", Arg::from(3i64))]))
+        .unwrap();
+    // Per lane: the extremes' resets, the windows' restarts, then per
+    // block the windows' pushes of `x` and the extremes' pushes of `z`,
+    // then the extremes' finishes.
+    expect![[r#"
+        reset(2, 2)
+        reset(0, 2)
+        push(0, 2)
+        push(2, 2)
+        finish(2, 2)"#]]
+    .assert_eq(&shim_calls(&zscore));
+    let m = View::contiguous(Buffer::F64(&x), &[2, 3]).unwrap();
+    let rownorm = engine
+        .compile("(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)")
+        .and_then(|e| e.compiled(&[("m", Arg::from(m))]))
+        .unwrap();
+    expect![[r#"
+        reset(0, 2)
+        push(0, 1)
+        finish(0, 1)
+        next_pass(1, 1)
+        push(1, 1)
+        finish(1, 1)"#]]
+    .assert_eq(&shim_calls(&rownorm));
+}
