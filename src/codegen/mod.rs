@@ -1142,16 +1142,9 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<()> {
         let lanes = self.frame_load(self.dims, 2 * l);
         let len = self.frame_load(self.dims, 2 * l + 1);
-        let reset_reductions = |t: &mut Self| -> Result<()> {
-            let reductions = (g.streams.iter().enumerate())
-                .filter(|(_, s)| s.lane_slot.is_some())
-                .map(|(k, _)| stream_base + k);
-            t.call_streams(jit::STREAM_RESET, reductions)
-        };
         if g.axis == crate::fuse::ALL {
-            reset_reductions(self)?;
-            for sweep in &g.sweeps {
-                self.sweep_start(sweep, stream_base)?;
+            for (s, sweep) in g.sweeps.iter().enumerate() {
+                self.sweep_start(g, s, stream_base)?;
                 self.count_up_to(0, lanes, |t, lane| {
                     t.translate_blocks(nest, g, sweep, stream_base, lane, len)?;
                     Ok(t.b.ins().iadd_imm_u(lane, 1))
@@ -1162,9 +1155,8 @@ impl<'a> Translator<'a, '_> {
             return Ok(());
         }
         self.count_up_to(0, lanes, |t, lane| {
-            reset_reductions(t)?;
-            for sweep in &g.sweeps {
-                t.sweep_start(sweep, stream_base)?;
+            for (s, sweep) in g.sweeps.iter().enumerate() {
+                t.sweep_start(g, s, stream_base)?;
                 t.translate_blocks(nest, g, sweep, stream_base, lane, len)?;
                 t.sweep_end(nest, g, sweep, stream_base, lane)?;
             }
@@ -1217,9 +1209,24 @@ impl<'a> Translator<'a, '_> {
         Ok(())
     }
 
-    /// Restarts and second passes at the start of a sweep.
-    fn sweep_start(&mut self, sweep: &crate::fuse::Sweep, stream_base: usize) -> Result<()> {
-        let restart = sweep.restart.iter().map(|k| stream_base + k);
+    /// Restarts and second passes at the start of sweep `s`; the first
+    /// sweep (of a lane, or of all of them for a group over every element)
+    /// also starts the reductions, in the same calls where the numbers
+    /// meet.
+    fn sweep_start(&mut self, g: &Group, s: usize, stream_base: usize) -> Result<()> {
+        let Some(sweep) = g.sweeps.get(s) else {
+            return Err(internal("a sweep that is not in the group"));
+        };
+        let mut restart = sweep.restart.clone();
+        if s == 0 {
+            let reductions = (g.streams.iter().enumerate())
+                .filter(|(_, st)| st.lane_slot.is_some())
+                .map(|(k, _)| k);
+            restart.extend(reductions);
+            restart.sort_unstable();
+            restart.dedup();
+        }
+        let restart = restart.iter().map(|k| stream_base + k);
         self.call_streams(jit::STREAM_RESET, restart)?;
         let next_pass = sweep.next_pass.iter().map(|k| stream_base + k);
         self.call_streams(jit::STREAM_NEXT_PASS, next_pass)

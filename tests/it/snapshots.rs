@@ -911,12 +911,11 @@ fn group_code_calls_each_run_of_streams_once() {
         .kernel("zscore")
         .and_then(|k| k.compiled(&[("x", v64(&x)), ("w", Arg::from(3i64))]))
         .unwrap();
-    // Per lane: the extremes' resets, the windows' restarts, then per
+    // Per lane: the windows' restarts with the extremes' resets, then per
     // block the windows' pushes of `x` and the extremes' pushes of `z`,
     // then the extremes' finishes.
     expect![[r#"
-        reset(2, 2)
-        reset(0, 2)
+        reset(0, 4)
         push(0, 2)
         push(2, 2)
         finish(2, 2)"#]]
