@@ -187,6 +187,7 @@ fn compile_with(
         values: vec![None; ir.nodes.len()],
         map_base: 0,
         fma: opts.fast_math && has_fma(module.isa()),
+        carried: Vec::new(),
     };
     for (l, nest) in plan.loops.iter().enumerate() {
         if let Some(group) = &nest.group {
@@ -539,6 +540,10 @@ struct Translator<'a, 'f> {
     map_base: usize,
     /// Contract products and sums into fused multiply-adds (fast-math).
     fma: bool,
+    /// In a recurrence's general rule, which values of its body depend on
+    /// a carried result (`y[i-k]`); empty elsewhere. Contraction fuses the
+    /// product on that chain.
+    carried: Vec<bool>,
 }
 
 impl<'a> Translator<'a, '_> {
@@ -780,6 +785,7 @@ impl<'a> Translator<'a, '_> {
         // The body is a graph of its own: translate it with its own values.
         self.ir = &rule.body;
         let saved = std::mem::replace(&mut self.values, vec![None; rule.body.nodes.len()]);
+        self.carried = Self::row_carried(rule);
         let result = (|| {
             for id in rule.body.ids() {
                 let value = match rule.body.node(id).op {
@@ -852,8 +858,28 @@ impl<'a> Translator<'a, '_> {
             Ok(())
         })();
         self.values = saved;
+        self.carried.clear();
         self.ir = outer;
         result
+    }
+
+    /// Which values of a rule's body depend on a carried result.
+    fn row_carried(rule: &crate::ir::Rule) -> Vec<bool> {
+        use crate::ir::TapSource;
+        let body = &rule.body;
+        let mut carried = vec![false; body.nodes.len()];
+        for id in body.ids() {
+            carried[id.index()] = match body.node(id).op {
+                Op::Input(k) => {
+                    matches!(rule.taps.get(k).map(|t| t.source), Some(TapSource::Prev(_)))
+                }
+                ref op => op
+                    .operands()
+                    .iter()
+                    .any(|o| carried.get(o.index()) == Some(&true)),
+            };
+        }
+        carried
     }
 
     /// Which values of a rule's body are the same on every row: constants,

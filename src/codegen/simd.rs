@@ -446,11 +446,19 @@ impl<'a> Translator<'a, '_> {
             Some(l) => t.vector_value(l, v),
             None => t.value(v),
         };
-        // a*b ± c, then c + a*b and c - a*b (= (-a)*b + c).
-        let (p, q, c, negate_c, negate_p) = if let Some((p, q)) = product(self, a) {
+        // a*b ± c, then c + a*b and c - a*b (= (-a)*b + c). Of two
+        // products, the one on a recurrence's carried chain is fused, so
+        // that the chain is the fused multiply-add alone and the other
+        // product is computed beside it (`alpha*x[i] + (1-alpha)*y[i-1]`:
+        // one fma of latency per row instead of a multiply and an fma).
+        let carried = |t: &Self, v: ValueId| t.carried.get(v.index()).copied().unwrap_or(false);
+        let first = product(self, a).filter(|_| carried(self, a) || !carried(self, b));
+        let (p, q, c, negate_c, negate_p) = if let Some((p, q)) = first {
             (p, q, b, op == BinaryOp::Sub, false)
         } else if let Some((p, q)) = product(self, b) {
             (p, q, a, false, op == BinaryOp::Sub)
+        } else if let Some((p, q)) = product(self, a) {
+            (p, q, b, op == BinaryOp::Sub, false)
         } else {
             return Ok(None);
         };

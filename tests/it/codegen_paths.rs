@@ -257,6 +257,51 @@ fn fast_math_contracts_products_into_fused_multiply_adds() {
     }
 }
 
+/// In a recurrence, fast-math fuses the product on the carried chain:
+/// `alpha * x[i] + (1 - alpha) * y[i-1]` is `fma(1 - alpha, y[i-1], alpha *
+/// x[i])`, one fused multiply-add of latency per row (the other product is
+/// computed beside the chain).
+#[test]
+fn fast_math_fuses_the_carried_product_of_a_recurrence() {
+    let src = include_str!("../../examples/kernels.ak");
+    let x: Vec<f64> = (0..1000)
+        .map(|k| ((k * 37 % 101) as f64 / 9.0 - 5.0) * 1.1)
+        .collect();
+    let alpha = 0.3f64;
+    let run = |fast_math: bool| {
+        let engine = Engine::with_config(Config {
+            fast_math,
+            ..Config::default()
+        });
+        let module = engine.compile_module(src).unwrap();
+        let kernel = module.kernel("ewma").unwrap();
+        let out = kernel
+            .call(&[("x", Arg::from(&x[..])), ("alpha", Arg::from(alpha))])
+            .unwrap();
+        out[0].1.to_f64_vec()
+    };
+    let rule = |fused: bool| {
+        let mut y = vec![x[0]];
+        for &v in &x[1..] {
+            let prev = *y.last().unwrap();
+            y.push(if fused {
+                (1.0 - alpha).mul_add(prev, alpha * v)
+            } else {
+                alpha * v + (1.0 - alpha) * prev
+            });
+        }
+        y
+    };
+    assert_eq!(run(false), rule(false));
+    if std::arch::is_x86_feature_detected!("fma") {
+        let fast = run(true);
+        assert_eq!(fast, rule(true));
+        assert_ne!(fast, rule(false), "no row was fused");
+    } else {
+        assert_eq!(run(true), rule(false));
+    }
+}
+
 /// Streams and maps that read their operand from, or write their result
 /// to, the buffer itself when a block is contiguous, and go through their
 /// scratch rows when it is not (strided, reversed, broadcast), or when
