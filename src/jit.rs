@@ -883,11 +883,16 @@ impl StreamCtx {
         match first.checked_add(count) {
             Some(end) if end <= len => first..end,
             _ => {
-                if self.failure.is_none() {
-                    self.failure = Some(Error::internal("kernel used an unknown stream or map"));
-                }
+                self.refuse("kernel used an unknown stream or map");
                 0..0
             }
+        }
+    }
+
+    /// Records an internal error, unless an earlier one is recorded.
+    fn refuse(&mut self, message: &str) {
+        if self.failure.is_none() {
+            self.failure = Some(Error::internal(message));
         }
     }
 
@@ -975,7 +980,8 @@ unsafe fn block_mut_at<'a>(dtype: DType, p: *mut u64, n: usize) -> crate::stream
 /// code makes one call where a group has several streams to restart,
 /// feed the same block or finish: each call clobbers every caller-saved
 /// register, and the register allocator's time grows with the calls
-/// (10% fewer compile instructions for the rolling z-score).
+/// (10% fewer compile instructions for the rolling z-score, from the
+/// merging alone).
 ///
 /// # Safety
 /// `ctx` is the context `run` passed to the running kernel.
@@ -1221,6 +1227,9 @@ unsafe extern "C" fn stream_push(
 ) {
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
+    if count > 1 && !into.is_null() {
+        return ctx.refuse("a run of streams writing one block");
+    }
     for id in ctx.run_of(first, count, ctx.streams.len()) {
         // SAFETY: the contract above.
         unsafe { push(ctx, id, n, (from, from_stride), (into, into_stride)) };
@@ -1300,6 +1309,9 @@ unsafe extern "C" fn stream_map(
 ) {
     // SAFETY: as in `stream_reset`.
     let ctx = unsafe { &mut *ctx };
+    if count > 1 && !into.is_null() {
+        return ctx.refuse("a run of maps writing one block");
+    }
     for id in ctx.run_of(first, count, ctx.maps.len()) {
         // SAFETY: the contract above.
         unsafe { map(ctx, id, n, (from, from_stride), (into, into_stride)) };

@@ -869,29 +869,53 @@ fn shim_calls(compiled: &Compiled) -> String {
         .as_ref()
         .and_then(|c| c.clif())
         .expect("compiled with capture_clif");
-    // `fnN = ...` declarations name no shim; the calls pass the context,
-    // then the run's first number and count as constants.
-    let consts: std::collections::HashMap<&str, &str> = clif
-        .lines()
+    let lines: Vec<&str> = clif.lines().map(str::trim).collect();
+    // Declarations name no symbol: the stream shims are the five imported
+    // one after another (in `jit::stream_host_fns` order), known by their
+    // signatures: three, three, eight, three and eight words.
+    let params = |sig: &str| {
+        let decl = lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{sig} = (")))
+            .unwrap_or_else(|| panic!("no declaration of {sig}"));
+        decl.split(')').next().unwrap_or("").split(", ").count()
+    };
+    let fns: Vec<(&str, usize)> = lines
+        .iter()
         .filter_map(|l| {
-            let (lhs, rhs) = l.trim().split_once(" = iconst.i64 ")?;
-            Some((lhs, rhs))
+            let (f, decl) = l.split_once(" = ")?;
+            let sig = decl.strip_prefix("u0:")?.split_once(' ')?.1;
+            f.starts_with("fn").then(|| (f, params(sig)))
         })
         .collect();
+    let start = fns
+        .windows(5)
+        .position(|w| w.iter().map(|f| f.1).eq([3, 3, 8, 3, 8]))
+        .expect("the five stream shims are imported");
     let names = ["reset", "next_pass", "push", "finish", "map"];
-    let shim = |f: &str| -> String {
-        // Functions are imported in `jit::stream_host_fns` order.
-        let k: usize = f.trim_start_matches("fn").parse().unwrap();
-        names
-            .get(k)
-            .map_or_else(|| f.to_string(), |n| n.to_string())
+    let shim = |f: &str| {
+        let k = fns.iter().position(|g| g.0 == f)?;
+        names.get(k.checked_sub(start)?).copied()
     };
-    clif.lines()
-        .filter_map(|l| l.trim().strip_prefix("call "))
-        .map(|call| {
-            let (f, args) = call.split_once('(').unwrap();
-            let args: Vec<&str> = args.split(')').next().unwrap().split(", ").collect();
-            format!("{}({}, {})", shim(f), consts[args[1]], consts[args[2]])
+    // The calls pass the context, then the run's first number and count
+    // as constants.
+    let consts: std::collections::HashMap<&str, &str> = lines
+        .iter()
+        .filter_map(|l| l.split_once(" = iconst.i64 "))
+        .collect();
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("call "))
+        .filter_map(|call| {
+            let (f, args) = call.split_once('(')?;
+            let name = shim(f)?;
+            let args: Vec<&str> = args.split(')').next()?.split(", ").collect();
+            let constant = |k: usize| {
+                args.get(k)
+                    .and_then(|a| consts.get(a))
+                    .unwrap_or_else(|| panic!("argument {k} of `{call}` is not a constant"))
+            };
+            Some(format!("{name}({}, {})", constant(1), constant(2)))
         })
         .collect::<Vec<_>>()
         .join("\n")
