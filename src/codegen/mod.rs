@@ -800,7 +800,27 @@ impl<'a> Translator<'a, '_> {
             }
             let body = self.b.create_block();
             let done = self.b.create_block();
-            self.b.ins().jump(body, &[]);
+            let linear = Self::linear_rule(rule, &invariant, &self.carried);
+            match linear.filter(|_| self.fma && prev.len() == 1) {
+                Some(cm) => {
+                    self.translate_row_pairs(
+                        rule,
+                        cm,
+                        &invariant,
+                        &pointers,
+                        prev[0],
+                        (row, n),
+                        (out, out_stride),
+                    )?;
+                    // At most one row is left.
+                    let i = self.b.use_var(row);
+                    let left = self.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
+                    self.b.ins().brif(left, body, &[], done, &[]);
+                }
+                None => {
+                    self.b.ins().jump(body, &[]);
+                }
+            }
             self.b.switch_to_block(body);
             let carried = Self::carried_minmax(rule);
             for id in rule.body.ids() {
@@ -860,6 +880,146 @@ impl<'a> Translator<'a, '_> {
         self.values = saved;
         self.carried.clear();
         self.ir = outer;
+        result
+    }
+
+    /// A general rule `y[i] = c + m * y[i-1]` of a float type (the sum and
+    /// the product in either order), `m` the same on every row and `c` free
+    /// of carried results: `(c, m)`.
+    fn linear_rule(
+        rule: &crate::ir::Rule,
+        invariant: &[bool],
+        carried: &[bool],
+    ) -> Option<(ValueId, ValueId)> {
+        use crate::ir::TapSource;
+        let body = &rule.body;
+        let out = *body.outputs.first()?;
+        let dtype = body.node(out).dtype;
+        if !dtype.is_float() {
+            return None;
+        }
+        let Op::Binary(BinaryOp::Add, a, b) = body.node(out).op else {
+            return None;
+        };
+        let is_prev = |v: ValueId| {
+            matches!(body.node(v).op, Op::Input(k)
+                if rule.taps.get(k).map(|t| t.source) == Some(TapSource::Prev(1)))
+        };
+        let fixed = |v: ValueId| invariant.get(v.index()) == Some(&true);
+        let factor = |p: ValueId| match body.node(p).op {
+            Op::Binary(BinaryOp::Mul, u, w) if is_prev(u) && fixed(w) => Some(w),
+            Op::Binary(BinaryOp::Mul, u, w) if is_prev(w) && fixed(u) => Some(u),
+            _ => None,
+        };
+        let free =
+            |v: ValueId| carried.get(v.index()) == Some(&false) && body.node(v).dtype == dtype;
+        let (c, m) = match (factor(a), factor(b)) {
+            (_, Some(m)) if free(a) => (a, m),
+            (Some(m), _) if free(b) => (b, m),
+            _ => return None,
+        };
+        (body.node(m).dtype == dtype).then_some((c, m))
+    }
+
+    /// Fast-math's reassociation of a linear rule `y[i] = c[i] + m y[i-1]`
+    /// ([`Self::linear_rule`]): rows in pairs, `y[i] = fma(m, y[i-1], c[i])`
+    /// and `y[i+1] = fma(m*m, y[i-1], fma(m, c[i], c[i+1]))`, so the
+    /// carried chain is one fused multiply-add every two rows and the `c`s
+    /// are computed beside it (EWMA then runs at the memory's pace). Runs
+    /// while two rows are left, leaving `row`, the tap pointers and `out`
+    /// at the first row not done.
+    #[allow(clippy::too_many_arguments)]
+    fn translate_row_pairs(
+        &mut self,
+        rule: &crate::ir::Rule,
+        (c, m): (ValueId, ValueId),
+        invariant: &[bool],
+        pointers: &[Option<(Variable, Value, Type)>],
+        prev: Variable,
+        (row, n): (Variable, Value),
+        (out, out_stride): (Variable, Value),
+    ) -> Result<()> {
+        let m = self.value(m)?;
+        let mm = self.b.ins().fmul(m, m);
+        let head = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(head, &[]);
+        self.b.switch_to_block(head);
+        let i = self.b.use_var(row);
+        let second = self.b.ins().iadd_imm_u(i, 1);
+        let two_left = self.b.ins().icmp(IntCC::UnsignedLessThan, second, n);
+        self.b.ins().brif(two_left, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.b.seal_block(body);
+        let c0 = self.row_value(rule, c, invariant, pointers, false)?;
+        let c1 = self.row_value(rule, c, invariant, pointers, true)?;
+        let y = self.b.use_var(prev);
+        let y0 = self.b.ins().fma(m, y, c0);
+        let t = self.b.ins().fma(m, c0, c1);
+        let y1 = self.b.ins().fma(mm, y, t);
+        let o0 = self.b.use_var(out);
+        self.b.ins().store(self.mem, y0, o0, 0);
+        let o1 = self.b.ins().iadd(o0, out_stride);
+        self.b.ins().store(self.mem, y1, o1, 0);
+        let o2 = self.b.ins().iadd(o1, out_stride);
+        self.b.def_var(out, o2);
+        self.b.def_var(prev, y1);
+        for &(var, stride, _) in pointers.iter().flatten() {
+            let p = self.b.use_var(var);
+            let p = self.b.ins().iadd(p, stride);
+            let p = self.b.ins().iadd(p, stride);
+            self.b.def_var(var, p);
+        }
+        let third = self.b.ins().iadd_imm_u(second, 1);
+        self.b.def_var(row, third);
+        self.b.ins().jump(head, &[]);
+        self.b.seal_block(head);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        Ok(())
+    }
+
+    /// The value of `v` (free of carried results) at the current row, or
+    /// at the next if `next`: the body's values up to `v`, each tap loaded
+    /// at its pointer (plus a stride); the values the same on every row
+    /// are the ones already made.
+    fn row_value(
+        &mut self,
+        rule: &crate::ir::Rule,
+        v: ValueId,
+        invariant: &[bool],
+        pointers: &[Option<(Variable, Value, Type)>],
+        next: bool,
+    ) -> Result<Value> {
+        let saved = self.values.clone();
+        let result = (|| {
+            for id in rule.body.ids() {
+                let skip = invariant.get(id.index()) == Some(&true)
+                    || self.carried.get(id.index()) != Some(&false);
+                let value = match rule.body.node(id).op {
+                    _ if skip => continue,
+                    Op::Const(_) => continue,
+                    Op::Input(k) => {
+                        let Some(&Some((var, stride, ty))) = pointers.get(k) else {
+                            return Err(internal(format!("tap {k} has no pointer")));
+                        };
+                        let mut p = self.b.use_var(var);
+                        if next {
+                            p = self.b.ins().iadd(p, stride);
+                        }
+                        self.b.ins().load(ty, self.mem, p, 0)
+                    }
+                    _ => self.translate_node(id)?,
+                };
+                self.values[id.index()] = Some(value);
+                if id == v {
+                    break;
+                }
+            }
+            self.value(v)
+        })();
+        self.values = saved;
         result
     }
 
@@ -1133,7 +1293,8 @@ impl<'a> Translator<'a, '_> {
         Ok(())
     }
 
-    /// Calls stream shim `name` with the context, stream `id` and `extra`.
+    /// Calls stream shim `name` with the context and each run of
+    /// consecutive numbers in `ids` (first, count): one call per run.
     fn call_streams(&mut self, name: &str, ids: impl IntoIterator<Item = usize>) -> Result<()> {
         let f = *self
             .callees
@@ -1175,8 +1336,8 @@ impl<'a> Translator<'a, '_> {
                     t.translate_blocks(nest, g, sweep, stream_base, lane, len)?;
                     Ok(t.b.ins().iadd_imm_u(lane, 1))
                 })?;
-                let first = self.b.ins().iconst(self.ptr, 0);
-                self.sweep_end(nest, g, sweep, stream_base, first)?;
+                let lane0 = self.b.ins().iconst(self.ptr, 0);
+                self.sweep_end(nest, g, sweep, stream_base, lane0)?;
             }
             return Ok(());
         }
@@ -1259,8 +1420,7 @@ impl<'a> Translator<'a, '_> {
         self.call_streams(jit::STREAM_NEXT_PASS, next_pass)
     }
 
-    /// Finishes and per-lane stores at the end of a sweep (`lane_base`: the
-    /// address of each access's lane).
+    /// Finishes and per-lane stores at the end of a sweep, in lane `lane`.
     fn sweep_end(
         &mut self,
         nest: &LoopNest,

@@ -257,18 +257,17 @@ fn fast_math_contracts_products_into_fused_multiply_adds() {
     }
 }
 
-/// In a recurrence, fast-math fuses the product on the carried chain:
-/// `alpha * x[i] + (1 - alpha) * y[i-1]` is `fma(1 - alpha, y[i-1], alpha *
-/// x[i])`, one fused multiply-add of latency per row (the other product is
-/// computed beside the chain).
+/// Fast-math reassociates a linear recurrence `y[i] = c[i] + m*y[i-1]`
+/// (`m` the same on every row): rows go in pairs, `y[i] = fma(m, y[i-1],
+/// c[i])` and `y[i+1] = fma(m*m, y[i-1], fma(m, c[i], c[i+1]))`, so the
+/// carried chain is one fused multiply-add every two rows; an odd last row
+/// takes the rule with its carried product fused. Pinned bit for bit on
+/// EWMA at every length around the pairing.
 #[test]
-fn fast_math_fuses_the_carried_product_of_a_recurrence() {
+fn fast_math_runs_a_linear_recurrence_in_pairs() {
     let src = include_str!("../../examples/kernels.ak");
-    let x: Vec<f64> = (0..1000)
-        .map(|k| ((k * 37 % 101) as f64 / 9.0 - 5.0) * 1.1)
-        .collect();
     let alpha = 0.3f64;
-    let run = |fast_math: bool| {
+    let run = |fast_math: bool, x: &[f64]| {
         let engine = Engine::with_config(Config {
             fast_math,
             ..Config::default()
@@ -276,29 +275,116 @@ fn fast_math_fuses_the_carried_product_of_a_recurrence() {
         let module = engine.compile_module(src).unwrap();
         let kernel = module.kernel("ewma").unwrap();
         let out = kernel
-            .call(&[("x", Arg::from(&x[..])), ("alpha", Arg::from(alpha))])
+            .call(&[("x", Arg::from(x)), ("alpha", Arg::from(alpha))])
             .unwrap();
         out[0].1.to_f64_vec()
     };
-    let rule = |fused: bool| {
-        let mut y = vec![x[0]];
+    let strict_rule = |x: &[f64]| {
+        let mut y = x[..1].to_vec();
         for &v in &x[1..] {
             let prev = *y.last().unwrap();
-            y.push(if fused {
-                (1.0 - alpha).mul_add(prev, alpha * v)
-            } else {
-                alpha * v + (1.0 - alpha) * prev
-            });
+            y.push(alpha * v + (1.0 - alpha) * prev);
         }
         y
     };
-    assert_eq!(run(false), rule(false));
-    if std::arch::is_x86_feature_detected!("fma") {
-        let fast = run(true);
-        assert_eq!(fast, rule(true));
-        assert_ne!(fast, rule(false), "no row was fused");
-    } else {
-        assert_eq!(run(true), rule(false));
+    let fast_rule = |x: &[f64]| {
+        let m = 1.0 - alpha;
+        let mut y = x[..1].to_vec();
+        let mut i = 1;
+        while i + 1 < x.len() {
+            let prev = y[i - 1];
+            let (c0, c1) = (alpha * x[i], alpha * x[i + 1]);
+            y.push(m.mul_add(prev, c0));
+            y.push((m * m).mul_add(prev, m.mul_add(c0, c1)));
+            i += 2;
+        }
+        if i < x.len() {
+            let prev = y[i - 1];
+            y.push(m.mul_add(prev, alpha * x[i]));
+        }
+        y
+    };
+    let fma = std::arch::is_x86_feature_detected!("fma");
+    for n in [1usize, 2, 3, 4, 5, 6, 7, 1000, 1001] {
+        let x: Vec<f64> = (0..n)
+            .map(|k| ((k * 37 % 101) as f64 / 9.0 - 5.0) * 1.1)
+            .collect();
+        assert_eq!(run(false, &x), strict_rule(&x), "strict, n = {n}");
+        let fast = run(true, &x);
+        if fma {
+            assert_eq!(fast, fast_rule(&x), "fast-math, n = {n}");
+            if n > 3 {
+                assert_ne!(fast, strict_rule(&x), "nothing was reassociated, n = {n}");
+            }
+        } else {
+            assert_eq!(fast, strict_rule(&x), "without FMA, n = {n}");
+        }
+    }
+}
+
+/// Other linear recurrences (the sum and product in either order, a
+/// scalar parameter as the factor, f32) reassociate too, and stay close
+/// to the strict results, as do the rules that are not paired (a factor
+/// that changes by row, `x[i] * y[i-1]`; a lag of 2), whose products are
+/// only contracted.
+#[test]
+fn fast_math_linear_recurrences_stay_close_to_strict() {
+    let src = "
+kernel ka(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = x[i] + 0.5 * y[i-1]
+}
+kernel kb(x: f64[n], r: f64) -> (y: f64[n]) {
+    y[0] = 0
+    y[i] = y[i-1] * r + x[i] * 2
+}
+kernel kc(x: f32[n]) -> (y: f32[n]) {
+    y[0] = x[0]
+    y[i] = 0.25 * x[i] + y[i-1] * 0.75
+}
+kernel kd(x: f64[n]) -> (y: f64[n]) {
+    y[0] = 1
+    y[i] = x[i] * y[i-1] + 0.5
+}
+kernel ke(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[1] = x[1]
+    y[i] = 0.3 * y[i-2] + x[i]
+}
+";
+    let strict = Engine::new().compile_module(src).unwrap();
+    let fast = Engine::with_config(Config {
+        fast_math: true,
+        ..Config::default()
+    })
+    .compile_module(src)
+    .unwrap();
+    for n in [2usize, 3, 9, 600, 601] {
+        let x: Vec<f64> = (0..n)
+            .map(|k| ((k * 53 % 97) as f64 / 7.0 - 6.0) * 0.3)
+            .collect();
+        let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+        for (name, args) in [
+            ("ka", vec![("x", Arg::from(&x[..]))]),
+            ("kb", vec![("x", Arg::from(&x[..])), ("r", Arg::from(0.9))]),
+            ("kc", vec![("x", Arg::from(&x32[..]))]),
+            ("kd", vec![("x", Arg::from(&x[..]))]),
+            ("ke", vec![("x", Arg::from(&x[..]))]),
+        ] {
+            let want = strict.kernel(name).unwrap().call(&args).unwrap()[0]
+                .1
+                .to_f64_vec();
+            let got = fast.kernel(name).unwrap().call(&args).unwrap()[0]
+                .1
+                .to_f64_vec();
+            let tolerance = if name == "kc" { 1e-5 } else { 1e-12 };
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= tolerance * w.abs().max(1.0),
+                    "{name}, n = {n}, row {k}: {g} against {w}"
+                );
+            }
+        }
     }
 }
 
