@@ -81,8 +81,11 @@ pub struct Config {
     /// (for `explain`).
     pub capture_clif: bool,
     /// Fast-math (opt-in, never the default): compiled code may contract
-    /// `a*b + c` into a fused multiply-add (one rounding instead of two),
-    /// so results may differ from the interpreter's in the last bits.
+    /// `a*b + c` into a fused multiply-add (one rounding instead of two)
+    /// and runs a linear recurrence `y[i] = c[i] + m*y[i-1]` two rows at a
+    /// time (`m*m` and `m*c[i]` formed), so results may differ from the
+    /// interpreter's in the last bits. They still do not depend on the
+    /// thread count.
     pub fast_math: bool,
     /// Threads a large call is split over; 0 (the default): the
     /// `ARRJIT_NUM_THREADS` environment variable if it holds a positive

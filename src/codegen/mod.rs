@@ -812,7 +812,7 @@ impl<'a> Translator<'a, '_> {
                         (row, n),
                         (out, out_stride),
                     )?;
-                    // At most one row is left.
+                    // One row is left, or every row if `m` cannot pair.
                     let i = self.b.use_var(row);
                     let left = self.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
                     self.b.ins().brif(left, body, &[], done, &[]);
@@ -926,8 +926,8 @@ impl<'a> Translator<'a, '_> {
     /// and `y[i+1] = fma(m*m, y[i-1], fma(m, c[i], c[i+1]))`, so the
     /// carried chain is one fused multiply-add every two rows and the `c`s
     /// are computed beside it (EWMA then runs at the memory's pace). Runs
-    /// while two rows are left, leaving `row`, the tap pointers and `out`
-    /// at the first row not done.
+    /// while two rows are left and `m*m` is a normal number, leaving `row`,
+    /// the tap pointers and `out` at the first row not done.
     #[allow(clippy::too_many_arguments)]
     fn translate_row_pairs(
         &mut self,
@@ -941,6 +941,22 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<()> {
         let m = self.value(m)?;
         let mm = self.b.ins().fmul(m, m);
+        // Pairs only if `m*m` is a normal number: with `|m|` beyond 2^500
+        // (f32: 2^60) it would overflow, or below 2^-500 (2^-60) lose
+        // digits, where the strict rule never forms it (`ewma(x, 1e200)`
+        // would give NaN for 0). NaN fails the test too; those rows all
+        // take the single-row rule.
+        let (lo, hi) = if self.b.func.dfg.value_type(m) == types::F32 {
+            let mut c = |e: i32| self.b.ins().f32const(2f32.powi(e));
+            (c(-60), c(60))
+        } else {
+            let mut c = |e: i32| self.b.ins().f64const(2f64.powi(e));
+            (c(-500), c(500))
+        };
+        let size = self.b.ins().fabs(m);
+        let above = self.b.ins().fcmp(FloatCC::GreaterThanOrEqual, size, lo);
+        let below = self.b.ins().fcmp(FloatCC::LessThanOrEqual, size, hi);
+        let normal = self.b.ins().band(above, below);
         let head = self.b.create_block();
         let body = self.b.create_block();
         let exit = self.b.create_block();
@@ -949,7 +965,8 @@ impl<'a> Translator<'a, '_> {
         let i = self.b.use_var(row);
         let second = self.b.ins().iadd_imm_u(i, 1);
         let two_left = self.b.ins().icmp(IntCC::UnsignedLessThan, second, n);
-        self.b.ins().brif(two_left, body, &[], exit, &[]);
+        let go = self.b.ins().band(two_left, normal);
+        self.b.ins().brif(go, body, &[], exit, &[]);
         self.b.switch_to_block(body);
         self.b.seal_block(body);
         let c0 = self.row_value(rule, c, invariant, pointers, false)?;

@@ -322,6 +322,125 @@ fn fast_math_runs_a_linear_recurrence_in_pairs() {
     }
 }
 
+/// A factor whose square is not a normal number is not paired (the strict
+/// rule never forms `m*m`): `ewma` with alpha = 1e200 on zeros stays
+/// zeros (paired, `m*m` overflows and `0 * inf` is NaN), and factors of
+/// 1e-160 and 1e-200 keep their digits (paired, `m*m` is subnormal or 0).
+#[test]
+fn fast_math_pairs_only_factors_whose_square_is_normal() {
+    let src = "
+kernel lin(x: f64[n], a: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = x[i] + a * y[i-1]
+}
+kernel lin32(x: f32[n], a: f32) -> (y: f32[n]) {
+    y[0] = x[0]
+    y[i] = x[i] + a * y[i-1]
+}
+";
+    let ewma = include_str!("../../examples/kernels.ak");
+    let engine = |fast_math| {
+        Engine::with_config(Config {
+            fast_math,
+            ..Config::default()
+        })
+    };
+    let (strict, fast) = (engine(false), engine(true));
+    let call = |e: &Engine, src: &str, k: &str, args: &[(&str, Arg<'_>)]| {
+        let module = e.compile_module(src).unwrap();
+        module.kernel(k).unwrap().call(args).unwrap()[0]
+            .1
+            .to_f64_vec()
+    };
+    let zeros = [0.0f64; 6];
+    let args = [("x", Arg::from(&zeros[..])), ("alpha", Arg::from(1e200))];
+    assert_eq!(call(&fast, ewma, "ewma", &args), vec![0.0; 6]);
+    let x = [1e300, 0.0, 0.0, 0.0, 0.0];
+    for a in [1e-160, 1e-200, -1e-170, 1e160, f64::NAN] {
+        let args = [("x", Arg::from(&x[..])), ("a", Arg::from(a))];
+        let want = call(&strict, src, "lin", &args);
+        let got = call(&fast, src, "lin", &args);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.to_bits() == w.to_bits() || (g - w).abs() <= 1e-12 * w.abs(),
+                "a = {a}: {got:?} against {want:?}"
+            );
+        }
+    }
+    let x32 = [1e30f32, 0.0, 0.0, 0.0, 0.0];
+    for a in [1e-20f32, 1e20] {
+        let args = [("x", Arg::from(&x32[..])), ("a", Arg::from(a))];
+        let want = call(&strict, src, "lin32", &args);
+        let got = call(&fast, src, "lin32", &args);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                g.to_bits() == w.to_bits() || (g - w).abs() <= 1e-6 * w.abs(),
+                "a = {a}: {got:?} against {want:?}"
+            );
+        }
+    }
+}
+
+/// Paired rows on strided and reversed views, with several boundary rows
+/// and taps at offsets: within a tight tolerance of the strict results.
+#[test]
+fn fast_math_pairs_on_views_and_offsets() {
+    use arrjit::{Buffer, BufferMut, View, ViewMut};
+    let src = "
+kernel k(x: f64[n], a: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[1] = x[1]
+    y[2] = x[0] + x[2]
+    y[i] = exp(x[i-2]) * 0.5 + where(x[i] > 0, x[i-1], x[i]) + a * y[i-1]
+}
+";
+    let module = |fast_math| {
+        Engine::with_config(Config {
+            fast_math,
+            ..Config::default()
+        })
+        .compile_module(src)
+        .unwrap()
+    };
+    let (strict, fast) = (module(false), module(true));
+    for n in [1usize, 3, 4, 5, 6, 37, 38] {
+        let data: Vec<f64> = (0..2 * n)
+            .map(|k| (k * 29 % 31) as f64 / 6.0 - 2.5)
+            .collect();
+        for (step, reverse) in [(1isize, false), (2, false), (1, true), (2, true)] {
+            let len = n;
+            let (offset, stride) = if reverse {
+                ((len - 1) as isize * step, -step)
+            } else {
+                (0, step)
+            };
+            let x = View::strided(Buffer::F64(&data), offset as usize, &[len], &[stride]).unwrap();
+            let args = [("x", Arg::from(x)), ("a", Arg::from(0.7))];
+            let want = strict.kernel("k").unwrap().call(&args).unwrap()[0]
+                .1
+                .to_f64_vec();
+            let mut out = vec![f64::NAN; 2 * n];
+            let view =
+                ViewMut::strided(BufferMut::F64(&mut out), 2 * len - 2, &[len], &[-2]).unwrap();
+            fast.kernel("k")
+                .unwrap()
+                .call_into(&args, &mut [("y", view)])
+                .unwrap();
+            let got: Vec<f64> = (0..len).map(|k| out[2 * len - 2 - 2 * k]).collect();
+            for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                    "n = {n}, step {step}, reverse {reverse}, row {k}: {g} against {w}"
+                );
+            }
+            assert!(
+                (0..2 * len).filter(|k| k % 2 == 1).all(|k| out[k].is_nan()),
+                "wrote outside the output view"
+            );
+        }
+    }
+}
+
 /// Other linear recurrences (the sum and product in either order, a
 /// scalar parameter as the factor, f32) reassociate too, and stay close
 /// to the strict results, as do the rules that are not paired (a factor
