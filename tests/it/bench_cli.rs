@@ -66,12 +66,20 @@ fn suite_json_has_the_schema() {
 
     assert_eq!(
         keys(&json),
-        BTreeSet::from(["machine", "n", "threads", "bandwidth_gbps", "results"])
+        BTreeSet::from([
+            "machine",
+            "n",
+            "threads",
+            "fast_math",
+            "bandwidth_gbps",
+            "results"
+        ])
     );
     let machine = &json["machine"];
     assert!(machine["cpu"].is_string() && machine["cores"].as_u64() >= Some(1));
     assert!(machine["features"].is_array());
     assert_eq!(json["n"].as_u64(), Some(3000));
+    assert_eq!(json["fast_math"].as_bool(), Some(false));
     // fused-mt runs on every core (or ARRJIT_NUM_THREADS).
     assert_eq!(
         json["threads"].as_u64(),
@@ -125,6 +133,31 @@ fn suite_json_has_the_schema() {
             );
         }
     }
+}
+
+/// `--fast-math` compiles the unfused and fused modes with fast-math and
+/// checks them within a tolerance (a bitwise check would refuse `a*b+c`
+/// once it is fused into an FMA); the table and the JSON say so.
+#[test]
+fn fast_math_runs_are_checked_within_a_tolerance() {
+    let path = std::env::temp_dir().join(format!("arrjit-bench-fm-{}.json", std::process::id()));
+    let out = bench(&[
+        "--fast-math",
+        "--only",
+        "a*b+c,ewma",
+        "--modes",
+        "unfused,fused,fused-mt,rust",
+        "--json",
+        path.to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("; fast-math ("), "{table}");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(json["fast_math"].as_bool(), Some(true));
+    assert_eq!(json["results"].as_array().map(Vec::len), Some(8));
 }
 
 #[test]

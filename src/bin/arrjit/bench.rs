@@ -71,6 +71,13 @@ pub struct BenchArgs {
     /// Only these modes (comma-separated: interp, unfused, fused, fused-mt, rust).
     #[arg(long, value_delimiter = ',')]
     pub modes: Vec<String>,
+
+    /// Compile the unfused and fused modes with fast-math (fused
+    /// multiply-adds, linear recurrences two rows at a time); their results
+    /// are then checked against the interpreter within each workload's
+    /// tolerance (at least 1e-12), not bit for bit.
+    #[arg(long)]
+    pub fast_math: bool,
 }
 
 fn parse_count(s: &str) -> Result<usize, String> {
@@ -162,11 +169,12 @@ impl ModeSpec {
 
 /// The engine configuration of a mode (a fresh engine per workload, so
 /// its cache statistics are that workload's compile time).
-fn config_for(mode: Mode, spec: &ModeSpec) -> Config {
+fn config_for(mode: Mode, spec: &ModeSpec, fast_math: bool) -> Config {
     Config {
         mode,
         verify: false,
         threads: spec.threads,
+        fast_math,
         ..Config::default()
     }
 }
@@ -179,6 +187,8 @@ pub struct Plan {
     pub warmup: usize,
     pub runs: usize,
     pub interp_runs: usize,
+    /// Compiled modes use fast-math (`--fast-math`).
+    pub fast_math: bool,
 }
 
 impl Plan {
@@ -195,6 +205,7 @@ impl Plan {
             warmup: 1,
             runs,
             interp_runs: runs.min(5),
+            fast_math: args.fast_math,
         }
     }
 }
@@ -451,19 +462,28 @@ fn measure_workload(
 
     // The oracle, at the interpreter's size, computed whether or not the
     // interpreter is among the modes timed.
-    let interp_engine = engine(Mode::Interpret, &MODES[0]);
+    let interp_engine = engine(Mode::Interpret, &MODES[0], false);
     let interp = Compiled::new(workload, &interp_engine)?;
     let reference = interp.call(&small_args)?;
 
     // The fused result at full size, the Rust loop's reference.
-    let fused_engine = engine(Mode::Fused, &MODES[2]);
+    // Fast-math results are checked within a tolerance, not bit for bit.
+    let fast_math = plan.fast_math;
+    let tolerance = if fast_math {
+        workload.tolerance.max(1e-12)
+    } else {
+        workload.tolerance
+    };
+    let against_interpreter = |what: &str, got: &[Array]| {
+        if fast_math {
+            check_close(what, got, &reference, tolerance)
+        } else {
+            check_same(what, got, "the interpreter", &reference)
+        }
+    };
+    let fused_engine = engine(Mode::Fused, &MODES[2], fast_math);
     let fused = Compiled::new(workload, &fused_engine)?;
-    check_same(
-        "fused",
-        &fused.call(&small_args)?,
-        "the interpreter",
-        &reference,
-    )?;
+    against_interpreter("fused", &fused.call(&small_args)?)?;
     let fused_full = fused.call(&full_args)?;
 
     let out_bytes =
@@ -484,23 +504,18 @@ fn measure_workload(
                 } else {
                     (&full, &full_args)
                 };
-                let engine = engine(mode, spec);
+                let engine = engine(mode, spec, fast_math);
                 let compiled = Compiled::new(workload, &engine)?;
                 // First call: compiles (timed separately by the engine).
                 let mut outs = compiled.call(args)?;
                 let compile_s = cold_compile_median(
                     workload,
-                    || self::engine(mode, spec),
+                    || self::engine(mode, spec, fast_math),
                     &small_args,
                     engine.stats().compile_time,
                 )?;
                 if mode == Mode::Unfused {
-                    check_same(
-                        "unfused",
-                        &compiled.call(&small_args)?,
-                        "the interpreter",
-                        &reference,
-                    )?;
+                    against_interpreter("unfused", &compiled.call(&small_args)?)?;
                 }
                 // Threads must not change a bit: checked at full size,
                 // where calls are split.
@@ -539,7 +554,7 @@ fn measure_workload(
                 let mut outs: Vec<Vec<f64>> =
                     fused_full.iter().map(|a| vec![0.0; a.len()]).collect();
                 baseline(&full, &mut outs);
-                check_rust(workload, &outs, &fused_full)?;
+                check_rust(tolerance, &outs, &fused_full)?;
                 let full = &full;
                 contenders.push(Contender {
                     row: Row {
@@ -619,13 +634,38 @@ fn cold_compile_median(
     Ok(times[times.len() / 2].as_secs_f64())
 }
 
-fn engine(mode: Mode, spec: &ModeSpec) -> Engine {
-    Engine::with_config(config_for(mode, spec))
+fn engine(mode: Mode, spec: &ModeSpec, fast_math: bool) -> Engine {
+    Engine::with_config(config_for(mode, spec, fast_math))
 }
 
-/// Bitwise equality of two sets of outputs (NaN equal to NaN whatever its
-/// bits: IEEE leaves a NaN result's sign and payload open).
-fn check_same(what: &str, got: &[Array], against: &str, want: &[Array]) -> Result<(), Error> {
+/// Fast-math results against the interpreter's: the same shapes, every
+/// element within `tolerance` ([`workloads::close`]).
+fn check_close(what: &str, got: &[Array], want: &[Array], tolerance: f64) -> Result<(), Error> {
+    check_same_shapes(what, got, "the interpreter", want)?;
+    for (o, (g, w)) in got.iter().zip(want).enumerate() {
+        for k in 0..g.len() {
+            let (a, b) = (g.get(k).as_f64(), w.get(k).as_f64());
+            if !workloads::close(a, b, tolerance) {
+                return Err(Error::new(
+                    ErrorKind::Internal,
+                    format!(
+                        "the {what} result (fast-math) is not within {tolerance:e} of the \
+                         interpreter's: output {o}, element {k}: {a:?}, expected {b:?}"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The same number of outputs, each of the same dtype and shape.
+fn check_same_shapes(
+    what: &str,
+    got: &[Array],
+    against: &str,
+    want: &[Array],
+) -> Result<(), Error> {
     let fail = |detail: String| {
         Err(Error::new(
             ErrorKind::Internal,
@@ -645,6 +685,21 @@ fn check_same(what: &str, got: &[Array], against: &str, want: &[Array]) -> Resul
                 w.shape()
             ));
         }
+    }
+    Ok(())
+}
+
+/// Bitwise equality of two sets of outputs (NaN equal to NaN whatever its
+/// bits: IEEE leaves a NaN result's sign and payload open).
+fn check_same(what: &str, got: &[Array], against: &str, want: &[Array]) -> Result<(), Error> {
+    let fail = |detail: String| {
+        Err(Error::new(
+            ErrorKind::Internal,
+            format!("the {what} result differs from {against}: {detail}"),
+        ))
+    };
+    check_same_shapes(what, got, against, want)?;
+    for (o, (g, w)) in got.iter().zip(want).enumerate() {
         for k in 0..g.len() {
             let (a, b) = (g.get(k), w.get(k));
             let both_nan = a.as_f64().is_nan() && b.as_f64().is_nan();
@@ -656,9 +711,9 @@ fn check_same(what: &str, got: &[Array], against: &str, want: &[Array]) -> Resul
     Ok(())
 }
 
-/// The Rust loop's outputs against the fused ones, within the workload's
-/// tolerance.
-fn check_rust(workload: &Workload, got: &[Vec<f64>], fused: &[Array]) -> Result<(), Error> {
+/// The Rust loop's outputs against the fused ones, within `tolerance` (the
+/// workload's, or fast-math's).
+fn check_rust(tolerance: f64, got: &[Vec<f64>], fused: &[Array]) -> Result<(), Error> {
     for (o, (g, f)) in got.iter().zip(fused).enumerate() {
         let owned;
         let want: &[f64] = match f.data() {
@@ -668,15 +723,13 @@ fn check_rust(workload: &Workload, got: &[Vec<f64>], fused: &[Array]) -> Result<
                 &owned
             }
         };
-        if let Some(k) =
-            (0..g.len()).find(|&k| !workloads::close(g[k], want[k], workload.tolerance))
-        {
+        if let Some(k) = (0..g.len()).find(|&k| !workloads::close(g[k], want[k], tolerance)) {
             return Err(Error::new(
                 ErrorKind::Internal,
                 format!(
                     "the hand-written Rust loop disagrees with the fused result: output {o}, \
                      element {k}: {}, fused {} (tolerance {:e})",
-                    g[k], want[k], workload.tolerance
+                    g[k], want[k], tolerance
                 ),
             ));
         }

@@ -43,14 +43,19 @@ pub fn table(r: &Results) -> String {
     let m = &r.machine;
     let _ = writeln!(
         t,
-        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread except fused-mt ({})",
+        "arrjit bench: n = {} f64 per vector (rownorm: {} × {}), 1 thread except fused-mt ({}){}",
         thousands(p.n),
         thousands(super::workloads::matrix_rows(p.n)),
         super::workloads::ROWNORM_COLS,
         MODES
             .iter()
             .find(|m| m.name == "fused-mt")
-            .map_or(1, ModeSpec::threads_used)
+            .map_or(1, ModeSpec::threads_used),
+        if p.fast_math {
+            "; fast-math (unfused and fused results checked within tolerance)"
+        } else {
+            ""
+        }
     );
     let _ = writeln!(
         t,
@@ -171,6 +176,7 @@ struct Json<'a> {
     machine: &'a super::Machine,
     n: usize,
     threads: usize,
+    fast_math: bool,
     bandwidth_gbps: f64,
     results: Vec<JsonResult<'a>>,
 }
@@ -200,6 +206,7 @@ pub fn write_json(r: &Results, path: &Path) -> Result<(), Error> {
             .map(ModeSpec::threads_used)
             .max()
             .unwrap_or(1),
+        fast_math: r.plan.fast_math,
         bandwidth_gbps: r.triad_gbps,
         results: r
             .rows
