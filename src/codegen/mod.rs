@@ -1009,6 +1009,9 @@ impl<'a> Translator<'a, '_> {
         pointers: &[Option<(Variable, Value, Type)>],
         next: bool,
     ) -> Result<Value> {
+        if invariant.get(v.index()) == Some(&true) {
+            return self.value(v);
+        }
         let saved = self.values.clone();
         let result = (|| {
             for id in rule.body.ids() {

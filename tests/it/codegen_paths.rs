@@ -446,10 +446,10 @@ kernel k(x: f64[n], a: f64) -> (y: f64[n]) {
 }
 
 /// Other linear recurrences (the sum and product in either order, a
-/// scalar parameter as the factor, f32) reassociate too, and stay close
-/// to the strict results, as do the rules that are not paired (a factor
-/// that changes by row, `x[i] * y[i-1]`; a lag of 2), whose products are
-/// only contracted.
+/// scalar parameter as the factor, f32, a `c` the same on every row)
+/// reassociate too, and stay close to the strict results, as do the rules
+/// that are not paired (a factor that changes by row, `x[i] * y[i-1]`; a
+/// lag of 2), whose products are only contracted.
 #[test]
 fn fast_math_linear_recurrences_stay_close_to_strict() {
     let src = "
@@ -468,6 +468,10 @@ kernel kc(x: f32[n]) -> (y: f32[n]) {
 kernel kd(x: f64[n]) -> (y: f64[n]) {
     y[0] = 1
     y[i] = x[i] * y[i-1] + 0.5
+}
+kernel kf(x: f64[n], c: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = c + 0.9 * y[i-1]
 }
 kernel ke(x: f64[n]) -> (y: f64[n]) {
     y[0] = x[0]
@@ -493,6 +497,7 @@ kernel ke(x: f64[n]) -> (y: f64[n]) {
             ("kc", vec![("x", Arg::from(&x32[..]))]),
             ("kd", vec![("x", Arg::from(&x[..]))]),
             ("ke", vec![("x", Arg::from(&x[..]))]),
+            ("kf", vec![("x", Arg::from(&x[..])), ("c", Arg::from(0.25))]),
         ] {
             let want = strict.kernel(name).unwrap().call(&args).unwrap()[0]
                 .1
