@@ -594,7 +594,7 @@ pub(crate) fn run(
     // freely, no Rust reference to that memory is used during the call,
     // and its accesses were bounds-checked against the output's memory. The entry has the `KernelFn` ABI, and
     // the module owning the code outlives the call (borrowed via `code`).
-    let mut streams = StreamCtx::new(plan, bindings, history)?;
+    let mut streams = StreamCtx::new(plan, bindings, dims, history)?;
     let (ctx, scratch) = match &mut streams {
         Some(c) => (c as *mut StreamCtx, c.scratch.cast::<u8>()),
         None => (std::ptr::null_mut(), std::ptr::null_mut()),
@@ -737,6 +737,10 @@ struct StreamSlot {
     /// The slot of the stream whose mean its second pass starts from (see
     /// [`crate::fuse::StreamDecl::mean_of`], an index in its group).
     mean_of: Option<usize>,
+    /// The stream's whole-lane form, when this call's lanes are short
+    /// enough for it ([`crate::stream::Whole`]): the shims then run it
+    /// instead of `stream`.
+    whole: Option<crate::stream::Whole>,
 }
 
 thread_local! {
@@ -754,6 +758,37 @@ fn take_scratch(words: usize) -> Box<[u64]> {
     match SPARE_SCRATCH.with(|s| s.take()) {
         Some(spare) if spare.len() >= words => spare,
         _ => vec![0u64; words].into_boxed_slice(),
+    }
+}
+
+/// Keeps a variance and the mean its second pass starts from (`mean_of`)
+/// both whole or both streams: a variance finds its mean's moments in the
+/// form the mean runs in. `group` are one group's slots, the first being
+/// slot `base`.
+fn pair_wholes(group: &mut [StreamSlot], base: usize) {
+    loop {
+        let mut changed = false;
+        for k in 0..group.len() {
+            let Some(m) = group[k].mean_of.and_then(|m| m.checked_sub(base)) else {
+                continue;
+            };
+            let var = group[k].whole.is_some_and(|w| w.is_var());
+            let mean = group
+                .get(m)
+                .and_then(|s| s.whole)
+                .is_some_and(|w| w.is_mean());
+            let any = group[k].whole.is_some() || group.get(m).is_some_and(|s| s.whole.is_some());
+            if !(var && mean) && any {
+                group[k].whole = None;
+                if let Some(s) = group.get_mut(m) {
+                    s.whole = None;
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
     }
 }
 
@@ -781,6 +816,7 @@ impl StreamCtx {
     fn new(
         plan: &Plan,
         bindings: &[Binding<'_>],
+        dims: &[usize],
         history: Option<&History<'_>>,
     ) -> Result<Option<StreamCtx>> {
         use crate::fuse::ParamSource;
@@ -791,10 +827,16 @@ impl StreamCtx {
         }
         let words = plan.scratch_words().max(1);
         let mut streams = Vec::new();
-        for g in plan.loops.iter().filter_map(|n| n.group.as_ref()) {
+        let groups =
+            (plan.loops.iter().enumerate()).filter_map(|(l, n)| Some((l, n.group.as_ref()?)));
+        for (l, g) in groups {
             // `mean_of` counts in the group; the slots of every group follow
             // one another.
             let base = streams.len();
+            // Lanes of 1..=LEAF elements, each its own (not rows of one
+            // lane over all elements), are pushed whole.
+            let len = dims.get(2 * l + 1).copied().unwrap_or(0);
+            let short = g.axis != crate::fuse::ALL && (1..=crate::algo::LEAF).contains(&len);
             for s in &g.streams {
                 let raw = match s.param {
                     None => None,
@@ -846,8 +888,13 @@ impl StreamCtx {
                     output,
                     result,
                     mean_of,
+                    whole: short
+                        .then(|| crate::stream::Whole::new(&s.op, s.src, s.dst))
+                        .flatten()
+                        .filter(|_| result.is_some()),
                 });
             }
+            pair_wholes(&mut streams[base..], base);
         }
         let mut maps = Vec::new();
         for g in plan.loops.iter().filter_map(|n| n.group.as_ref()) {
@@ -891,8 +938,13 @@ impl StreamCtx {
 
     /// Records an internal error, unless an earlier one is recorded.
     fn refuse(&mut self, message: &str) {
+        self.fail(Error::internal(message));
+    }
+
+    /// Records `e`, unless an earlier failure is recorded.
+    fn fail(&mut self, e: Error) {
         if self.failure.is_none() {
-            self.failure = Some(Error::internal(message));
+            self.failure = Some(e);
         }
     }
 
@@ -990,6 +1042,10 @@ unsafe extern "C" fn stream_reset(ctx: *mut StreamCtx, first: usize, count: usiz
     // shims use it, one at a time, on the calling thread.
     let ctx = unsafe { &mut *ctx };
     for id in ctx.run_of(first, count, ctx.streams.len()) {
+        if let Some(w) = ctx.streams.get_mut(id).and_then(|s| s.whole.as_mut()) {
+            w.reset();
+            continue;
+        }
         ctx.with(id, |slot, _, _| {
             slot.stream.reset();
             match &slot.history {
@@ -1014,6 +1070,9 @@ unsafe extern "C" fn stream_next_pass(ctx: *mut StreamCtx, first: usize, count: 
 
 /// Starts the second pass of two-pass reduction `id`.
 fn next_pass(ctx: &mut StreamCtx, id: usize) {
+    if ctx.streams.get(id).is_some_and(|s| s.whole.is_some()) {
+        return next_pass_whole(ctx, id);
+    }
     // A variance sharing a mean takes it from that stream, finished in an
     // earlier sweep of the same lane.
     let shared = ctx.streams.get(id).and_then(|s| s.mean_of).map(|m| {
@@ -1029,6 +1088,27 @@ fn next_pass(ctx: &mut StreamCtx, id: usize) {
             Ok(())
         }
     });
+}
+
+/// [`next_pass`] of a whole-lane variance (its mean, if it shares one, is
+/// whole too: `pair_wholes`).
+fn next_pass_whole(ctx: &mut StreamCtx, id: usize) {
+    let shared = ctx.streams.get(id).and_then(|s| s.mean_of).map(|m| {
+        ctx.streams
+            .get(m)
+            .and_then(|s| s.whole?.moments())
+            .ok_or_else(|| Error::internal("a variance's mean is not a whole mean"))
+    });
+    let Some(w) = ctx.streams.get_mut(id).and_then(|s| s.whole.as_mut()) else {
+        return ctx.refuse("kernel used an unknown stream");
+    };
+    let done = match shared {
+        Some(moments) => moments.and_then(|m| w.next_pass_given(m)),
+        None => w.next_pass(),
+    };
+    if let Err(e) = done {
+        ctx.fail(e);
+    }
 }
 
 /// Asks the CPU to start loading the block [`PREFETCH_AHEAD`] blocks of
@@ -1247,6 +1327,10 @@ unsafe fn push(
     (from, from_stride): (*const u8, isize),
     (into, into_stride): (*mut u8, isize),
 ) {
+    if ctx.streams.get(id).is_some_and(|s| s.whole.is_some()) {
+        // SAFETY: the contract above.
+        return unsafe { push_whole(ctx, id, n, (from, from_stride), into) };
+    }
     let direct_out = ctx.direct_out;
     ctx.with(id, |slot, scratch, bools| {
         if n > crate::fuse::BLOCK {
@@ -1286,6 +1370,55 @@ unsafe fn push(
         }
         Ok(())
     });
+}
+
+/// [`push`] of a whole-lane reduction: its operand block read in place if
+/// it is contiguous, else gathered into its row first.
+///
+/// # Safety
+/// As [`stream_push`].
+unsafe fn push_whole(
+    ctx: &mut StreamCtx,
+    id: usize,
+    n: usize,
+    (from, from_stride): (*const u8, isize),
+    into: *mut u8,
+) {
+    if !into.is_null() || n > crate::algo::LEAF {
+        return ctx.refuse("a whole lane pushed with a result or in pieces");
+    }
+    let scratch = ctx.scratch;
+    let bools = &mut ctx.bools;
+    let Some((row, w)) = ctx.streams.get_mut(id).and_then(|s| {
+        let w = s.whole.as_mut()?;
+        Some((s.input, w))
+    }) else {
+        return ctx.refuse("kernel used an unknown stream");
+    };
+    let dtype = w.dtype();
+    let size = dtype.size();
+    let row = scratch.wrapping_add(row).cast::<u8>();
+    // Not `step_blocks`: a short lane is no stream for the prefetcher to
+    // run ahead of (its prefetch loop and general cases were about a
+    // quarter of a whole push's instructions, by callgrind).
+    let input = if from.is_null() {
+        row.cast_const()
+    } else if from_stride == size as isize {
+        from
+    } else {
+        // SAFETY: `stream_push`'s contract covers the `n` elements at
+        // `from`; `StreamCtx::new` checked the row (BLOCK words, at least
+        // `n` elements) inside scratch, which no binding overlaps.
+        unsafe { copy_strided(from, from_stride, row, size as isize, size, n) };
+        row.cast_const()
+    };
+    // SAFETY: `input` is `from` only if its `n` elements are contiguous
+    // (by the contract aligned, and unwritten during the call), else the
+    // row holding them.
+    let x = unsafe { block_at(dtype, input.cast(), n, bools) };
+    if let Err(e) = w.push(x) {
+        ctx.fail(e);
+    }
 }
 
 /// Runs maps `first..first + count` on `n` elements of each one's operand
@@ -1401,25 +1534,51 @@ unsafe extern "C" fn stream_finish(ctx: *mut StreamCtx, first: usize, count: usi
 
 /// Finishes reduction `id`.
 fn finish(ctx: &mut StreamCtx, id: usize) {
+    // A whole lane's finish cannot panic: no `with` (whose unwinding guard
+    // and closure were about a quarter of a whole finish's instructions,
+    // by callgrind).
+    if let Some(slot) = ctx.streams.get(id).filter(|s| s.whole.is_some()) {
+        let done = match (slot.result, &slot.whole) {
+            (Some(w), Some(whole)) => whole.finish_bits().map(|bits| (w, bits)),
+            _ => Err(Error::internal("finish of a stream without a result")),
+        };
+        let size = slot.stream.dst().size();
+        match done {
+            // SAFETY: as below.
+            Ok((w, bits)) => unsafe { write_result(ctx.scratch, w, size, bits) },
+            Err(e) => ctx.fail(e),
+        }
+        return;
+    }
     ctx.with(id, |slot, scratch, _| {
         let Some(w) = slot.result else {
             return Err(Error::internal("finish of a stream without a result"));
         };
         let bits = slot.stream.finish_bits()?;
         // SAFETY: `StreamCtx::new` checked that word `w` lies inside
-        // scratch; one word holds any scalar; nothing else touches it now.
-        // The value's bytes are the low `size` bytes of `bits`
-        // (`Scalar::to_bits`), written as a value of that size.
-        unsafe {
-            let p = scratch.add(w);
-            match slot.stream.dst().size() {
-                1 => p.cast::<u8>().write(bits as u8),
-                4 => p.cast::<u32>().write(bits as u32),
-                _ => p.write(bits),
-            }
-        }
+        // scratch; nothing else touches it now.
+        unsafe { write_result(scratch, w, slot.stream.dst().size(), bits) };
         Ok(())
     });
+}
+
+/// Writes a reduction's result, the low `size` bytes of `bits`
+/// (`Scalar::to_bits`), as a value of that size to word `w` of scratch.
+///
+/// # Safety
+/// Word `w` lies inside scratch (`StreamCtx::new` checked every result
+/// word) and nothing else touches it during the write; one word holds any
+/// scalar.
+unsafe fn write_result(scratch: *mut u64, w: usize, size: usize, bits: u64) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let p = scratch.add(w);
+        match size {
+            1 => p.cast::<u8>().write(bits as u8),
+            4 => p.cast::<u32>().write(bits as u32),
+            _ => p.write(bits),
+        }
+    }
 }
 
 thread_local! {

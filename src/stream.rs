@@ -994,6 +994,197 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
 }
 
 // ---------------------------------------------------------------------------
+// Whole short lanes.
+
+/// A float `sum`, `mean`, `var` or `std` (not the NaN-skipping forms) of
+/// a lane of at most [`LEAF`] elements, pushed whole in one block per pass
+/// (the fused code's blocks are longer than a leaf, so a short lane's
+/// sweep is one block): what its [`Stream`] computes, with no tree, no
+/// partial leaf and no dispatch. The lane is one leaf of the canonical
+/// order, so its sum is [`leaf_sum_map`] of the block, and the mean,
+/// variance and deviation follow from it with `FloatStat`'s operations in
+/// `FloatStat`'s order: the same bits. (A stream's general bookkeeping
+/// cost about 1,500 instructions a row when a matrix has short rows; this
+/// path is what `jit`'s shims run instead when a call's lanes are short.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Whole {
+    form: WholeForm,
+    dtype: DType,
+    /// The second pass (of `var`/`std`) has started.
+    second: bool,
+    /// A block was pushed in the current pass.
+    pushed: bool,
+    /// Elements of the lane (the first pass's block, or the mean's).
+    count: usize,
+    /// The sum of the last block pushed (of squared deviations, in a
+    /// second pass), or the mean once a second pass starts: a value of
+    /// `dtype`, held exactly.
+    value: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WholeForm {
+    Sum,
+    Mean,
+    Var { ddof: u32, sqrt: bool },
+}
+
+impl Whole {
+    /// The whole-lane form of `op` from `src` to `dst` elements, if it has
+    /// one.
+    pub fn new(op: &LaneOp, src: DType, dst: DType) -> Option<Whole> {
+        if src != dst || !matches!(src, DType::F32 | DType::F64) {
+            return None;
+        }
+        let ddof = op.ddof;
+        let form = match op.kind {
+            LaneKind::Reduce(ReduceOp::Sum) => WholeForm::Sum,
+            LaneKind::Reduce(ReduceOp::Mean) => WholeForm::Mean,
+            LaneKind::Reduce(ReduceOp::Var) => WholeForm::Var { ddof, sqrt: false },
+            LaneKind::Reduce(ReduceOp::Std) => WholeForm::Var { ddof, sqrt: true },
+            _ => return None,
+        };
+        Some(Whole {
+            form,
+            dtype: src,
+            second: false,
+            pushed: false,
+            count: 0,
+            value: 0.0,
+        })
+    }
+
+    /// The elements' dtype.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Whether it is a mean (whose [`Whole::moments`] a variance's second
+    /// pass may start from).
+    pub fn is_mean(&self) -> bool {
+        self.form == WholeForm::Mean
+    }
+
+    /// Whether it is a variance or deviation.
+    pub fn is_var(&self) -> bool {
+        matches!(self.form, WholeForm::Var { .. })
+    }
+
+    /// Starts a new lane.
+    pub fn reset(&mut self) {
+        self.second = false;
+        self.pushed = false;
+        self.count = 0;
+        self.value = 0.0;
+    }
+
+    /// Starts the second pass of a variance from its own first pass.
+    pub fn next_pass(&mut self) -> Result<()> {
+        if !self.is_var() || self.second {
+            return Err(Error::internal("a second pass of a one-pass reduction"));
+        }
+        self.value = match self.dtype {
+            DType::F32 => f64::from(self.mean::<f32>()),
+            _ => self.mean::<f64>(),
+        };
+        self.second = true;
+        self.pushed = false;
+        Ok(())
+    }
+
+    /// Starts the second pass of a variance from a mean's
+    /// [`Whole::moments`] ([`Stream::next_pass_given`]).
+    pub fn next_pass_given(&mut self, (count, mean): (usize, f64)) -> Result<()> {
+        if !self.is_var() || self.second {
+            return Err(Error::internal("a second pass of a one-pass reduction"));
+        }
+        self.count = count;
+        self.value = mean;
+        self.second = true;
+        self.pushed = false;
+        Ok(())
+    }
+
+    /// A mean's element count and value, as [`Stream::moments`].
+    pub fn moments(&self) -> Option<(usize, f64)> {
+        self.is_mean().then(|| {
+            let mean = match self.dtype {
+                DType::F32 => f64::from(self.mean::<f32>()),
+                _ => self.mean::<f64>(),
+            };
+            (self.count, mean)
+        })
+    }
+
+    /// The first pass's sum over its count, in `T` (`FloatStat::mean`).
+    fn mean<T: FloatElem>(&self) -> T {
+        T::from_f64(self.value).div(T::from_count(self.count))
+    }
+
+    /// Feeds the lane, whole (at most [`LEAF`] elements, once per pass).
+    pub fn push(&mut self, x: Block<'_>) -> Result<()> {
+        match self.dtype {
+            DType::F32 => self.push_as::<f32>(x),
+            _ => self.push_as::<f64>(x),
+        }
+    }
+
+    fn push_as<T: FloatElem + BlockElem>(&mut self, x: Block<'_>) -> Result<()> {
+        let xs = T::of(x).ok_or_else(block_mismatch)?;
+        if xs.len() > LEAF || self.pushed {
+            return Err(Error::internal("a whole lane pushed in pieces"));
+        }
+        self.pushed = true;
+        let sum = if self.second {
+            let mean = T::from_f64(self.value);
+            leaf_sum_map(xs, |v: T| {
+                let d = v.sub(mean);
+                d.mul(d)
+            })
+        } else {
+            self.count = xs.len();
+            leaf_sum_map(xs, |v: T| v)
+        };
+        self.value = sum.to_f64();
+        Ok(())
+    }
+
+    /// The result's bits ([`Stream::finish_bits`]).
+    pub fn finish_bits(&self) -> Result<u64> {
+        match self.dtype {
+            DType::F32 => self.finish_as::<f32>(),
+            _ => self.finish_as::<f64>(),
+        }
+    }
+
+    fn finish_as<T: FloatElem + BlockElem>(&self) -> Result<u64> {
+        let n = self.count;
+        let v = match self.form {
+            WholeForm::Sum => T::from_f64(self.value),
+            _ if n == 0 => T::nan_value(),
+            WholeForm::Mean => self.mean::<T>(),
+            WholeForm::Var { .. } if !self.second => {
+                return Err(Error::internal(
+                    "a variance finished before its second pass",
+                ))
+            }
+            WholeForm::Var { ddof, sqrt } => match n.checked_sub(ddof as usize) {
+                Some(dof) if dof > 0 => {
+                    let var = T::from_f64(self.value).div(T::from_count(dof));
+                    if sqrt {
+                        var.sqrt()
+                    } else {
+                        var
+                    }
+                }
+                _ => T::nan_value(),
+            },
+        };
+        Ok(v.scalar().to_bits())
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Aligned streams: one result per element.
 
 /// An aligned operation on elements of type `T`.
@@ -2761,6 +2952,130 @@ mod tests {
                 }
             }
         }
+    }
+    /// A whole short lane gives its stream's bits: every form, both float
+    /// dtypes, `ddof` up to past the length, every length of a leaf, with
+    /// signed zeros, infinities, NaNs and cancellation among the values, and
+    /// a variance from its own first pass or from a mean's moments.
+    #[test]
+    fn whole_lanes_give_their_streams_bits() {
+        fn run<T: FloatElem + BlockElem>(
+            kind: LaneKind,
+            ddof: u32,
+            xs: &[T],
+            block: fn(&[T]) -> Block<'_>,
+        ) {
+            let dtype = T::DTYPE;
+            let o = LaneOp { ddof, ..op(kind) };
+            let mut s = Stream::new(&o, dtype, dtype, None).unwrap();
+            let mut w = Whole::new(&o, dtype, dtype).unwrap();
+            let mut mean_op =
+                Stream::new(&op(LaneKind::Reduce(ReduceOp::Mean)), dtype, dtype, None).unwrap();
+            let mut mean_whole =
+                Whole::new(&op(LaneKind::Reduce(ReduceOp::Mean)), dtype, dtype).unwrap();
+            for shared in [false, true] {
+                s.reset();
+                w.reset();
+                if shared && w.is_var() {
+                    mean_op.reset();
+                    mean_whole.reset();
+                    mean_op.push(block(xs), None).unwrap();
+                    mean_whole.push(block(xs)).unwrap();
+                    assert_eq!(
+                        mean_op.finish_bits().unwrap(),
+                        mean_whole.finish_bits().unwrap()
+                    );
+                    let m = mean_op.moments().unwrap();
+                    assert_eq!(m.0, mean_whole.moments().unwrap().0);
+                    assert_eq!(m.1.to_bits(), mean_whole.moments().unwrap().1.to_bits());
+                    s.next_pass_given(m).unwrap();
+                    w.next_pass_given(mean_whole.moments().unwrap()).unwrap();
+                } else {
+                    s.push(block(xs), None).unwrap();
+                    w.push(block(xs)).unwrap();
+                    if w.is_var() {
+                        s.next_pass();
+                        w.next_pass().unwrap();
+                    }
+                }
+                if w.is_var() {
+                    s.push(block(xs), None).unwrap();
+                    w.push(block(xs)).unwrap();
+                }
+                let (want, got) = (s.finish_bits().unwrap(), w.finish_bits().unwrap());
+                let same = want == got
+                    || (Scalar::from_bits(dtype, want).as_f64().is_nan()
+                        && Scalar::from_bits(dtype, got).as_f64().is_nan());
+                assert!(
+                    same,
+                    "{kind:?} ddof {ddof} {dtype} n={} shared={shared}: {want:x} vs {got:x}",
+                    xs.len()
+                );
+            }
+        }
+        let kinds = [
+            LaneKind::Reduce(ReduceOp::Sum),
+            LaneKind::Reduce(ReduceOp::Mean),
+            LaneKind::Reduce(ReduceOp::Var),
+            LaneKind::Reduce(ReduceOp::Std),
+        ];
+        let special = [
+            0.0,
+            -0.0,
+            1e300,
+            -1e300,
+            1e-300,
+            3.0,
+            f64::INFINITY,
+            f64::NAN,
+        ];
+        for n in 1..=LEAF {
+            for variant in 0..3u64 {
+                let x: Vec<f64> = (0..n as u64)
+                    .map(|k| {
+                        let h = (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ variant;
+                        match variant {
+                            // Large and small with cancellation.
+                            0 => 1e9 + (h % 1000) as f64 * 1e-3,
+                            1 => ((h >> 7) % 2001) as f64 / 8.0 - 125.0,
+                            _ => special[(h >> 11) as usize % special.len()],
+                        }
+                    })
+                    .collect();
+                let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+                for kind in kinds {
+                    for ddof in [0, 1, 3] {
+                        run::<f64>(kind, ddof, &x, |v| Block::F64(v));
+                        run::<f32>(kind, ddof, &x32, |v| Block::F32(v));
+                    }
+                }
+            }
+        }
+    }
+
+    /// A whole lane refuses what only a stream can take: a second block
+    /// in one pass, a block longer than a leaf, a second pass of a
+    /// one-pass reduction, and a variance finished after one pass.
+    #[test]
+    fn whole_lanes_refuse_pieces() {
+        let var = op(LaneKind::Reduce(ReduceOp::Var));
+        let x = [1.0; LEAF + 1];
+        let mut w = Whole::new(&var, DType::F64, DType::F64).unwrap();
+        assert!(w.push(Block::F64(&x[..LEAF + 1])).is_err());
+        w.reset();
+        w.push(Block::F64(&x[..3])).unwrap();
+        assert!(w.finish_bits().is_err());
+        assert!(w.push(Block::F64(&x[..3])).is_err());
+        let mut sum =
+            Whole::new(&op(LaneKind::Reduce(ReduceOp::Sum)), DType::F64, DType::F64).unwrap();
+        assert!(sum.next_pass().is_err());
+        assert!(Whole::new(
+            &op(LaneKind::Reduce(ReduceOp::NanMean)),
+            DType::F64,
+            DType::F64
+        )
+        .is_none());
+        assert!(Whole::new(&op(LaneKind::Reduce(ReduceOp::Sum)), DType::I64, DType::I64).is_none());
     }
 }
 

@@ -802,3 +802,56 @@ fn functions_of_scalars_are_computed_once() {
         .to_string();
     assert!(!plan.contains("map"), "{plan}");
 }
+
+/// Lanes of at most a leaf (128 elements) run their float sums, means,
+/// variances and deviations whole (`stream::Whole`), longer ones as
+/// streams: both give the interpreter's bits at every length around the
+/// leaf, along either axis of either layout and of strided views (whose
+/// blocks are gathered), in `f64` and `f32`, beside streams that stay
+/// streams (a NaN-skipping mean, a maximum) and with a variance that shares
+/// its lane's mean or has its own first pass.
+#[test]
+fn short_lanes_agree_around_a_leaf() {
+    let engines = util::engines();
+    let cases = [
+        "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+        "(m - mean(m, axis=0)) / std(m, axis=0, ddof=1)",
+        "sum(m, axis=1) + var(m, axis=1, ddof=3) - mean(m * 2, axis=1)",
+        "std(m + 1, axis=0) * nanmean(m, axis=0) - max(m, axis=0)",
+        "var(m, axis=1) + sum(abs(m), axis=1)",
+        "m - mean(m, axis=1, keepdims=true) + sum(exp(m * 0.001), axis=1, keepdims=true)",
+        "sum(m) * mean(m, axis=1)",
+    ];
+    for cols in [1, 2, 7, 8, 9, 127, 128, 129] {
+        for (rows, fortran, step) in [(3, false, 1), (130, true, 1), (5, false, 2)] {
+            for narrow in [false, true] {
+                let values: Vec<Scalar> = (0..rows * cols)
+                    .map(|i| {
+                        // Specials in some rows, cancellation in others.
+                        let v = if (i / cols) % 3 == 1 {
+                            special(i)
+                        } else {
+                            1e6 + ((i * 37) % 101) as f64 / 7.0
+                        };
+                        if narrow {
+                            Scalar::F32(v as f32)
+                        } else {
+                            Scalar::F64(v)
+                        }
+                    })
+                    .collect();
+                let dtype = if narrow { DType::F32 } else { DType::F64 };
+                let layout = Layout {
+                    fortran,
+                    step,
+                    reverse: false,
+                };
+                let m = Owned::array(dtype, &[rows, cols], &values, layout);
+                let inputs = vec![("m".to_string(), m)];
+                for src in cases {
+                    agree(&engines, src, &inputs);
+                }
+            }
+        }
+    }
+}
