@@ -996,14 +996,17 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
 // ---------------------------------------------------------------------------
 // Whole short lanes.
 
-/// A float `sum`, `mean`, `var` or `std` (not the NaN-skipping forms) of
-/// a lane of at most [`LEAF`] elements, pushed whole in one block per pass
+/// A float `sum`, `mean`, `var` or `std` (not the NaN-skipping forms), or
+/// a float `min`, `max`, `nanmin` or `nanmax`, of a lane of at most
+/// [`LEAF`] elements, pushed whole in one block per pass
 /// (the fused code's blocks are longer than a leaf, so a short lane's
 /// sweep is one block): what its [`Stream`] computes, with no tree, no
 /// partial leaf and no dispatch. The lane is one leaf of the canonical
 /// order, so its sum is [`leaf_sum_map`] of the block, and the mean,
 /// variance and deviation follow from it with `FloatStat`'s operations in
-/// `FloatStat`'s order: the same bits. (A stream's general bookkeeping
+/// `FloatStat`'s order: the same bits; an extreme is `Extreme`'s element
+/// by element definition (`push_each`), which at most a leaf of elements
+/// makes cheap. (A stream's general bookkeeping
 /// cost about 1,500 instructions a row when a matrix has short rows; this
 /// path is what `jit`'s shims run instead when a call's lanes are short.)
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -1018,7 +1021,8 @@ pub struct Whole {
     count: usize,
     /// The sum of the last block pushed (of squared deviations, in a
     /// second pass), or the mean once a second pass starts: a value of
-    /// `dtype`, held exactly.
+    /// `dtype`, held exactly; an extreme's result, as its bits
+    /// ([`Scalar::to_bits`], so a NaN keeps its payload).
     value: f64,
 }
 
@@ -1026,7 +1030,15 @@ pub struct Whole {
 enum WholeForm {
     Sum,
     Mean,
-    Var { ddof: u32, sqrt: bool },
+    Var {
+        ddof: u32,
+        sqrt: bool,
+    },
+    /// `max` (else `min`); `skip`: the NaN-skipping form.
+    Extreme {
+        max: bool,
+        skip: bool,
+    },
 }
 
 impl Whole {
@@ -1042,6 +1054,12 @@ impl Whole {
             LaneKind::Reduce(ReduceOp::Mean) => WholeForm::Mean,
             LaneKind::Reduce(ReduceOp::Var) => WholeForm::Var { ddof, sqrt: false },
             LaneKind::Reduce(ReduceOp::Std) => WholeForm::Var { ddof, sqrt: true },
+            LaneKind::Reduce(
+                r @ (ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax),
+            ) => WholeForm::Extreme {
+                max: matches!(r, ReduceOp::Max | ReduceOp::NanMax),
+                skip: matches!(r, ReduceOp::NanMin | ReduceOp::NanMax),
+            },
             _ => return None,
         };
         Some(Whole {
@@ -1135,6 +1153,13 @@ impl Whole {
             return Err(Error::internal("a whole lane pushed in pieces"));
         }
         self.pushed = true;
+        if let WholeForm::Extreme { max, skip } = self.form {
+            self.count = xs.len();
+            let v =
+                extreme_of(xs, max, skip).ok_or_else(|| Error::internal("an empty whole lane"))?;
+            self.value = f64::from_bits(v.scalar().to_bits());
+            return Ok(());
+        }
         let sum = if self.second {
             let mean = T::from_f64(self.value);
             leaf_sum_map(xs, |v: T| {
@@ -1160,6 +1185,10 @@ impl Whole {
     fn finish_as<T: FloatElem + BlockElem>(&self) -> Result<u64> {
         let n = self.count;
         let v = match self.form {
+            WholeForm::Extreme { .. } if n == 0 => {
+                return Err(Error::internal("a whole extreme of nothing"))
+            }
+            WholeForm::Extreme { .. } => return Ok(self.value.to_bits()),
             WholeForm::Sum => T::from_f64(self.value),
             _ if n == 0 => T::nan_value(),
             WholeForm::Mean => self.mean::<T>(),
@@ -1181,6 +1210,31 @@ impl Whole {
             },
         };
         Ok(v.scalar().to_bits())
+    }
+}
+
+/// `Extreme`'s result for the whole lane `xs`, element by element: the
+/// first NaN (unless NaNs are skipped; all NaN gives the first), else the
+/// first strict extreme. `None` for no elements.
+fn extreme_of<T: BlockElem>(xs: &[T], max: bool, skip: bool) -> Option<T> {
+    let (mut best, mut nan): (Option<T>, Option<T>) = (None, None);
+    for &v in xs {
+        if v.is_nan() {
+            nan = nan.or(Some(v));
+            if !skip {
+                break;
+            }
+            continue;
+        }
+        best = Some(match best {
+            Some(b) if !(if max { v > b } else { v < b }) => b,
+            _ => v,
+        });
+    }
+    if skip {
+        best.or(nan)
+    } else {
+        nan.or(best)
     }
 }
 
@@ -2981,13 +3035,23 @@ mod tests {
                     mean_whole.reset();
                     mean_op.push(block(xs), None).unwrap();
                     mean_whole.push(block(xs)).unwrap();
-                    assert_eq!(
+                    // NaN as NaN: which NaN a sum passes on depends on
+                    // the operand order the compiler picks.
+                    let same =
+                        |a: f64, b: f64| a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan();
+                    let bits = |s: u64| Scalar::from_bits(dtype, s).as_f64();
+                    let (a, b) = (
                         mean_op.finish_bits().unwrap(),
-                        mean_whole.finish_bits().unwrap()
+                        mean_whole.finish_bits().unwrap(),
+                    );
+                    assert!(
+                        same(bits(a), bits(b)),
+                        "mean n={}: {a:x} vs {b:x}",
+                        xs.len()
                     );
                     let m = mean_op.moments().unwrap();
                     assert_eq!(m.0, mean_whole.moments().unwrap().0);
-                    assert_eq!(m.1.to_bits(), mean_whole.moments().unwrap().1.to_bits());
+                    assert!(same(m.1, mean_whole.moments().unwrap().1));
                     s.next_pass_given(m).unwrap();
                     w.next_pass_given(mean_whole.moments().unwrap()).unwrap();
                 } else {
@@ -3003,8 +3067,16 @@ mod tests {
                     w.push(block(xs)).unwrap();
                 }
                 let (want, got) = (s.finish_bits().unwrap(), w.finish_bits().unwrap());
+                // Extremes pass an element on: its very bits.
+                let extreme = matches!(
+                    kind,
+                    LaneKind::Reduce(
+                        ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax
+                    )
+                );
                 let same = want == got
-                    || (Scalar::from_bits(dtype, want).as_f64().is_nan()
+                    || (!extreme
+                        && Scalar::from_bits(dtype, want).as_f64().is_nan()
                         && Scalar::from_bits(dtype, got).as_f64().is_nan());
                 assert!(
                     same,
@@ -3018,6 +3090,10 @@ mod tests {
             LaneKind::Reduce(ReduceOp::Mean),
             LaneKind::Reduce(ReduceOp::Var),
             LaneKind::Reduce(ReduceOp::Std),
+            LaneKind::Reduce(ReduceOp::Min),
+            LaneKind::Reduce(ReduceOp::Max),
+            LaneKind::Reduce(ReduceOp::NanMin),
+            LaneKind::Reduce(ReduceOp::NanMax),
         ];
         let special = [
             0.0,
@@ -3028,9 +3104,11 @@ mod tests {
             3.0,
             f64::INFINITY,
             f64::NAN,
+            -f64::NAN,
+            f64::NEG_INFINITY,
         ];
         for n in 1..=LEAF {
-            for variant in 0..3u64 {
+            for variant in 0..6u64 {
                 let x: Vec<f64> = (0..n as u64)
                     .map(|k| {
                         let h = (k + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ variant;
@@ -3038,6 +3116,11 @@ mod tests {
                             // Large and small with cancellation.
                             0 => 1e9 + (h % 1000) as f64 * 1e-3,
                             1 => ((h >> 7) % 2001) as f64 / 8.0 - 125.0,
+                            // Mostly NaN (a lane may be all NaN).
+                            2 if (h >> 5) % 4 != 0 => [f64::NAN, -f64::NAN][(h >> 9) as usize % 2],
+                            // Zeros of both signs tie at the extreme.
+                            4 => [0.0, -0.0, -1.0][(h >> 9) as usize % 3],
+                            5 => [0.0, -0.0, 1.0][(h >> 9) as usize % 3],
                             _ => special[(h >> 11) as usize % special.len()],
                         }
                     })

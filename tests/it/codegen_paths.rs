@@ -804,11 +804,11 @@ fn functions_of_scalars_are_computed_once() {
 }
 
 /// Lanes of at most a leaf (128 elements) run their float sums, means,
-/// variances and deviations whole (`stream::Whole`), longer ones as
+/// variances, deviations and extremes whole (`stream::Whole`), longer ones as
 /// streams: both give the interpreter's bits at every length around the
 /// leaf, along either axis of either layout and of strided views (whose
 /// blocks are gathered), in `f64` and `f32`, beside streams that stay
-/// streams (a NaN-skipping mean, a maximum) and with a variance that shares
+/// streams (a NaN-skipping mean) and with a variance that shares
 /// its lane's mean or has its own first pass.
 #[test]
 fn short_lanes_agree_around_a_leaf() {
@@ -821,6 +821,8 @@ fn short_lanes_agree_around_a_leaf() {
         "var(m, axis=1) + sum(abs(m), axis=1)",
         "m - mean(m, axis=1, keepdims=true) + sum(exp(m * 0.001), axis=1, keepdims=true)",
         "sum(m) * mean(m, axis=1)",
+        "nanmax(m, axis=1) - min(m, axis=1) + nanmin(m * 0, axis=1)",
+        "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
     ];
     for cols in [1, 2, 7, 8, 9, 127, 128, 129] {
         for (rows, fortran, step) in [(3, false, 1), (130, true, 1), (5, false, 2)] {
