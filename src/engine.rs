@@ -1302,10 +1302,18 @@ fn run_frame(
         let nest = &plan.loops[l];
         let (shape, st) = buffer_layout(access.buffer.index());
         let size = plan.buffers[access.buffer.index()].dtype.size() as isize;
+        // Byte strides. A view reaches only inside its buffer, so along an
+        // axis of two or more elements its stride times the element size
+        // fits; along an axis of 0 or 1 element any stride is legal (a
+        // 0 x 2^63-1 array) and may wrap here, harmlessly: it is only ever
+        // multiplied by index 0, and `jit::run`'s bounds check skips
+        // empty loops and computes the reach the same way. Wrapping, not
+        // `*`, so that no build panics on a host's odd view.
+        let bytes = |elements: isize| elements.wrapping_mul(size);
         if nest.recur.is_some() {
             // Rows of a vector source or the result; a scalar source stays.
             if shape.rank() == 1 && shape.dims()[0] != 1 {
-                strides[2 * access.slot] = st[0] * size;
+                strides[2 * access.slot] = bytes(st[0]);
             }
             continue;
         }
@@ -1334,8 +1342,8 @@ fn run_frame(
                     }
                 }
             };
-            strides[2 * access.slot] = a * size;
-            strides[2 * access.slot + 1] = b * size;
+            strides[2 * access.slot] = bytes(a);
+            strides[2 * access.slot + 1] = bytes(b);
             continue;
         }
         if let Some(lane) = &nest.lane {
@@ -1344,8 +1352,8 @@ fn run_frame(
             if access.slot != nest.loads.get(1).map_or(usize::MAX, |a| a.slot) {
                 let is_result = access.slot == nest.stores[0].slot;
                 let [a, b] = lane_strides(&lane.op, shape, st, is_result);
-                strides[2 * access.slot] = a * size;
-                strides[2 * access.slot + 1] = b * size;
+                strides[2 * access.slot] = bytes(a);
+                strides[2 * access.slot + 1] = bytes(b);
             }
             continue;
         }
@@ -1354,7 +1362,7 @@ fn run_frame(
         for axis in 0..ri {
             // Align trailing axes; missing or length-1 axes broadcast.
             let stride = match (axis + rb).checked_sub(ri) {
-                Some(ba) if shape.dims()[ba] != 1 => st[ba] * size,
+                Some(ba) if shape.dims()[ba] != 1 => bytes(st[ba]),
                 _ => 0,
             };
             strides[2 * access.slot + axis] = stride;
