@@ -3127,7 +3127,7 @@ mod tests {
                     .collect();
                 let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
                 for kind in kinds {
-                    for ddof in [0, 1, 3] {
+                    for ddof in [0, 1, 3, n as u32, n as u32 + 1] {
                         run::<f64>(kind, ddof, &x, |v| Block::F64(v));
                         run::<f32>(kind, ddof, &x32, |v| Block::F32(v));
                     }
