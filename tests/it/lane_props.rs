@@ -204,7 +204,7 @@ fn input(dtype: DType, dims: &[usize], seed: u64, layout: Layout) -> Owned {
             value(
                 dtype,
                 seed.wrapping_mul(6364136223846793005)
-                    .wrapping_add(k * 1442695040888963407)
+                    .wrapping_add(k.wrapping_mul(1442695040888963407))
                     >> 7,
             )
         })
