@@ -621,8 +621,10 @@ pub fn combine(c: Combine, partials: &[Scalar]) -> Result<Scalar> {
                 matches!(c.op, R::NanMin | R::NanMax),
             );
             match partials[0].dtype() {
-                DType::Bool if is(DType::Bool) => extreme(bools(), max, skip).map(Scalar::Bool),
-                DType::I32 if is(DType::I32) => extreme(
+                DType::Bool if is(DType::Bool) => {
+                    crate::stream::extreme_of(bools(), max, skip).map(Scalar::Bool)
+                }
+                DType::I32 if is(DType::I32) => crate::stream::extreme_of(
                     partials.iter().filter_map(|p| match p {
                         Scalar::I32(v) => Some(*v),
                         _ => None,
@@ -631,8 +633,10 @@ pub fn combine(c: Combine, partials: &[Scalar]) -> Result<Scalar> {
                     skip,
                 )
                 .map(Scalar::I32),
-                DType::I64 if is(DType::I64) => extreme(ints(), max, skip).map(Scalar::I64),
-                DType::F32 if is(DType::F32) => extreme(
+                DType::I64 if is(DType::I64) => {
+                    crate::stream::extreme_of(ints(), max, skip).map(Scalar::I64)
+                }
+                DType::F32 if is(DType::F32) => crate::stream::extreme_of(
                     partials.iter().filter_map(|p| match p {
                         Scalar::F32(v) => Some(*v),
                         _ => None,
@@ -641,7 +645,7 @@ pub fn combine(c: Combine, partials: &[Scalar]) -> Result<Scalar> {
                     skip,
                 )
                 .map(Scalar::F32),
-                DType::F64 if is(DType::F64) => extreme(
+                DType::F64 if is(DType::F64) => crate::stream::extreme_of(
                     partials.iter().filter_map(|p| match p {
                         Scalar::F64(v) => Some(*v),
                         _ => None,
@@ -656,37 +660,6 @@ pub fn combine(c: Combine, partials: &[Scalar]) -> Result<Scalar> {
         _ => None,
     };
     v.ok_or_else(|| mismatch(&format!("cannot combine partials of `{}`", c.op.name())))
-}
-
-/// `min`/`max` (`skip_nan`: `nanmin`/`nanmax`) of `xs` by the element rule
-/// of [`crate::stream`]'s `Extreme`: the first NaN (and nothing after it)
-/// unless NaNs are skipped, else the first strict extreme; all-NaN gives
-/// the first NaN.
-fn extreme<T: Copy + PartialOrd>(
-    xs: impl Iterator<Item = T>,
-    max: bool,
-    skip_nan: bool,
-) -> Option<T> {
-    let (mut best, mut nan) = (None, None);
-    for v in xs {
-        // Only a NaN is unordered with itself.
-        if v.partial_cmp(&v).is_none() {
-            nan = nan.or(Some(v));
-            if !skip_nan {
-                break;
-            }
-            continue;
-        }
-        best = Some(match best {
-            Some(b) if !(if max { v > b } else { v < b }) => b,
-            _ => v,
-        });
-    }
-    if skip_nan {
-        best.or(nan)
-    } else {
-        nan.or(best)
-    }
 }
 
 /// Rows per chunk for `rows` rows and `largest` elements in the largest

@@ -1155,8 +1155,8 @@ impl Whole {
         self.pushed = true;
         if let WholeForm::Extreme { max, skip } = self.form {
             self.count = xs.len();
-            let v =
-                extreme_of(xs, max, skip).ok_or_else(|| Error::internal("an empty whole lane"))?;
+            let v = extreme_of(xs.iter().copied(), max, skip)
+                .ok_or_else(|| Error::internal("an empty whole lane"))?;
             self.value = f64::from_bits(v.scalar().to_bits());
             return Ok(());
         }
@@ -1213,13 +1213,20 @@ impl Whole {
     }
 }
 
-/// `Extreme`'s result for the whole lane `xs`, element by element: the
-/// first NaN (unless NaNs are skipped; all NaN gives the first), else the
-/// first strict extreme. `None` for no elements.
-fn extreme_of<T: BlockElem>(xs: &[T], max: bool, skip: bool) -> Option<T> {
-    let (mut best, mut nan): (Option<T>, Option<T>) = (None, None);
-    for &v in xs {
-        if v.is_nan() {
+/// `min`/`max` (`skip`: `nanmin`/`nanmax`) of `xs` by `Extreme`'s element
+/// rule: the first NaN (and nothing after it) unless NaNs are skipped,
+/// else the first strict extreme; all-NaN gives the first NaN; `None` for
+/// no elements. A whole lane's extreme, and how `par` combines the
+/// per-chunk extremes of a split call.
+pub(crate) fn extreme_of<T: Copy + PartialOrd>(
+    xs: impl Iterator<Item = T>,
+    max: bool,
+    skip: bool,
+) -> Option<T> {
+    let (mut best, mut nan) = (None, None);
+    for v in xs {
+        // Only a NaN is unordered with itself.
+        if v.partial_cmp(&v).is_none() {
             nan = nan.or(Some(v));
             if !skip {
                 break;
