@@ -998,17 +998,17 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
 
 /// A float `sum`, `mean`, `var` or `std` (not the NaN-skipping forms), or
 /// a float `min`, `max`, `nanmin` or `nanmax`, of a lane of at most
-/// [`LEAF`] elements, pushed whole in one block per pass
-/// (the fused code's blocks are longer than a leaf, so a short lane's
-/// sweep is one block): what its [`Stream`] computes, with no tree, no
-/// partial leaf and no dispatch. The lane is one leaf of the canonical
-/// order, so its sum is [`leaf_sum_map`] of the block, and the mean,
-/// variance and deviation follow from it with `FloatStat`'s operations in
-/// `FloatStat`'s order: the same bits; an extreme is `Extreme`'s element
-/// by element definition (`push_each`), which at most a leaf of elements
-/// makes cheap. (A stream's general bookkeeping
-/// cost about 1,500 instructions a row when a matrix has short rows; this
-/// path is what `jit`'s shims run instead when a call's lanes are short.)
+/// [`LEAF`] elements, pushed whole in one block per pass (the fused
+/// code's blocks are longer than a leaf, so a short lane's sweep is one
+/// block): what its [`Stream`] computes, with no tree, no partial leaf and
+/// no dispatch. The lane is one leaf of the canonical order, so its sum is
+/// [`leaf_sum_map`] of the block, and the mean, variance and deviation
+/// follow from it with `FloatStat`'s operations in `FloatStat`'s order:
+/// the same bits. An extreme is `Extreme`'s element-by-element rule
+/// (`extreme_of`), cheap at that length. (A stream's general
+/// bookkeeping cost about 1,500 instructions a row when a matrix has
+/// short rows; this is what `jit`'s shims run instead when a call's lanes
+/// are short.)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Whole {
     form: WholeForm,
