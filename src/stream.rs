@@ -1021,9 +1021,10 @@ pub struct Whole {
     count: usize,
     /// The sum of the last block pushed (of squared deviations, in a
     /// second pass), or the mean once a second pass starts: a value of
-    /// `dtype`, held exactly; an extreme's result, as its bits
-    /// ([`Scalar::to_bits`], so a NaN keeps its payload).
-    value: f64,
+    /// `dtype` as the bits of an `f64` (which holds an `f32` exactly); an
+    /// extreme's result as its own bits ([`Scalar::to_bits`]), which no
+    /// float register sees, so a NaN element passes on unchanged.
+    value: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1068,7 +1069,7 @@ impl Whole {
             second: false,
             pushed: false,
             count: 0,
-            value: 0.0,
+            value: 0,
         })
     }
 
@@ -1093,7 +1094,7 @@ impl Whole {
         self.second = false;
         self.pushed = false;
         self.count = 0;
-        self.value = 0.0;
+        self.value = 0;
     }
 
     /// Starts the second pass of a variance from its own first pass.
@@ -1104,7 +1105,8 @@ impl Whole {
         self.value = match self.dtype {
             DType::F32 => f64::from(self.mean::<f32>()),
             _ => self.mean::<f64>(),
-        };
+        }
+        .to_bits();
         self.second = true;
         self.pushed = false;
         Ok(())
@@ -1117,7 +1119,7 @@ impl Whole {
             return Err(Error::internal("a second pass of a one-pass reduction"));
         }
         self.count = count;
-        self.value = mean;
+        self.value = mean.to_bits();
         self.second = true;
         self.pushed = false;
         Ok(())
@@ -1136,7 +1138,12 @@ impl Whole {
 
     /// The first pass's sum over its count, in `T` (`FloatStat::mean`).
     fn mean<T: FloatElem>(&self) -> T {
-        T::from_f64(self.value).div(T::from_count(self.count))
+        self.held::<T>().div(T::from_count(self.count))
+    }
+
+    /// The sum or mean held in `value`.
+    fn held<T: FloatElem>(&self) -> T {
+        T::from_f64(f64::from_bits(self.value))
     }
 
     /// Feeds the lane, whole (at most [`LEAF`] elements, once per pass).
@@ -1157,11 +1164,11 @@ impl Whole {
             self.count = xs.len();
             let v = extreme_of(xs.iter().copied(), max, skip)
                 .ok_or_else(|| Error::internal("an empty whole lane"))?;
-            self.value = f64::from_bits(v.scalar().to_bits());
+            self.value = v.scalar().to_bits();
             return Ok(());
         }
         let sum = if self.second {
-            let mean = T::from_f64(self.value);
+            let mean = self.held::<T>();
             leaf_sum_map(xs, |v: T| {
                 let d = v.sub(mean);
                 d.mul(d)
@@ -1170,7 +1177,7 @@ impl Whole {
             self.count = xs.len();
             leaf_sum_map(xs, |v: T| v)
         };
-        self.value = sum.to_f64();
+        self.value = sum.to_f64().to_bits();
         Ok(())
     }
 
@@ -1188,8 +1195,8 @@ impl Whole {
             WholeForm::Extreme { .. } if n == 0 => {
                 return Err(Error::internal("a whole extreme of nothing"))
             }
-            WholeForm::Extreme { .. } => return Ok(self.value.to_bits()),
-            WholeForm::Sum => T::from_f64(self.value),
+            WholeForm::Extreme { .. } => return Ok(self.value),
+            WholeForm::Sum => self.held::<T>(),
             _ if n == 0 => T::nan_value(),
             WholeForm::Mean => self.mean::<T>(),
             WholeForm::Var { .. } if !self.second => {
@@ -1199,7 +1206,7 @@ impl Whole {
             }
             WholeForm::Var { ddof, sqrt } => match n.checked_sub(ddof as usize) {
                 Some(dof) if dof > 0 => {
-                    let var = T::from_f64(self.value).div(T::from_count(dof));
+                    let var = self.held::<T>().div(T::from_count(dof));
                     if sqrt {
                         var.sqrt()
                     } else {
