@@ -277,15 +277,20 @@ pub enum Data {
 }
 
 impl Data {
-    /// `len` elements of zero (false).
+    /// `len` elements of zero (false). The memory comes from `calloc`,
+    /// untouched; from 4 MiB it is first advised to be backed by
+    /// transparent huge pages, as NumPy does for its arrays (see
+    /// `jit::advise_huge_pages`, where the crate's `unsafe` lives).
     pub fn zeros(dtype: DType, len: usize) -> Data {
-        match dtype {
+        let mut data = match dtype {
             DType::Bool => Data::Bool(vec![false; len]),
             DType::I32 => Data::I32(vec![0; len]),
             DType::I64 => Data::I64(vec![0; len]),
             DType::F32 => Data::F32(vec![0.0; len]),
             DType::F64 => Data::F64(vec![0.0; len]),
-        }
+        };
+        crate::jit::advise_huge_pages(&mut data);
+        data
     }
 
     /// `len` elements of zero, or a [`ErrorKind::Limit`] error instead of

