@@ -73,7 +73,15 @@ pub(crate) enum HostFn {
     /// memory and its byte stride (or null and 0: each one's scratch row),
     /// the result's likewise.
     StreamPush(StreamPushFn),
+    /// A leaf sum of a short lane ([`leaf_sum_f64`] and the rest): the
+    /// elements' address, their byte stride, their count and the mean
+    /// (of squared deviations; ignored by a plain sum).
+    LeafF64(LeafFn<f64>),
+    LeafF32(LeafFn<f32>),
 }
+
+/// The type of the leaf sums of short lanes.
+pub(crate) type LeafFn<T> = unsafe extern "C" fn(*const u8, isize, usize, T) -> T;
 
 /// The type of [`stream_reset`], [`stream_next_pass`], [`stream_finish`].
 pub(crate) type StreamFn = unsafe extern "C" fn(*mut StreamCtx, usize, usize);
@@ -97,6 +105,22 @@ pub(crate) fn stream_host_fns() -> [(&'static str, HostFn); 5] {
         (STREAM_MAP, HostFn::StreamPush(stream_map)),
     ]
 }
+
+/// The leaf sums of short lanes, by symbol, for code generation: the sum
+/// and the sum of squared deviations, of `f64` and of `f32`.
+pub(crate) fn leaf_host_fns() -> [(&'static str, HostFn); 4] {
+    [
+        (LEAF_SUM_F64, HostFn::LeafF64(leaf_sum_f64)),
+        (LEAF_SQUARES_F64, HostFn::LeafF64(leaf_squares_f64)),
+        (LEAF_SUM_F32, HostFn::LeafF32(leaf_sum_f32)),
+        (LEAF_SQUARES_F32, HostFn::LeafF32(leaf_squares_f32)),
+    ]
+}
+
+pub(crate) const LEAF_SUM_F64: &str = "arrjit_leaf_sum_f64";
+pub(crate) const LEAF_SQUARES_F64: &str = "arrjit_leaf_squares_f64";
+pub(crate) const LEAF_SUM_F32: &str = "arrjit_leaf_sum_f32";
+pub(crate) const LEAF_SQUARES_F32: &str = "arrjit_leaf_squares_f32";
 
 /// The type of [`lanes_shim`].
 pub(crate) type LanesFn = unsafe extern "C" fn(
@@ -136,6 +160,8 @@ impl HostFn {
             HostFn::Lanes(f) => f as *const u8,
             HostFn::Stream(f) => f as *const u8,
             HostFn::StreamPush(f) => f as *const u8,
+            HostFn::LeafF64(f) => f as *const u8,
+            HostFn::LeafF32(f) => f as *const u8,
         }
     }
 
@@ -151,6 +177,14 @@ impl HostFn {
             HostFn::Lanes(_) => (&[types::I64; 10], types::INVALID),
             HostFn::Stream(_) => (&[types::I64; 3], types::INVALID),
             HostFn::StreamPush(_) => (&[types::I64; 8], types::INVALID),
+            HostFn::LeafF64(_) => (
+                &[types::I64, types::I64, types::I64, types::F64],
+                types::F64,
+            ),
+            HostFn::LeafF32(_) => (
+                &[types::I64, types::I64, types::I64, types::F32],
+                types::F32,
+            ),
         }
     }
 
@@ -1581,6 +1615,84 @@ unsafe fn write_result(scratch: *mut u64, w: usize, size: usize, bits: u64) {
     }
 }
 
+/// The canonical sum of `f` of the `n` elements of `T` at `p`, `stride`
+/// bytes apart, as one leaf (`algo::leaf_sum`): what a reduction stream
+/// computes for a lane of at most `algo::LEAF` elements. No state, no
+/// dispatch: generated code calls these on short lanes instead of the
+/// stream shims (see `codegen::short`).
+///
+/// # Safety
+/// The `n` elements lie in memory valid for reads that nothing writes
+/// during the call (the code passes a push's operand block: a load's
+/// block, checked by `run` with the loop's other accesses, or a scratch
+/// row).
+unsafe fn leaf<T: crate::algo::SumElem>(
+    p: *const u8,
+    stride: isize,
+    n: usize,
+    f: impl Fn(T) -> T,
+) -> T {
+    let size = std::mem::size_of::<T>();
+    if stride == size as isize && (p as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        // SAFETY: the caller's contract, contiguous and aligned.
+        let xs = unsafe { std::slice::from_raw_parts(p.cast::<T>(), n) };
+        crate::algo::leaf_sum_map(xs, f)
+    } else {
+        crate::algo::leaf_sum(n, |i| {
+            let at = p.wrapping_offset((i as isize).wrapping_mul(stride));
+            // SAFETY: the caller's contract; the read needs no alignment.
+            f(unsafe { at.cast::<T>().read_unaligned() })
+        })
+    }
+}
+
+/// The sum of a short lane of `f64`.
+///
+/// # Safety
+/// As [`leaf`].
+unsafe extern "C" fn leaf_sum_f64(p: *const u8, stride: isize, n: usize, _mean: f64) -> f64 {
+    // SAFETY: the contract above.
+    unsafe { leaf(p, stride, n, |v: f64| v) }
+}
+
+/// The sum of squared deviations from `mean` of a short lane of `f64`
+/// (`FloatStat`'s second pass).
+///
+/// # Safety
+/// As [`leaf`].
+unsafe extern "C" fn leaf_squares_f64(p: *const u8, stride: isize, n: usize, mean: f64) -> f64 {
+    // SAFETY: the contract above.
+    unsafe {
+        leaf(p, stride, n, |v: f64| {
+            let d = v - mean;
+            d * d
+        })
+    }
+}
+
+/// [`leaf_sum_f64`] for `f32`.
+///
+/// # Safety
+/// As [`leaf`].
+unsafe extern "C" fn leaf_sum_f32(p: *const u8, stride: isize, n: usize, _mean: f32) -> f32 {
+    // SAFETY: the contract above.
+    unsafe { leaf(p, stride, n, |v: f32| v) }
+}
+
+/// [`leaf_squares_f64`] for `f32`.
+///
+/// # Safety
+/// As [`leaf`].
+unsafe extern "C" fn leaf_squares_f32(p: *const u8, stride: isize, n: usize, mean: f32) -> f32 {
+    // SAFETY: the contract above.
+    unsafe {
+        leaf(p, stride, n, |v: f32| {
+            let d = v - mean;
+            d * d
+        })
+    }
+}
+
 thread_local! {
     /// The failure of a lane routine during the current kernel call, if
     /// any (a routine cannot unwind into machine code, so it reports here
@@ -2014,6 +2126,7 @@ mod tests {
         verify: true,
         capture_clif: false,
         fast_math: false,
+        short_lanes: false,
     };
 
     /// `x * y` over f64 vectors, compiled.

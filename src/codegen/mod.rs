@@ -71,6 +71,13 @@ pub struct CodegenOptions {
     /// multiply-add where the CPU has one: faster and more accurate, but no
     /// longer bit-identical to the interpreter. Never on by default.
     pub fast_math: bool,
+    /// Emit the float `sum`/`mean`/`var`/`std` of lanes of at most
+    /// `algo::LEAF` elements in the generated code, behind a per-group
+    /// test of the lane length (see [`short`]): the same bits, far fewer
+    /// instructions a short lane, but a larger and slower compile. The
+    /// engine compiles this form as a kernel's second tier, once calls
+    /// have run enough short lanes ([`crate::Config::tier_up_lanes`]).
+    pub short_lanes: bool,
 }
 
 impl Default for CodegenOptions {
@@ -80,8 +87,22 @@ impl Default for CodegenOptions {
             verify: cfg!(debug_assertions),
             capture_clif: false,
             fast_math: false,
+            short_lanes: false,
         }
     }
+}
+
+/// The loop nests of `plan` whose short lanes the `short_lanes` code runs
+/// differently: lane groups with a reduction [`short`] generates. Empty:
+/// that code would be the same as the plain one.
+pub fn short_lane_loops(plan: &Plan) -> Vec<usize> {
+    (plan.loops.iter().enumerate())
+        .filter(|(_, nest)| {
+            (nest.group.as_ref())
+                .is_some_and(|g| short::inline_stats(g).iter().any(Option::is_some))
+        })
+        .map(|(l, _)| l)
+        .collect()
 }
 
 thread_local! {
@@ -98,7 +119,7 @@ thread_local! {
 pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCode> {
     ir.validate()?;
     check_plan(ir, plan)?;
-    let imports = collect_imports(ir, plan);
+    let imports = collect_imports(ir, plan, opts);
     let mut module = KernelModule::new(opts, &imports)?;
     SCRATCH.with(|scratch| {
         let mut reused = scratch.try_borrow_mut();
@@ -187,7 +208,9 @@ fn compile_with(
         values: vec![None; ir.nodes.len()],
         map_base: 0,
         fma: opts.fast_math && has_fma(module.isa()),
+        short_lanes: opts.short_lanes,
         carried: Vec::new(),
+        short: None,
     };
     for (l, nest) in plan.loops.iter().enumerate() {
         if let Some(group) = &nest.group {
@@ -401,7 +424,7 @@ fn is_inline_binary(op: BinaryOp, dtype: DType) -> bool {
 }
 
 /// The host functions a plan calls, each once, in order of first use.
-fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
+fn collect_imports(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Vec<(String, HostFn)> {
     let mut list: Vec<(String, HostFn)> = Vec::new();
     if plan.loops.iter().any(|nest| nest.lane.is_some()) {
         list.push((LANES_SYMBOL.to_string(), jit::lanes_host_fn()));
@@ -409,6 +432,13 @@ fn collect_imports(ir: &Ir, plan: &Plan) -> Vec<(String, HostFn)> {
     if plan.loops.iter().any(|nest| nest.group.is_some()) {
         list.extend(
             jit::stream_host_fns()
+                .into_iter()
+                .map(|(name, f)| (name.to_string(), f)),
+        );
+    }
+    if opts.short_lanes && !short_lane_loops(plan).is_empty() {
+        list.extend(
+            jit::leaf_host_fns()
                 .into_iter()
                 .map(|(name, f)| (name.to_string(), f)),
         );
@@ -540,10 +570,15 @@ struct Translator<'a, 'f> {
     map_base: usize,
     /// Contract products and sums into fused multiply-adds (fast-math).
     fma: bool,
+    /// Emit short lanes' reductions in the code (`CodegenOptions`).
+    short_lanes: bool,
     /// In a recurrence's general rule, which values of its body depend on
     /// a carried result (`y[i-k]`); empty elsewhere. Contraction fuses the
     /// product on that chain.
     carried: Vec<bool>,
+    /// While a lane group is emitted: which of its reductions run in the
+    /// generated code on short lanes, and the run-time test (see `short`).
+    short: Option<short::ShortLanes>,
 }
 
 impl<'a> Translator<'a, '_> {
@@ -1349,6 +1384,22 @@ impl<'a> Translator<'a, '_> {
     ) -> Result<()> {
         let lanes = self.frame_load(self.dims, 2 * l);
         let len = self.frame_load(self.dims, 2 * l + 1);
+        self.begin_short_lanes(g, len);
+        let done = self.translate_lanes(nest, g, stream_base, lanes, len);
+        self.short = None;
+        done
+    }
+
+    /// [`Translator::translate_group_loop`]'s loops, with `lanes` lanes of
+    /// `len` elements.
+    fn translate_lanes(
+        &mut self,
+        nest: &LoopNest,
+        g: &Group,
+        stream_base: usize,
+        lanes: Value,
+        len: Value,
+    ) -> Result<()> {
         if g.axis == crate::fuse::ALL {
             for (s, sweep) in g.sweeps.iter().enumerate() {
                 self.sweep_start(g, s, stream_base)?;
@@ -1394,8 +1445,18 @@ impl<'a> Translator<'a, '_> {
         limit: Value,
         body: impl FnOnce(&mut Self, Value) -> Result<Value>,
     ) -> Result<()> {
-        let i = self.b.declare_var(self.ptr);
         let first = self.b.ins().iconst(self.ptr, start);
+        self.count_from(first, limit, body)
+    }
+
+    /// [`Translator::count_up_to`] from a value.
+    fn count_from(
+        &mut self,
+        first: Value,
+        limit: Value,
+        body: impl FnOnce(&mut Self, Value) -> Result<Value>,
+    ) -> Result<()> {
+        let i = self.b.declare_var(self.ptr);
         self.b.def_var(i, first);
         let head = self.b.create_block();
         let block = self.b.create_block();
@@ -1434,10 +1495,30 @@ impl<'a> Translator<'a, '_> {
             restart.sort_unstable();
             restart.dedup();
         }
-        let restart = restart.iter().map(|k| stream_base + k);
-        self.call_streams(jit::STREAM_RESET, restart)?;
-        let next_pass = sweep.next_pass.iter().map(|k| stream_base + k);
-        self.call_streams(jit::STREAM_NEXT_PASS, next_pass)
+        self.note_sweep(s, &sweep.next_pass);
+        let (inline_restart, restart_calls) = self.split_inline(&restart);
+        let (inline_next, next_calls) = self.split_inline(&sweep.next_pass);
+        let calls = |t: &mut Self, restart: &[usize], next_pass: &[usize]| {
+            t.call_streams(jit::STREAM_RESET, restart.iter().map(|k| stream_base + k))?;
+            t.call_streams(
+                jit::STREAM_NEXT_PASS,
+                next_pass.iter().map(|k| stream_base + k),
+            )
+        };
+        if inline_restart.is_empty() && inline_next.is_empty() {
+            return calls(self, &restart, &sweep.next_pass);
+        }
+        // A generated reduction needs no reset: its push overwrites its
+        // slot.
+        self.on_short_lanes(
+            |t| {
+                calls(t, &restart_calls, &next_calls)?;
+                inline_next
+                    .iter()
+                    .try_for_each(|&k| t.inline_next_pass(g, k))
+            },
+            |t| calls(t, &restart, &sweep.next_pass),
+        )
     }
 
     /// Finishes and per-lane stores at the end of a sweep, in lane `lane`.
@@ -1449,8 +1530,21 @@ impl<'a> Translator<'a, '_> {
         stream_base: usize,
         lane: Value,
     ) -> Result<()> {
-        let finish = sweep.finish.iter().map(|k| stream_base + k);
-        self.call_streams(jit::STREAM_FINISH, finish)?;
+        let (inline, calls) = self.split_inline(&sweep.finish);
+        let finish = |t: &mut Self, ids: &[usize]| {
+            t.call_streams(jit::STREAM_FINISH, ids.iter().map(|k| stream_base + k))
+        };
+        if inline.is_empty() {
+            finish(self, &sweep.finish)?;
+        } else {
+            self.on_short_lanes(
+                |t| {
+                    finish(t, &calls)?;
+                    inline.iter().try_for_each(|&k| t.inline_finish(g, k))
+                },
+                |t| finish(t, &sweep.finish),
+            )?;
+        }
         for &s in &sweep.lane_stores {
             let access = nest.stores[s];
             let slot = g
@@ -1503,13 +1597,35 @@ impl<'a> Translator<'a, '_> {
                 steps = steps.get(count..).unwrap_or_default();
                 match step {
                     Step::Push(k) => {
-                        t.direct_step(
-                            nest,
-                            jit::STREAM_PUSH,
-                            (stream_base + k, count),
-                            g.streams[*k].direct,
-                            bl,
-                            |t, a| pointer(t, a),
+                        let direct = g.streams[*k].direct;
+                        let push = |t: &mut Self, (first, count): (usize, usize)| {
+                            t.direct_step(
+                                nest,
+                                jit::STREAM_PUSH,
+                                (stream_base + first, count),
+                                direct,
+                                bl,
+                                |t, a| pointer(t, a),
+                            )
+                        };
+                        let ids: Vec<usize> = (*k..k + count).collect();
+                        let (inline, calls) = t.split_inline(&ids);
+                        if inline.is_empty() {
+                            push(t, (*k, count))?;
+                            continue;
+                        }
+                        t.on_short_lanes(
+                            |t| {
+                                for run in runs(calls) {
+                                    push(t, (run.start, run.len()))?;
+                                }
+                                for &i in &inline {
+                                    let x = t.push_operand(nest, g, i, |t, a| pointer(t, a))?;
+                                    t.inline_push(g, i, x, bl)?;
+                                }
+                                Ok(())
+                            },
+                            |t| push(t, (*k, count)),
                         )?;
                     }
                     Step::Map(k) => {
@@ -2496,6 +2612,7 @@ impl<'a> Translator<'a, '_> {
     }
 }
 
+mod short;
 mod simd;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -15,6 +15,7 @@ const VERIFY: CodegenOptions = CodegenOptions {
     verify: true,
     capture_clif: false,
     fast_math: false,
+    short_lanes: false,
 };
 
 const ALL_BINARY: [BinaryOp; 24] = {
@@ -662,6 +663,7 @@ fn clif_is_captured_and_code_size_reported() {
         verify: true,
         capture_clif: false,
         fast_math: false,
+        short_lanes: false,
     };
     let code = compile(&ir, &plan_fused(&ir), &none).unwrap();
     let a: Vec<f64> = (0..6).map(f64::from).collect();
@@ -681,6 +683,7 @@ fn cold_compile_time_of_fused_axpy() {
             verify,
             capture_clif: false,
             fast_math: false,
+            short_lanes: false,
         };
         // The first compile builds the ISA; time the next ones, best batch
         // of five (the machine may be busy).

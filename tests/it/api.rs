@@ -445,3 +445,67 @@ fn rank_three_is_refused_when_viewed() {
     let err = View::strided(Buffer::F64(&data), 0, &[2, 2, 2], &[4, 2, 1]).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Shape, "{err}");
 }
+
+/// A kernel with short lanes moves to its second tier once calls have run
+/// `tier_up_lanes` of them, counted across calls; only short lanes count;
+/// the tier is compiled once (on the call that reaches the count), shows
+/// in the statistics, and gives the first tier's bits.
+#[test]
+fn short_lanes_tier_up_after_their_count() {
+    let src = "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)";
+    let matrix = |rows: usize, cols: usize| -> Vec<f64> {
+        (0..rows * cols)
+            .map(|i| ((i * 7919) % 1013) as f64 / 10.0 - 40.0)
+            .collect()
+    };
+    let eval = |e: &arrjit::Expr, rows: usize, cols: usize| {
+        let data = matrix(rows, cols);
+        let m = arrjit::View::contiguous(arrjit::Buffer::F64(&data), &[rows, cols]).unwrap();
+        let compiled = e.compiled(&[("m", m.into())]).unwrap();
+        let y = e.eval(&[("m", m.into())]).unwrap();
+        (y, compiled.tiered_up())
+    };
+    let engine = Engine::with_config(Config {
+        tier_up_lanes: 100,
+        ..Config::default()
+    });
+    let e = engine.compile(src).unwrap();
+    // Long lanes (200 > 128 elements) never count.
+    for _ in 0..3 {
+        assert!(!eval(&e, 60, 200).1);
+    }
+    // 40 + 40 short lanes: not yet; the third call reaches 120.
+    let (first, tiered) = eval(&e, 40, 10);
+    assert!(!tiered);
+    assert!(!eval(&e, 40, 10).1);
+    assert_eq!(engine.stats().tier_ups, 0, "{:?}", engine.stats());
+    let before = engine.stats().code_bytes;
+    let (second, tiered) = eval(&e, 40, 10);
+    assert!(tiered);
+    let stats = engine.stats();
+    assert_eq!(stats.tier_ups, 1, "{stats:?}");
+    assert!(
+        stats.code_bytes > before,
+        "the tier's code is counted: {stats:?}"
+    );
+    assert_eq!(crate::util::bitwise_diff(&first, &second), None);
+    // Later calls, short or long, run it; it is not compiled again.
+    eval(&e, 5, 3);
+    eval(&e, 5, 300);
+    assert_eq!(engine.stats().tier_ups, 1);
+
+    // `u64::MAX`: never; a kernel with no short-lane reductions: never.
+    let never = Engine::with_config(Config {
+        tier_up_lanes: u64::MAX,
+        ..Config::default()
+    });
+    let e = never.compile(src).unwrap();
+    assert!(!eval(&e, 1000, 10).1);
+    let eager = Engine::with_config(Config {
+        tier_up_lanes: 0,
+        ..Config::default()
+    });
+    let e = eager.compile("cumsum(m, axis=1) * 2").unwrap();
+    assert!(!eval(&e, 1000, 10).1);
+    assert_eq!((never.stats().tier_ups, eager.stats().tier_ups), (0, 0));
+}

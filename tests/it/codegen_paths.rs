@@ -812,7 +812,11 @@ fn functions_of_scalars_are_computed_once() {
 /// its lane's mean or has its own first pass.
 #[test]
 fn short_lanes_agree_around_a_leaf() {
-    let engines = util::engines();
+    // The interpreter, unfused and fused code (whose short lanes run
+    // whole, `stream::Whole`) and the second tier (which runs the float
+    // sums, means, variances and deviations in the generated code).
+    let mut engines = util::engines();
+    engines.push(util::tiered_engine());
     let cases = [
         "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
         "(m - mean(m, axis=0)) / std(m, axis=0, ddof=1)",

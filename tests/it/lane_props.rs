@@ -7,7 +7,7 @@
 use arrjit::{DType, Scalar};
 use proptest::prelude::*;
 
-use crate::util::{args, bitwise_diff, engines, Layout, Owned};
+use crate::util::{args, bitwise_diff, engines, tiered_engine, Layout, Owned};
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -133,6 +133,7 @@ fn run_everywhere(
 ) -> Vec<(arrjit::Mode, arrjit::Result<arrjit::Array>)> {
     engines()
         .into_iter()
+        .chain([tiered_engine()])
         .map(|(mode, engine)| {
             let result = engine.compile(src).and_then(|e| {
                 let names = e.inputs().to_vec();

@@ -22,6 +22,18 @@ pub fn engines() -> Vec<(Mode, Engine)> {
         .collect()
 }
 
+/// A fused engine that compiles a kernel's second tier for short lanes at
+/// its first call with short lanes (`Config::tier_up_lanes` = 0; the
+/// default engine gets there only after 16,384 of them), verifier on.
+pub fn tiered_engine() -> (Mode, Engine) {
+    let config = Config {
+        verify: true,
+        tier_up_lanes: 0,
+        ..Config::default()
+    };
+    (Mode::Fused, Engine::with_config(config))
+}
+
 /// Where an input's elements live in its buffer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Layout {
