@@ -106,14 +106,23 @@ pub(crate) fn stream_host_fns() -> [(&'static str, HostFn); 5] {
     ]
 }
 
-/// The leaf sums of short lanes, by symbol, for code generation: the sum
-/// and the sum of squared deviations, of `f64` and of `f32`.
-pub(crate) fn leaf_host_fns() -> [(&'static str, HostFn); 4] {
+/// The leaf routines of short lanes, by symbol, for code generation: the
+/// sum, the sum of squared deviations and the four extremes, of `f64` and
+/// of `f32`.
+pub(crate) fn leaf_host_fns() -> [(&'static str, HostFn); 12] {
     [
         (LEAF_SUM_F64, HostFn::LeafF64(leaf_sum_f64)),
         (LEAF_SQUARES_F64, HostFn::LeafF64(leaf_squares_f64)),
         (LEAF_SUM_F32, HostFn::LeafF32(leaf_sum_f32)),
         (LEAF_SQUARES_F32, HostFn::LeafF32(leaf_squares_f32)),
+        (LEAF_EXTREME_F64[0], HostFn::LeafF64(leaf_min_f64)),
+        (LEAF_EXTREME_F64[1], HostFn::LeafF64(leaf_max_f64)),
+        (LEAF_EXTREME_F64[2], HostFn::LeafF64(leaf_nanmin_f64)),
+        (LEAF_EXTREME_F64[3], HostFn::LeafF64(leaf_nanmax_f64)),
+        (LEAF_EXTREME_F32[0], HostFn::LeafF32(leaf_min_f32)),
+        (LEAF_EXTREME_F32[1], HostFn::LeafF32(leaf_max_f32)),
+        (LEAF_EXTREME_F32[2], HostFn::LeafF32(leaf_nanmin_f32)),
+        (LEAF_EXTREME_F32[3], HostFn::LeafF32(leaf_nanmax_f32)),
     ]
 }
 
@@ -121,6 +130,19 @@ pub(crate) const LEAF_SUM_F64: &str = "arrjit_leaf_sum_f64";
 pub(crate) const LEAF_SQUARES_F64: &str = "arrjit_leaf_squares_f64";
 pub(crate) const LEAF_SUM_F32: &str = "arrjit_leaf_sum_f32";
 pub(crate) const LEAF_SQUARES_F32: &str = "arrjit_leaf_squares_f32";
+/// `min`, `max`, `nanmin`, `nanmax` (index: `max + 2 * skip`).
+pub(crate) const LEAF_EXTREME_F64: [&str; 4] = [
+    "arrjit_leaf_min_f64",
+    "arrjit_leaf_max_f64",
+    "arrjit_leaf_nanmin_f64",
+    "arrjit_leaf_nanmax_f64",
+];
+pub(crate) const LEAF_EXTREME_F32: [&str; 4] = [
+    "arrjit_leaf_min_f32",
+    "arrjit_leaf_max_f32",
+    "arrjit_leaf_nanmin_f32",
+    "arrjit_leaf_nanmax_f32",
+];
 
 /// The type of [`lanes_shim`].
 pub(crate) type LanesFn = unsafe extern "C" fn(
@@ -1691,6 +1713,55 @@ unsafe extern "C" fn leaf_squares_f32(p: *const u8, stride: isize, n: usize, mea
             d * d
         })
     }
+}
+
+/// The extreme of the `n` elements of `T` at `p`, `stride` bytes apart, by
+/// `Extreme`'s element rule (`stream::extreme_of`; `max`, `skip` NaNs):
+/// what a reduction stream computes for the lane. NaN for no elements,
+/// which a short lane never has.
+///
+/// # Safety
+/// As [`leaf`].
+unsafe fn leaf_extreme<T: Copy + PartialOrd>(
+    p: *const u8,
+    stride: isize,
+    n: usize,
+    (max, skip): (bool, bool),
+    nan: T,
+) -> T {
+    let elements = (0..n).map(|i| {
+        let at = p.wrapping_offset((i as isize).wrapping_mul(stride));
+        // SAFETY: the caller's contract covers element `i < n`; the read
+        // needs no alignment.
+        unsafe { at.cast::<T>().read_unaligned() }
+    });
+    crate::stream::extreme_of(elements, max, skip).unwrap_or(nan)
+}
+
+/// The eight extremes of short lanes, as `extern "C"` functions of the
+/// leaf routines' type (the float argument is unused).
+macro_rules! leaf_extremes {
+    ($($name:ident: $t:ty, $max:expr, $skip:expr;)*) => {$(
+        /// A short lane's extreme ([`leaf_extreme`]).
+        ///
+        /// # Safety
+        /// As [`leaf`].
+        unsafe extern "C" fn $name(p: *const u8, stride: isize, n: usize, _: $t) -> $t {
+            // SAFETY: the contract above.
+            unsafe { leaf_extreme(p, stride, n, ($max, $skip), <$t>::NAN) }
+        }
+    )*};
+}
+
+leaf_extremes! {
+    leaf_min_f64: f64, false, false;
+    leaf_max_f64: f64, true, false;
+    leaf_nanmin_f64: f64, false, true;
+    leaf_nanmax_f64: f64, true, true;
+    leaf_min_f32: f32, false, false;
+    leaf_max_f32: f32, true, false;
+    leaf_nanmin_f32: f32, false, true;
+    leaf_nanmax_f32: f32, true, true;
 }
 
 thread_local! {

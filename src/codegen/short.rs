@@ -57,6 +57,11 @@ pub(super) enum Stat {
         ddof: u32,
         sqrt: bool,
     },
+    /// `min`/`max` (`skip`: `nanmin`/`nanmax`).
+    Extreme {
+        max: bool,
+        skip: bool,
+    },
 }
 
 /// The state of a group whose lanes may be short, while its code is
@@ -93,6 +98,16 @@ pub(super) fn inline_stats(g: &Group) -> Vec<Option<Stat>> {
                 LaneKind::Reduce(ReduceOp::Mean) => Some(Stat::Mean),
                 LaneKind::Reduce(ReduceOp::Var) => Some(Stat::Var { ddof, sqrt: false }),
                 LaneKind::Reduce(ReduceOp::Std) => Some(Stat::Var { ddof, sqrt: true }),
+                LaneKind::Reduce(op @ (ReduceOp::Min | ReduceOp::Max)) => Some(Stat::Extreme {
+                    max: op == ReduceOp::Max,
+                    skip: false,
+                }),
+                LaneKind::Reduce(op @ (ReduceOp::NanMin | ReduceOp::NanMax)) => {
+                    Some(Stat::Extreme {
+                        max: op == ReduceOp::NanMax,
+                        skip: true,
+                    })
+                }
                 _ => None,
             }
         })
@@ -257,13 +272,38 @@ impl Translator<'_, '_> {
     ) -> Result<()> {
         let (ty, _) = self.stat_slot(g, k)?;
         let second = (self.short.as_ref()).is_some_and(|s| s.second.get(k) == Some(&true));
-        let mean = match self.stat(k) {
-            Some(Stat::Var { .. }) if second => Some(self.load_stat(g, k)?),
-            Some(_) => None,
+        let f64s = ty == types::F64;
+        let (name, arg) = match self.stat(k) {
+            Some(Stat::Var { .. }) if second => {
+                let mean = self.load_stat(g, k)?;
+                let name = if f64s {
+                    jit::LEAF_SQUARES_F64
+                } else {
+                    jit::LEAF_SQUARES_F32
+                };
+                (name, Some(mean))
+            }
+            Some(Stat::Extreme { max, skip }) => {
+                let which = usize::from(max) + 2 * usize::from(skip);
+                let names = if f64s {
+                    jit::LEAF_EXTREME_F64
+                } else {
+                    jit::LEAF_EXTREME_F32
+                };
+                (names[which], None)
+            }
+            Some(_) => (
+                if f64s {
+                    jit::LEAF_SUM_F64
+                } else {
+                    jit::LEAF_SUM_F32
+                },
+                None,
+            ),
             None => return Err(internal(format!("stream {k} has no generated form"))),
         };
-        let sum = self.leaf_sum(ty, (p, stride), n, mean)?;
-        self.store_stat(g, k, sum)
+        let v = self.leaf_call(name, ty, (p, stride), n, arg)?;
+        self.store_stat(g, k, v)
     }
 
     /// The operand block of stream `k`'s push: its direct load's block
@@ -295,7 +335,8 @@ impl Translator<'_, '_> {
     pub(super) fn inline_finish(&mut self, g: &Group, k: usize) -> Result<()> {
         let (ty, _) = self.stat_slot(g, k)?;
         match self.stat(k) {
-            Some(Stat::Sum) => Ok(()),
+            // The slot holds the result already.
+            Some(Stat::Sum | Stat::Extreme { .. }) => Ok(()),
             Some(Stat::Mean) => {
                 let sum = self.load_stat(g, k)?;
                 let n = self.count_as(ty)?;
@@ -329,24 +370,19 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// The canonical sum (`algo::leaf_sum`) of `f` of the `n <= LEAF`
-    /// elements of type `ty` at `p`, `stride` bytes apart, where `f` is
-    /// the identity or, given a `mean`, `(x - mean) * (x - mean)`: a call
-    /// of `jit`'s leaf sums.
-    fn leaf_sum(
+    /// A call of `jit`'s leaf routine `name` on the `n <= LEAF` elements of
+    /// type `ty` at `p`, `stride` bytes apart: their canonical sum
+    /// (`algo::leaf_sum`), or given a `mean` the sum of `(x - mean) *
+    /// (x - mean)`, or their extreme.
+    fn leaf_call(
         &mut self,
+        name: &str,
         ty: Type,
         (p, stride): (Value, Value),
         n: Value,
         mean: Option<Value>,
     ) -> Result<Value> {
         let f64s = ty == types::F64;
-        let name = match (f64s, mean.is_some()) {
-            (true, false) => jit::LEAF_SUM_F64,
-            (true, true) => jit::LEAF_SQUARES_F64,
-            (false, false) => jit::LEAF_SUM_F32,
-            (false, true) => jit::LEAF_SQUARES_F32,
-        };
         let f = *self
             .callees
             .get(name)

@@ -826,6 +826,10 @@ fn short_lanes_agree_around_a_leaf() {
         "m - mean(m, axis=1, keepdims=true) + sum(exp(m * 0.001), axis=1, keepdims=true)",
         "sum(m) * mean(m, axis=1)",
         "nanmax(m, axis=1) - min(m, axis=1) + nanmin(m * 0, axis=1)",
+        // Each extreme alone: in a sum, a NaN from one hides another's.
+        "nanmax(m, axis=1)",
+        "nanmin(m, axis=0)",
+        "max(m, axis=0)",
         "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
     ];
     for cols in [1, 2, 7, 8, 9, 127, 128, 129] {
