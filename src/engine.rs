@@ -103,7 +103,7 @@ pub struct Config {
     /// instructions a row of ten, the same bits). The lanes are counted
     /// over calls; the call that reaches the count compiles the tier
     /// (once, taking about one and a half first compiles), and it and
-    /// every later call run it. 0: at the first call with short lanes;
+    /// every later call run it. Default: [`TIER_UP_LANES`]. 0: at the first call with short lanes;
     /// `u64::MAX`: never. Not part of the cache key.
     pub tier_up_lanes: u64,
 }
@@ -130,13 +130,15 @@ impl Default for Config {
     }
 }
 
-/// The default of [`Config::tier_up_lanes`]. The second tier of row
-/// normalisation compiled in about 1.4 ms against the first's 1.0 and
-/// saved about 60 ns a row of ten columns (500,000 × 10: 58 to 19-28 ms
-/// in one driver): it pays for itself within about 20,000 rows, so a
-/// workload that has run 16,384 short rows is likely to run that many
-/// again.
-pub const TIER_UP_LANES: u64 = 1 << 14;
+/// The default of [`Config::tier_up_lanes`], by the ski-rental rule: keep
+/// paying the first tier's extra cost a short lane until it adds up to
+/// the price of the second tier, then compile it, which never costs more
+/// than twice what knowing the future would have. Measured on the
+/// development machine: the second tier of row normalisation or softmax
+/// compiles in about 1.3-1.5 ms and saves about 40 ns a row of ten
+/// (500,000 × 10, one driver: row normalisation 38-41 to 17-23 ms,
+/// softmax 100-115 to 80-95 ms), so the price is about 35,000 lanes.
+pub const TIER_UP_LANES: u64 = 1 << 15;
 
 /// Counters of the compile cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

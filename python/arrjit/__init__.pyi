@@ -47,6 +47,8 @@ class CacheStats:
     """Seconds spent lowering, planning and compiling, in total."""
     split_calls: int
     """Calls run as chunks on the engine's threads."""
+    tier_ups: int
+    """Second tiers compiled for kernels that ran many short lanes."""
 
 class Expression:
     """A parsed expression; each new input signature compiles once."""

@@ -506,6 +506,8 @@ struct PyCacheStats {
     compile_time: f64,
     /// Calls run as chunks on the engine's threads.
     split_calls: u64,
+    /// Second tiers compiled for kernels that ran many short lanes.
+    tier_ups: u64,
 }
 
 impl From<arrjit::CacheStats> for PyCacheStats {
@@ -518,6 +520,7 @@ impl From<arrjit::CacheStats> for PyCacheStats {
             code_bytes: s.code_bytes,
             compile_time: s.compile_time.as_secs_f64(),
             split_calls: s.split_calls,
+            tier_ups: s.tier_ups,
         }
     }
 }
@@ -527,14 +530,15 @@ impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
             "CacheStats(hits={}, misses={}, evictions={}, entries={}, code_bytes={}, \
-             compile_time={:.6}, split_calls={})",
+             compile_time={:.6}, split_calls={}, tier_ups={})",
             self.hits,
             self.misses,
             self.evictions,
             self.entries,
             self.code_bytes,
             self.compile_time,
-            self.split_calls
+            self.split_calls,
+            self.tier_ups
         )
     }
 }

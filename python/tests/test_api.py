@@ -443,6 +443,21 @@ def test_stats_count_hits_and_misses():
     assert e.stats().entries == 0
 
 
+def test_many_short_rows_tier_up_with_the_same_results():
+    e = arrjit.Engine()
+    src = "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)"
+    m = np.random.default_rng(7).standard_normal((20_000, 10))
+    first = e.evaluate(src, m=m)
+    assert e.stats().tier_ups == 0
+    # 40,000 short rows in all: past the default count, so the second
+    # tier compiles once and gives the same bits.
+    second = e.evaluate(src, m=m)
+    assert e.stats().tier_ups == 1 and "tier_ups=1" in repr(e.stats())
+    assert first.tobytes() == second.tobytes()
+    e.evaluate(src, m=m)
+    assert e.stats().tier_ups == 1
+
+
 def test_configure_replaces_the_default_engine():
     before = arrjit.get_config()
     try:

@@ -24,7 +24,7 @@ pub fn engines() -> Vec<(Mode, Engine)> {
 
 /// A fused engine that compiles a kernel's second tier for short lanes at
 /// its first call with short lanes (`Config::tier_up_lanes` = 0; the
-/// default engine gets there only after 16,384 of them), verifier on.
+/// default engine gets there only after 32,768 of them), verifier on.
 pub fn tiered_engine() -> (Mode, Engine) {
     let config = Config {
         verify: true,
