@@ -97,13 +97,14 @@ pub struct Config {
     /// Short lanes a compiled kernel runs before its second tier is
     /// compiled. A lane is short when it has 1 to `algo::LEAF` (128)
     /// elements, as the rows of a matrix of ten columns reduced along
-    /// axis 1 are; the second tier computes the float `sum`, `mean`, `var`
-    /// and `std` of such lanes in the generated code instead of calling
-    /// into the reduction streams (`codegen::short`: about half the
-    /// instructions a row of ten, the same bits). The lanes are counted
-    /// over calls; the call that reaches the count compiles the tier
-    /// (once, taking about one and a half first compiles), and it and
-    /// every later call run it. Default: [`TIER_UP_LANES`]. 0: at the first call with short lanes;
+    /// axis 1 are; the second tier computes the float `sum`, `mean`,
+    /// `var`, `std`, `min`, `max`, `nanmin` and `nanmax` of such lanes in
+    /// the generated code instead of calling into the reduction streams
+    /// (`codegen::short`: less than half the instructions a row of ten,
+    /// the same bits). The lanes are counted over calls; the call that
+    /// reaches the count compiles the tier (once, taking about one and a
+    /// half first compiles), and it and every later call run it. Default:
+    /// [`TIER_UP_LANES`]; 0: at the first call with short lanes;
     /// `u64::MAX`: never. Not part of the cache key.
     pub tier_up_lanes: u64,
 }

@@ -71,7 +71,8 @@ pub struct CodegenOptions {
     /// multiply-add where the CPU has one: faster and more accurate, but no
     /// longer bit-identical to the interpreter. Never on by default.
     pub fast_math: bool,
-    /// Emit the float `sum`/`mean`/`var`/`std` of lanes of at most
+    /// Emit the float `sum`/`mean`/`var`/`std`/`min`/`max` (and
+    /// `nanmin`/`nanmax`) of lanes of at most
     /// `algo::LEAF` elements in the generated code, behind a per-group
     /// test of the lane length (see [`short`]): the same bits, far fewer
     /// instructions a short lane, but a larger and slower compile. The

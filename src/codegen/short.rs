@@ -1,5 +1,5 @@
-//! Float sums, means, variances and deviations of short lanes, in the
-//! generated code: the second tier of a kernel with lane groups
+//! Float sums, means, variances, deviations and extremes of short lanes,
+//! in the generated code: the second tier of a kernel with lane groups
 //! (`CodegenOptions::short_lanes`, compiled by the engine once calls have
 //! run `Config::tier_up_lanes` short lanes).
 //!
@@ -17,7 +17,9 @@
 //! here: one call of `jit`'s leaf sums (the sum, or the sum of squared
 //! deviations from a mean) per push, with no state, and the finishes
 //! inline, with the same operations in the same order as the streams'
-//! (`stream::FloatStat`): the same bits. Every lane of a group has the
+//! (`stream::FloatStat`): the same bits. `min`, `max`, `nanmin` and
+//! `nanmax` are one call of a leaf extreme per push (`Extreme`'s element
+//! rule, `stream::extreme_of`), with nothing to finish. Every lane of a group has the
 //! same length, so the choice is one branch the predictor always gets
 //! right: lanes of 1..=[`LEAF`] elements take the generated path, longer
 //! (and empty) ones the shims. Other streams of the group keep their
