@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use smallvec::SmallVec;
@@ -161,6 +161,10 @@ pub struct CacheStats {
     /// Second tiers compiled for short lanes ([`Config::tier_up_lanes`];
     /// their time is in `compile_time`, their code in `code_bytes`).
     pub tier_ups: u64,
+    /// Second tiers that failed to compile (an internal error, which is a
+    /// bug) or came out over `Config::max_code_bytes`; their kernels keep
+    /// running their first tier.
+    pub tier_up_failures: u64,
 }
 
 /// The compiled form of one expression for one signature.
@@ -191,9 +195,12 @@ struct ShortTier {
     threshold: u64,
     /// The first tier's options, with `short_lanes`.
     opts: CodegenOptions,
-    /// The tier once compiled; `None` if its code was over
-    /// `Config::max_code_bytes` (the first tier then stays).
-    code: OnceLock<Result<Option<CompiledCode>>>,
+    /// Set by the one call that compiles the tier; others meanwhile keep
+    /// running the first.
+    compiling: AtomicBool,
+    /// The tier once compiled; `None` if it could not be (an error, or
+    /// code over `Config::max_code_bytes`: the first tier then stays).
+    code: OnceLock<Option<CompiledCode>>,
 }
 
 impl Compiled {
@@ -201,7 +208,6 @@ impl Compiled {
     pub fn code_bytes(&self) -> usize {
         let second = (self.short.as_ref())
             .and_then(|t| t.code.get())
-            .and_then(|r| r.as_ref().ok())
             .and_then(Option::as_ref);
         (self.code.iter().chain(second))
             .map(CompiledCode::code_bytes)
@@ -212,30 +218,26 @@ impl Compiled {
     pub fn tiered_up(&self) -> bool {
         (self.short.as_ref())
             .and_then(|t| t.code.get())
-            .is_some_and(|r| matches!(r, Ok(Some(_))))
+            .is_some_and(Option::is_some)
     }
 
     /// The code a call whose values have `shapes` runs: `first` (this
     /// kernel's code), or the second tier once calls have run
-    /// `tier_up_lanes` short lanes, compiling it if this call is the one
-    /// that reaches the count (on `engine`, whose statistics and code
-    /// budget it joins).
+    /// `tier_up_lanes` short lanes, compiling it if this call is the first
+    /// to reach the count (on `engine`, whose statistics and code budget
+    /// it joins). Calls that reach it while another compiles run the first
+    /// tier; a tier that could not be compiled leaves the first for good.
     fn code_for<'a>(
         &'a self,
         first: &'a CompiledCode,
         shapes: &[Shape],
         engine: &Engine,
-    ) -> Result<&'a CompiledCode> {
+    ) -> &'a CompiledCode {
         let Some(tier) = &self.short else {
-            return Ok(first);
-        };
-        let pick = |done: &'a Result<Option<CompiledCode>>| match done {
-            Ok(Some(second)) => Ok(second),
-            Ok(None) => Ok(first),
-            Err(e) => Err(e.clone()),
+            return first;
         };
         if let Some(done) = tier.code.get() {
-            return pick(done);
+            return done.as_ref().unwrap_or(first);
         }
         let lanes = (tier.loops.iter())
             .filter_map(|&l| self.plan.loops.get(l))
@@ -248,16 +250,22 @@ impl Compiled {
             })
             .fold(0u64, u64::saturating_add);
         if lanes == 0 {
-            return Ok(first);
+            return first;
         }
         let seen = tier.lanes.fetch_add(lanes, Ordering::Relaxed);
-        if seen.saturating_add(lanes) < tier.threshold {
-            return Ok(first);
+        if seen.saturating_add(lanes) < tier.threshold
+            || tier.compiling.swap(true, Ordering::AcqRel)
+        {
+            return first;
         }
-        pick(
-            tier.code
-                .get_or_init(|| engine.compile_tier(self, &tier.opts)),
-        )
+        let done = tier
+            .code
+            .get_or_init(|| engine.compile_tier(self, &tier.opts));
+        if done.is_some() {
+            // Now that its code counts.
+            engine.trim_code_memory(self);
+        }
+        done.as_ref().unwrap_or(first)
     }
 }
 
@@ -513,34 +521,40 @@ impl Engine {
     }
 
     /// Compiles `compiled`'s second tier with `opts` (see
-    /// [`Compiled::code_for`]). A panic is an internal error, as in the
-    /// first compile; code over `max_code_bytes` is dropped (`Ok(None)`).
-    fn compile_tier(
-        &self,
-        compiled: &Compiled,
-        opts: &CodegenOptions,
-    ) -> Result<Option<CompiledCode>> {
+    /// [`Compiled::code_for`], which then trims the cache's code memory as
+    /// after a first compile, keeping `compiled`). `None` if it cannot be
+    /// kept:
+    /// code over `max_code_bytes`, or an error or panic in code
+    /// generation. That is a bug (the first tier compiled the same plan),
+    /// but the call that met it, and every later one, still has the first
+    /// tier, so it is counted in `tier_up_failures` rather than failing
+    /// calls that did not fail before.
+    fn compile_tier(&self, compiled: &Compiled, opts: &CodegenOptions) -> Option<CompiledCode> {
         let start = Instant::now();
         let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             codegen::compile(&compiled.ir, &compiled.plan, opts)
-        }))
-        .unwrap_or_else(|_| Err(Error::internal("the compiler panicked on a second tier")))?;
-        let kept = (code.code_bytes() <= self.inner.config.max_code_bytes).then_some(code);
+        }));
+        let kept = match code {
+            Ok(Ok(code)) => (code.code_bytes() <= self.inner.config.max_code_bytes).then_some(code),
+            Ok(Err(_)) | Err(_) => None,
+        };
         {
             let mut cache = self.lock();
             cache.stats.compile_time += start.elapsed();
-            cache.stats.tier_ups += u64::from(kept.is_some());
+            match kept {
+                Some(_) => cache.stats.tier_ups += 1,
+                None => cache.stats.tier_up_failures += 1,
+            }
         }
-        Ok(kept)
+        kept
     }
 
     /// Evicts least recently used kernels until the code the cache holds
-    /// is within `max_cache_code_bytes`, never evicting `keep` (the kernel
-    /// just compiled). Evicted kernels still running elsewhere are freed
-    /// when their last user is done. (A second tier compiled later is
-    /// counted from the next compile's trim on: at most one per kernel,
-    /// each within `max_code_bytes`.)
-    fn trim_code_memory(&self, keep: &Arc<Compiled>) {
+    /// (both tiers) is within `max_cache_code_bytes`, never evicting `keep`
+    /// (the kernel just compiled, or just given its second tier). Evicted
+    /// kernels still running elsewhere are freed when their last user is
+    /// done.
+    fn trim_code_memory(&self, keep: &Compiled) {
         let max = self.inner.config.max_cache_code_bytes;
         let mut cache = self.lock();
         let compiled = |slot: &Slot| slot.get().and_then(|r| r.as_ref().ok()).cloned();
@@ -552,7 +566,7 @@ impl Engine {
                 .map
                 .iter()
                 .rev()
-                .find(|(_, s)| !compiled(s).is_some_and(|c| Arc::ptr_eq(&c, keep)))
+                .find(|(_, s)| !compiled(s).is_some_and(|c| std::ptr::eq(&*c, keep)))
                 .map(|(k, _)| k.clone());
             let Some(key) = victim else { break };
             if let Some(slot) = cache.map.pop(&key) {
@@ -616,6 +630,7 @@ impl Engine {
                         fast_math: config.fast_math,
                         short_lanes: true,
                     },
+                    compiling: AtomicBool::new(false),
                     code: OnceLock::new(),
                 })
             }
@@ -1157,7 +1172,7 @@ fn run(
         }
         return interpret(ir, inputs, targets);
     };
-    let code = compiled.code_for(code, &shapes, engine)?;
+    let code = compiled.code_for(code, &shapes, engine);
     let mut outputs: Vec<Array> = Vec::with_capacity(ir.outputs.len());
     for (k, &out) in ir.outputs.iter().enumerate() {
         if matches!(targets.get(k), Some(Some(_))) {

@@ -1718,7 +1718,11 @@ unsafe extern "C" fn leaf_squares_f32(p: *const u8, stride: isize, n: usize, mea
 /// The extreme of the `n` elements of `T` at `p`, `stride` bytes apart, by
 /// `Extreme`'s element rule (`stream::extreme_of`; `max`, `skip` NaNs):
 /// what a reduction stream computes for the lane. NaN for no elements,
-/// which a short lane never has.
+/// which a short lane never has. The result, a NaN's payload included,
+/// returns in a float register: on x86-64 moves between SSE registers
+/// and memory keep every bit (the tests compare NaN bits), where an x87
+/// return could quiet a signalling NaN (`stream::Whole` keeps its value
+/// as integer bits for that reason).
 ///
 /// # Safety
 /// As [`leaf`].

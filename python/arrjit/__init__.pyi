@@ -49,6 +49,8 @@ class CacheStats:
     """Calls run as chunks on the engine's threads."""
     tier_ups: int
     """Second tiers compiled for kernels that ran many short lanes."""
+    tier_up_failures: int
+    """Second tiers that could not be compiled (their kernels keep the first)."""
 
 class Expression:
     """A parsed expression; each new input signature compiles once."""

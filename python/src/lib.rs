@@ -508,6 +508,8 @@ struct PyCacheStats {
     split_calls: u64,
     /// Second tiers compiled for kernels that ran many short lanes.
     tier_ups: u64,
+    /// Second tiers that could not be compiled (their kernels keep the first).
+    tier_up_failures: u64,
 }
 
 impl From<arrjit::CacheStats> for PyCacheStats {
@@ -521,6 +523,7 @@ impl From<arrjit::CacheStats> for PyCacheStats {
             compile_time: s.compile_time.as_secs_f64(),
             split_calls: s.split_calls,
             tier_ups: s.tier_ups,
+            tier_up_failures: s.tier_up_failures,
         }
     }
 }
@@ -530,7 +533,7 @@ impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
             "CacheStats(hits={}, misses={}, evictions={}, entries={}, code_bytes={}, \
-             compile_time={:.6}, split_calls={}, tier_ups={})",
+             compile_time={:.6}, split_calls={}, tier_ups={}, tier_up_failures={})",
             self.hits,
             self.misses,
             self.evictions,
@@ -538,7 +541,8 @@ impl PyCacheStats {
             self.code_bytes,
             self.compile_time,
             self.split_calls,
-            self.tier_ups
+            self.tier_ups,
+            self.tier_up_failures
         )
     }
 }

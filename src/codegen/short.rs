@@ -13,7 +13,8 @@
 //!
 //! A lane of at most [`LEAF`] elements is one leaf of the canonical sum
 //! order (`algo::leaf_sum`), so on such lanes `sum`, `mean`, `var` and
-//! `std` of floats (not their NaN-skipping forms, whose counts vary) run
+//! `std` of floats (not `nansum`, `nanmean`, `nanvar` or `nanstd`, whose
+//! counts vary) run
 //! here: one call of `jit`'s leaf sums (the sum, or the sum of squared
 //! deviations from a mean) per push, with no state, and the finishes
 //! inline, with the same operations in the same order as the streams'

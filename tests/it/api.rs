@@ -479,6 +479,7 @@ fn short_lanes_tier_up_after_their_count() {
     assert!(!tiered);
     assert!(!eval(&e, 40, 10).1);
     assert_eq!(engine.stats().tier_ups, 0, "{:?}", engine.stats());
+    assert_eq!(engine.stats().tier_up_failures, 0);
     let before = engine.stats().code_bytes;
     let (second, tiered) = eval(&e, 40, 10);
     assert!(tiered);
@@ -508,4 +509,54 @@ fn short_lanes_tier_up_after_their_count() {
     let e = eager.compile("cumsum(m, axis=1) * 2").unwrap();
     assert!(!eval(&e, 1000, 10).1);
     assert_eq!((never.stats().tier_ups, eager.stats().tier_ups), (0, 0));
+}
+
+/// A second tier's code counts against `max_cache_code_bytes` as soon as
+/// it is compiled: the cache evicts other kernels (never the one tiering
+/// up) to stay within it. (Without the trim after a tier-up, both kernels
+/// stayed, 4,976 bytes against 2,217: found by review.)
+#[test]
+fn tier_ups_stay_within_the_cache_code_budget() {
+    let sources = [
+        "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+        "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
+    ];
+    let data: Vec<f64> = (0..500).map(|i| (i % 17) as f64 - 8.0).collect();
+    let m = |rows: usize| {
+        arrjit::View::contiguous(arrjit::Buffer::F64(&data[..rows * 10]), &[rows, 10]).unwrap()
+    };
+    // The first tiers' size, then a budget with room for them alone.
+    let probe = Engine::new();
+    for src in sources {
+        probe.eval(src, &[("m", m(5).into())]).unwrap();
+    }
+    let max = probe.stats().code_bytes + 100;
+    let engine = Engine::with_config(Config {
+        tier_up_lanes: 20,
+        max_cache_code_bytes: max,
+        ..Config::default()
+    });
+    for src in sources {
+        engine.eval(src, &[("m", m(5).into())]).unwrap();
+    }
+    assert_eq!(engine.stats().entries, 2);
+    for src in sources {
+        let y = engine.eval(src, &[("m", m(50).into())]).unwrap();
+        let want = probe.eval(src, &[("m", m(50).into())]).unwrap();
+        assert_eq!(crate::util::bitwise_diff(&want, &y), None);
+        // Within the budget, or down to the kernel that tiered up (kept,
+        // as a kernel just compiled is, even when alone it is over).
+        let stats = engine.stats();
+        assert!(
+            stats.code_bytes <= max || stats.entries == 1,
+            "{stats:?} over {max}"
+        );
+    }
+    let stats = engine.stats();
+    assert_eq!(
+        (stats.tier_ups, stats.tier_up_failures),
+        (2, 0),
+        "{stats:?}"
+    );
+    assert!(stats.evictions > 0, "{stats:?}");
 }

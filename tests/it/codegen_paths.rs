@@ -831,9 +831,21 @@ fn short_lanes_agree_around_a_leaf() {
         "nanmin(m, axis=0)",
         "max(m, axis=0)",
         "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
+        // No degrees of freedom left where the lane has 7 or 3 elements.
+        "var(m, axis=1, ddof=7)",
+        "std(m, axis=0, ddof=3)",
+    ];
+    let layouts = [
+        (3, false, 1, false),
+        (130, true, 1, false),
+        (5, false, 2, false),
+        // Negative strides: a row read forward from its first element
+        // would leave the lane (and, at the end, the buffer).
+        (4, false, 1, true),
+        (3, true, 3, true),
     ];
     for cols in [1, 2, 7, 8, 9, 127, 128, 129] {
-        for (rows, fortran, step) in [(3, false, 1), (130, true, 1), (5, false, 2)] {
+        for (rows, fortran, step, reverse) in layouts {
             for narrow in [false, true] {
                 let values: Vec<Scalar> = (0..rows * cols)
                     .map(|i| {
@@ -854,14 +866,35 @@ fn short_lanes_agree_around_a_leaf() {
                 let layout = Layout {
                     fortran,
                     step,
-                    reverse: false,
+                    reverse,
                 };
                 let m = Owned::array(dtype, &[rows, cols], &values, layout);
-                let inputs = vec![("m".to_string(), m)];
-                for src in cases {
-                    agree(&engines, src, &inputs);
+                // Broadcast views of the same buffer: every row the first
+                // (stride 0 between rows), every column the first (stride
+                // 0 along a row).
+                let (r0, c0) = (m.strides[0], m.strides[1]);
+                let rows_repeat = Owned {
+                    strides: vec![0, c0],
+                    ..m.clone()
+                };
+                let cols_repeat = Owned {
+                    strides: vec![r0, 0],
+                    ..m.clone()
+                };
+                for m in [m, rows_repeat, cols_repeat] {
+                    let inputs = vec![("m".to_string(), m)];
+                    for src in cases {
+                        agree(&engines, src, &inputs);
+                    }
                 }
             }
         }
     }
+    // The second tier ran: these kernels are what it is for.
+    let (_, tiered) = engines.last().expect("the tiered engine");
+    let stats = tiered.stats();
+    assert!(
+        stats.tier_ups > 0 && stats.tier_up_failures == 0,
+        "{stats:?}"
+    );
 }
