@@ -90,6 +90,7 @@ class Engine:
         max_source_len: Optional[int] = None,
         fast_math: bool = False,
         num_threads: Optional[int] = None,
+        tier_up_lanes: Optional[int] = None,
     ) -> None: ...
     def evaluate(
         self,
@@ -130,6 +131,7 @@ def configure(
     max_source_len: Optional[int] = None,
     fast_math: bool = False,
     num_threads: Optional[int] = None,
+    tier_up_lanes: Optional[int] = None,
 ) -> None:
     """Replaces the default engine."""
 

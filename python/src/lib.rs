@@ -98,7 +98,7 @@ impl PyEngine {
     #[new]
     #[pyo3(signature = (*, mode = "fused", cache_capacity = 256, opt_level = "speed",
                         verify = false, max_depth = None, max_source_len = None,
-                        fast_math = false, num_threads = None))]
+                        fast_math = false, num_threads = None, tier_up_lanes = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         mode: &str,
@@ -109,6 +109,7 @@ impl PyEngine {
         max_source_len: Option<usize>,
         fast_math: bool,
         num_threads: Option<usize>,
+        tier_up_lanes: Option<u64>,
     ) -> PyResult<PyEngine> {
         let defaults = arrjit::Config::default();
         let config = arrjit::Config {
@@ -122,6 +123,8 @@ impl PyEngine {
             // None or 0: ARRJIT_NUM_THREADS, else every core.
             threads: num_threads.unwrap_or(0),
             fast_math,
+            // None: the library's count (the ski-rental default).
+            tier_up_lanes: tier_up_lanes.unwrap_or(defaults.tier_up_lanes),
             // The hardening limits (inputs, outputs, loops, code bytes)
             // keep the library's defaults.
             ..defaults
@@ -186,6 +189,7 @@ impl PyEngine {
         d.set_item("max_source_len", c.max_source_len)?;
         d.set_item("fast_math", c.fast_math)?;
         d.set_item("num_threads", self.engine.threads())?;
+        d.set_item("tier_up_lanes", c.tier_up_lanes)?;
         Ok(d)
     }
 

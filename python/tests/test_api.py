@@ -456,6 +456,18 @@ def test_many_short_rows_tier_up_with_the_same_results():
     assert first.tobytes() == second.tobytes()
     e.evaluate(src, m=m)
     assert e.stats().tier_ups == 1
+    assert e.config["tier_up_lanes"] == 32768
+
+
+def test_tier_up_lanes_is_configurable():
+    src = "sum(m, axis=1) + max(m, axis=1)"
+    m = np.arange(30.0).reshape(10, 3)
+    eager = arrjit.Engine(tier_up_lanes=0)
+    never = arrjit.Engine(tier_up_lanes=2**64 - 1)
+    a, b = eager.evaluate(src, m=m), never.evaluate(src, m=m)
+    assert a.tobytes() == b.tobytes()
+    assert (eager.stats().tier_ups, never.stats().tier_ups) == (1, 0)
+    assert eager.config["tier_up_lanes"] == 0
 
 
 def test_configure_replaces_the_default_engine():
