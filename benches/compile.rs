@@ -9,6 +9,9 @@
 //! includes one call on 256 elements, since a kernel compiles on its first
 //! call.
 //!
+//! `compile/second_tier/NAME` prices the second tier for short lanes
+//! (`Config::tier_up_lanes`): the first tier alone against both.
+//!
 //! `cargo bench --bench compile`
 
 use arrjit::codegen::OptLevel;
@@ -122,5 +125,51 @@ fn compile_workloads(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, compile, compile_workloads);
+/// Kernels with short rows to reduce.
+const SHORT_ROWS: &[(&str, &str)] = &[
+    (
+        "rownorm",
+        "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+    ),
+    (
+        "softmax",
+        "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
+    ),
+];
+
+/// The price of the second tier for short lanes: a cold compile of the
+/// first tier (what every kernel pays) beside the first tier plus the
+/// second, compiled by a first call on 64 rows of 10 with
+/// `tier_up_lanes` = 0. Their difference is what `Config::tier_up_lanes`
+/// weighs against the second tier's saving per row.
+fn compile_second_tier(c: &mut Criterion) {
+    let data = vec![0.5f64; 640];
+    let m = arrjit::View::contiguous(arrjit::Buffer::F64(&data), &[64, 10]).expect("a view");
+    let args = [("m", Arg::from(m))];
+    for (name, src) in SHORT_ROWS {
+        let mut group = c.benchmark_group(format!("compile/second_tier/{name}"));
+        for (label, tier_up_lanes) in [("first_tier", u64::MAX), ("both_tiers", 0)] {
+            let config = Config {
+                verify: false,
+                threads: 1,
+                tier_up_lanes,
+                ..Config::default()
+            };
+            group.bench_function(label, |b| {
+                b.iter_batched(
+                    || Engine::with_config(config.clone()),
+                    |engine| {
+                        let expr = engine.compile(src).expect("parses");
+                        drop(expr.eval(&args).expect("runs"));
+                        engine
+                    },
+                    BatchSize::SmallInput,
+                )
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, compile, compile_workloads, compile_second_tier);
 criterion_main!(benches);

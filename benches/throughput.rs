@@ -5,6 +5,9 @@
 //! once), so the interpreter, run at a hundredth of n, reads on the same
 //! scale.
 //!
+//! `short_rows/NAME` runs row normalisation and softmax on rows of 10
+//! through a kernel's first and second tiers (`Config::tier_up_lanes`).
+//!
 //! `cargo bench --bench throughput` (n = 1,000,000; set ARRJIT_BENCH_N to
 //! change it). `arrjit bench` measures the same workloads with the triad
 //! beside them; this is the criterion view of it, with its statistics.
@@ -130,5 +133,54 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, throughput);
+/// Matrices of short rows, reduced along them: row normalisation and
+/// softmax on `n / 10` rows of 10, through the first tier (the stream
+/// shims per row; `tier_up_lanes` = `u64::MAX`) and the second (the
+/// reductions in the generated code; `tier_up_lanes` = 0), side by side.
+fn short_rows(c: &mut Criterion) {
+    let n = n();
+    let rows = (n / 10).max(1);
+    let data: Vec<f64> = (0..rows * 10)
+        .map(|i| ((i * 7919) % 1013) as f64 / 97.0)
+        .collect();
+    let m = arrjit::View::contiguous(arrjit::Buffer::F64(&data), &[rows, 10]).expect("a view");
+    let args = [("m", Arg::from(m))];
+    let kernels = [
+        (
+            "rownorm",
+            "(m - mean(m, axis=1, keepdims=true)) / std(m, axis=1, keepdims=true)",
+        ),
+        (
+            "softmax",
+            "exp(m - max(m, axis=1, keepdims=true)) / sum(exp(m - max(m, axis=1, keepdims=true)), axis=1, keepdims=true)",
+        ),
+    ];
+    for (name, src) in kernels {
+        let mut group = c.benchmark_group(format!("short_rows/{name}"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .throughput(Throughput::Bytes((2 * rows * 10 * 8) as u64));
+        for (label, tier_up_lanes) in [("first_tier", u64::MAX), ("second_tier", 0)] {
+            let engine = Engine::with_config(Config {
+                verify: false,
+                threads: 1,
+                tier_up_lanes,
+                ..Config::default()
+            });
+            let expr = engine.compile(src).expect("parses");
+            let mut out = expr.eval(&args).expect("runs");
+            group.bench_function(label, |b| {
+                b.iter(|| {
+                    expr.eval_into(black_box(&args), out.view_mut())
+                        .expect("runs")
+                })
+            });
+        }
+        group.finish();
+    }
+}
+
+criterion_group!(benches, throughput, short_rows);
 criterion_main!(benches);
