@@ -136,9 +136,11 @@ impl Default for Config {
 /// the price of the second tier, then compile it, which never costs more
 /// than twice what knowing the future would have. Measured on the
 /// development machine: the second tier of row normalisation or softmax
-/// compiles in about 1.3-1.5 ms and saves about 40 ns a row of ten
-/// (500,000 × 10, one driver: row normalisation 38-41 to 17-23 ms,
-/// softmax 100-115 to 80-95 ms), so the price is about 35,000 lanes.
+/// compiles in about 1.2-1.5 ms (`cargo bench --bench compile --
+/// second_tier`) and saves 40-70 ns a row of ten (500,000 × 10 in one
+/// driver: row normalisation 38-41 to 17-23 ms, softmax 100-115 to 80-95
+/// ms; `short_rows` in the throughput bench: 107 to 38 ns a row), so its
+/// price is 20,000-35,000 lanes; the count takes the upper end.
 pub const TIER_UP_LANES: u64 = 1 << 15;
 
 /// Counters of the compile cache.
