@@ -818,32 +818,17 @@ fn take_scratch(words: usize) -> Box<[u64]> {
 }
 
 /// Keeps a variance and the mean its second pass starts from (`mean_of`)
-/// both whole or both streams: a variance finds its mean's moments in the
-/// form the mean runs in. `group` are one group's slots, the first being
-/// slot `base`.
+/// both whole or both streams (`stream::pair_leaf_forms`). `group` are
+/// one group's slots, the first being slot `base`.
 fn pair_wholes(group: &mut [StreamSlot], base: usize) {
-    loop {
-        let mut changed = false;
-        for k in 0..group.len() {
-            let Some(m) = group[k].mean_of.and_then(|m| m.checked_sub(base)) else {
-                continue;
-            };
-            let var = group[k].whole.is_some_and(|w| w.is_var());
-            let mean = group
-                .get(m)
-                .and_then(|s| s.whole)
-                .is_some_and(|w| w.is_mean());
-            let any = group[k].whole.is_some() || group.get(m).is_some_and(|s| s.whole.is_some());
-            if !(var && mean) && any {
-                group[k].whole = None;
-                if let Some(s) = group.get_mut(m) {
-                    s.whole = None;
-                }
-                changed = true;
-            }
-        }
-        if !changed {
-            return;
+    let mut forms: smallvec::SmallVec<[Option<crate::stream::LeafForm>; 8]> =
+        group.iter().map(|s| s.whole.map(|w| w.form())).collect();
+    crate::stream::pair_leaf_forms(&mut forms, |k| {
+        group[k].mean_of.and_then(|m| m.checked_sub(base))
+    });
+    for (slot, form) in group.iter_mut().zip(forms) {
+        if form.is_none() {
+            slot.whole = None;
         }
     }
 }

@@ -1011,7 +1011,7 @@ impl<T: FloatElem + BlockElem> Reduce<T> for FloatStat<T> {
 /// are short.)
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Whole {
-    form: WholeForm,
+    form: LeafForm,
     dtype: DType,
     /// The second pass (of `var`/`std`) has started.
     second: bool,
@@ -1027,10 +1027,16 @@ pub struct Whole {
     value: u64,
 }
 
+/// A reduction a lane of at most [`LEAF`] elements can run in one piece,
+/// without a stream's bookkeeping: float `sum`, `mean`, `var`/`std` (with
+/// `ddof`) and `min`/`max`/`nanmin`/`nanmax`, from and to the same float
+/// dtype. What [`Whole`] runs, and what the second tier's generated code
+/// runs (`codegen::short`): one classification for both.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WholeForm {
+pub(crate) enum LeafForm {
     Sum,
     Mean,
+    /// `var` (`sqrt`: `std`) with `ddof`.
     Var {
         ddof: u32,
         sqrt: bool,
@@ -1042,29 +1048,66 @@ enum WholeForm {
     },
 }
 
-impl Whole {
-    /// The whole-lane form of `op` from `src` to `dst` elements, if it has
-    /// one.
-    pub fn new(op: &LaneOp, src: DType, dst: DType) -> Option<Whole> {
+impl LeafForm {
+    /// The form of `op` from `src` to `dst` elements, if it has one.
+    pub(crate) fn of(op: &LaneOp, src: DType, dst: DType) -> Option<LeafForm> {
         if src != dst || !matches!(src, DType::F32 | DType::F64) {
             return None;
         }
         let ddof = op.ddof;
-        let form = match op.kind {
-            LaneKind::Reduce(ReduceOp::Sum) => WholeForm::Sum,
-            LaneKind::Reduce(ReduceOp::Mean) => WholeForm::Mean,
-            LaneKind::Reduce(ReduceOp::Var) => WholeForm::Var { ddof, sqrt: false },
-            LaneKind::Reduce(ReduceOp::Std) => WholeForm::Var { ddof, sqrt: true },
+        Some(match op.kind {
+            LaneKind::Reduce(ReduceOp::Sum) => LeafForm::Sum,
+            LaneKind::Reduce(ReduceOp::Mean) => LeafForm::Mean,
+            LaneKind::Reduce(ReduceOp::Var) => LeafForm::Var { ddof, sqrt: false },
+            LaneKind::Reduce(ReduceOp::Std) => LeafForm::Var { ddof, sqrt: true },
             LaneKind::Reduce(
                 r @ (ReduceOp::Min | ReduceOp::Max | ReduceOp::NanMin | ReduceOp::NanMax),
-            ) => WholeForm::Extreme {
+            ) => LeafForm::Extreme {
                 max: matches!(r, ReduceOp::Max | ReduceOp::NanMax),
                 skip: matches!(r, ReduceOp::NanMin | ReduceOp::NanMax),
             },
             _ => return None,
-        };
+        })
+    }
+}
+
+/// Keeps a variance and the mean its second pass starts from (`mean_of`)
+/// in their leaf forms together or not at all, so that the variance finds
+/// its mean's moments in the form the mean runs in: `forms[k]` is stream
+/// `k`'s form (`None`: it runs as a stream), `mean_of(k)` the index in
+/// `forms` of the mean stream `k` shares. For `Whole` (per call) and the
+/// second tier's code (per compile) alike.
+pub(crate) fn pair_leaf_forms(
+    forms: &mut [Option<LeafForm>],
+    mean_of: impl Fn(usize) -> Option<usize>,
+) {
+    loop {
+        let mut changed = false;
+        for k in 0..forms.len() {
+            let Some(m) = mean_of(k) else { continue };
+            let paired = matches!(forms[k], Some(LeafForm::Var { .. }))
+                && forms.get(m) == Some(&Some(LeafForm::Mean));
+            let any = forms[k].is_some() || forms.get(m).is_some_and(Option::is_some);
+            if !paired && any {
+                forms[k] = None;
+                if let Some(f) = forms.get_mut(m) {
+                    *f = None;
+                }
+                changed = true;
+            }
+        }
+        if !changed {
+            return;
+        }
+    }
+}
+
+impl Whole {
+    /// The whole-lane form of `op` from `src` to `dst` elements, if it has
+    /// one ([`LeafForm::of`]).
+    pub fn new(op: &LaneOp, src: DType, dst: DType) -> Option<Whole> {
         Some(Whole {
-            form,
+            form: LeafForm::of(op, src, dst)?,
             dtype: src,
             second: false,
             pushed: false,
@@ -1078,15 +1121,20 @@ impl Whole {
         self.dtype
     }
 
+    /// What it computes.
+    pub(crate) fn form(&self) -> LeafForm {
+        self.form
+    }
+
     /// Whether it is a mean (whose [`Whole::moments`] a variance's second
     /// pass may start from).
     pub fn is_mean(&self) -> bool {
-        self.form == WholeForm::Mean
+        self.form == LeafForm::Mean
     }
 
     /// Whether it is a variance or deviation.
     pub fn is_var(&self) -> bool {
-        matches!(self.form, WholeForm::Var { .. })
+        matches!(self.form, LeafForm::Var { .. })
     }
 
     /// Starts a new lane.
@@ -1160,7 +1208,7 @@ impl Whole {
             return Err(Error::internal("a whole lane pushed in pieces"));
         }
         self.pushed = true;
-        if let WholeForm::Extreme { max, skip } = self.form {
+        if let LeafForm::Extreme { max, skip } = self.form {
             self.count = xs.len();
             let v = extreme_of(xs.iter().copied(), max, skip)
                 .ok_or_else(|| Error::internal("an empty whole lane"))?;
@@ -1192,19 +1240,19 @@ impl Whole {
     fn finish_as<T: FloatElem + BlockElem>(&self) -> Result<u64> {
         let n = self.count;
         let v = match self.form {
-            WholeForm::Extreme { .. } if n == 0 => {
+            LeafForm::Extreme { .. } if n == 0 => {
                 return Err(Error::internal("a whole extreme of nothing"))
             }
-            WholeForm::Extreme { .. } => return Ok(self.value),
-            WholeForm::Sum => self.held::<T>(),
+            LeafForm::Extreme { .. } => return Ok(self.value),
+            LeafForm::Sum => self.held::<T>(),
             _ if n == 0 => T::nan_value(),
-            WholeForm::Mean => self.mean::<T>(),
-            WholeForm::Var { .. } if !self.second => {
+            LeafForm::Mean => self.mean::<T>(),
+            LeafForm::Var { .. } if !self.second => {
                 return Err(Error::internal(
                     "a variance finished before its second pass",
                 ))
             }
-            WholeForm::Var { ddof, sqrt } => match n.checked_sub(ddof as usize) {
+            LeafForm::Var { ddof, sqrt } => match n.checked_sub(ddof as usize) {
                 Some(dof) if dof > 0 => {
                     let var = self.held::<T>().div(T::from_count(dof));
                     if sqrt {
@@ -3153,6 +3201,34 @@ mod tests {
     /// A whole lane refuses what only a stream can take: a second block
     /// in one pass, a block longer than a leaf, a second pass of a
     /// one-pass reduction, and a variance finished after one pass.
+    #[test]
+    fn a_variance_and_its_mean_keep_their_leaf_forms_together() {
+        use LeafForm::{Mean, Sum, Var};
+        let var = Some(Var {
+            ddof: 0,
+            sqrt: true,
+        });
+        // Stream 0 is a variance starting from stream 1's moments; stream
+        // 2, unrelated, always keeps its form.
+        let pair = |forms: [Option<LeafForm>; 3]| {
+            let mut forms = forms;
+            pair_leaf_forms(&mut forms, |k| (k == 0).then_some(1));
+            forms
+        };
+        assert_eq!(
+            pair([var, Some(Mean), Some(Sum)]),
+            [var, Some(Mean), Some(Sum)]
+        );
+        assert_eq!(pair([var, None, Some(Sum)]), [None, None, Some(Sum)]);
+        assert_eq!(pair([None, Some(Mean), Some(Sum)]), [None, None, Some(Sum)]);
+        // A partner that is not a mean does not pair.
+        assert_eq!(pair([var, Some(Sum), None]), [None, None, None]);
+        // Chains settle: 0 pairs with 1, which is itself a variance of 2.
+        let mut forms = [var, var, Some(Mean)];
+        pair_leaf_forms(&mut forms, |k| (k < 2).then_some(k + 1));
+        assert_eq!(forms, [None, None, None]);
+    }
+
     #[test]
     fn whole_lanes_refuse_pieces() {
         let var = op(LaneKind::Reduce(ReduceOp::Var));

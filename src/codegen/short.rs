@@ -42,30 +42,12 @@ use super::{clif_type, internal, Translator};
 use crate::algo::LEAF;
 use crate::error::Result;
 use crate::fuse::{Group, LoopNest, ALL};
-use crate::ir::{LaneKind, ReduceOp};
 use crate::jit;
-use crate::types::DType;
+use crate::stream::{pair_leaf_forms, LeafForm};
 
 // Every short lane is one block, so each of its sweeps pushes each stream
 // once, whole.
 const _: () = assert!(LEAF <= crate::fuse::BLOCK);
-
-/// What a reduction computes when it runs in the generated code.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Stat {
-    Sum,
-    Mean,
-    /// `var` (`sqrt`: `std`) with `ddof`.
-    Var {
-        ddof: u32,
-        sqrt: bool,
-    },
-    /// `min`/`max` (`skip`: `nanmin`/`nanmax`).
-    Extreme {
-        max: bool,
-        skip: bool,
-    },
-}
 
 /// The state of a group whose lanes may be short, while its code is
 /// emitted.
@@ -75,7 +57,7 @@ pub(super) struct ShortLanes {
     /// The lanes' length.
     len: Value,
     /// Per stream of the group, its generated form, if it has one.
-    stats: Vec<Option<Stat>>,
+    stats: Vec<Option<LeafForm>>,
     /// Per stream, whether the sweeps emitted so far (of the lane being
     /// emitted) started its second pass.
     second: Vec<bool>,
@@ -85,56 +67,28 @@ pub(super) struct ShortLanes {
 /// module's documentation). A variance and the mean it takes its first
 /// pass from (`mean_of`) run in the same place, so that the variance's
 /// second pass finds the mean where it looks for it.
-pub(super) fn inline_stats(g: &Group) -> Vec<Option<Stat>> {
+pub(super) fn inline_stats(g: &Group) -> Vec<Option<LeafForm>> {
     if g.axis == ALL {
         return vec![None; g.streams.len()];
     }
-    let mut stats: Vec<Option<Stat>> = (g.streams.iter())
+    let mut stats: Vec<Option<LeafForm>> = (g.streams.iter())
         .map(|st| {
-            let float = matches!(st.src, DType::F32 | DType::F64) && st.dst == st.src;
-            if !float || st.lane_slot.is_none() {
-                return None;
-            }
-            let ddof = st.op.ddof;
-            match st.op.kind {
-                LaneKind::Reduce(ReduceOp::Sum) => Some(Stat::Sum),
-                LaneKind::Reduce(ReduceOp::Mean) => Some(Stat::Mean),
-                LaneKind::Reduce(ReduceOp::Var) => Some(Stat::Var { ddof, sqrt: false }),
-                LaneKind::Reduce(ReduceOp::Std) => Some(Stat::Var { ddof, sqrt: true }),
-                LaneKind::Reduce(op @ (ReduceOp::Min | ReduceOp::Max)) => Some(Stat::Extreme {
-                    max: op == ReduceOp::Max,
-                    skip: false,
-                }),
-                LaneKind::Reduce(op @ (ReduceOp::NanMin | ReduceOp::NanMax)) => {
-                    Some(Stat::Extreme {
-                        max: op == ReduceOp::NanMax,
-                        skip: true,
-                    })
-                }
-                _ => None,
-            }
+            st.lane_slot?;
+            LeafForm::of(&st.op, st.src, st.dst)
         })
         .collect();
-    loop {
-        let mut changed = false;
-        for (k, st) in g.streams.iter().enumerate() {
-            let Some(m) = st.mean_of else { continue };
-            let partner = g.streams.get(m).map(|p| p.src);
-            let paired = matches!(stats[k], Some(Stat::Var { .. }))
-                && stats.get(m) == Some(&Some(Stat::Mean))
-                && partner == Some(st.src);
-            if !paired && (stats[k].is_some() || stats.get(m).is_some_and(Option::is_some)) {
-                stats[k] = None;
-                if let Some(s) = stats.get_mut(m) {
-                    *s = None;
-                }
-                changed = true;
-            }
-        }
-        if !changed {
-            return stats;
+    // A variance and its mean share one operand, so one dtype; were they
+    // ever to differ, neither would take the generated form.
+    for (k, st) in g.streams.iter().enumerate() {
+        if st
+            .mean_of
+            .is_some_and(|m| g.streams.get(m).map(|p| p.src) != Some(st.src))
+        {
+            stats[k] = None;
         }
     }
+    pair_leaf_forms(&mut stats, |k| g.streams.get(k).and_then(|st| st.mean_of));
+    stats
 }
 
 impl Translator<'_, '_> {
@@ -164,7 +118,7 @@ impl Translator<'_, '_> {
 
     /// The generated form of stream `k` of the current group, if it has
     /// one.
-    pub(super) fn stat(&self, k: usize) -> Option<Stat> {
+    pub(super) fn stat(&self, k: usize) -> Option<LeafForm> {
         self.short.as_ref()?.stats.get(k).copied().flatten()
     }
 
@@ -277,7 +231,7 @@ impl Translator<'_, '_> {
         let second = (self.short.as_ref()).is_some_and(|s| s.second.get(k) == Some(&true));
         let f64s = ty == types::F64;
         let (name, arg) = match self.stat(k) {
-            Some(Stat::Var { .. }) if second => {
+            Some(LeafForm::Var { .. }) if second => {
                 let mean = self.load_stat(g, k)?;
                 let name = if f64s {
                     jit::LEAF_SQUARES_F64
@@ -286,7 +240,7 @@ impl Translator<'_, '_> {
                 };
                 (name, Some(mean))
             }
-            Some(Stat::Extreme { max, skip }) => {
+            Some(LeafForm::Extreme { max, skip }) => {
                 let which = usize::from(max) + 2 * usize::from(skip);
                 let names = if f64s {
                     jit::LEAF_EXTREME_F64
@@ -339,14 +293,14 @@ impl Translator<'_, '_> {
         let (ty, _) = self.stat_slot(g, k)?;
         match self.stat(k) {
             // The slot holds the result already.
-            Some(Stat::Sum | Stat::Extreme { .. }) => Ok(()),
-            Some(Stat::Mean) => {
+            Some(LeafForm::Sum | LeafForm::Extreme { .. }) => Ok(()),
+            Some(LeafForm::Mean) => {
                 let sum = self.load_stat(g, k)?;
                 let n = self.count_as(ty)?;
                 let mean = self.b.ins().fdiv(sum, n);
                 self.store_stat(g, k, mean)
             }
-            Some(Stat::Var { ddof, sqrt }) => {
+            Some(LeafForm::Var { ddof, sqrt }) => {
                 let squares = self.load_stat(g, k)?;
                 let len = (self.short.as_ref())
                     .ok_or_else(|| internal("a short-lane finish outside a group"))?
