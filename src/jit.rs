@@ -1653,51 +1653,40 @@ unsafe fn leaf<T: crate::algo::SumElem>(
     }
 }
 
-/// The sum of a short lane of `f64`.
-///
-/// # Safety
-/// As [`leaf`].
-unsafe extern "C" fn leaf_sum_f64(p: *const u8, stride: isize, n: usize, _mean: f64) -> f64 {
-    // SAFETY: the contract above.
-    unsafe { leaf(p, stride, n, |v: f64| v) }
+/// The two leaf sums of short lanes of one float type, as `extern "C"`
+/// functions of the leaf routines' type: the plain sum (the float
+/// argument unused) and the sum of squared deviations from the mean it
+/// passes (`FloatStat`'s second pass).
+macro_rules! leaf_sums {
+    ($($sum:ident, $squares:ident: $t:ty;)*) => {$(
+        /// A short lane's sum ([`leaf`]).
+        ///
+        /// # Safety
+        /// As [`leaf`].
+        unsafe extern "C" fn $sum(p: *const u8, stride: isize, n: usize, _: $t) -> $t {
+            // SAFETY: the contract above.
+            unsafe { leaf(p, stride, n, |v: $t| v) }
+        }
+
+        /// A short lane's sum of squared deviations from `mean` ([`leaf`]).
+        ///
+        /// # Safety
+        /// As [`leaf`].
+        unsafe extern "C" fn $squares(p: *const u8, stride: isize, n: usize, mean: $t) -> $t {
+            // SAFETY: the contract above.
+            unsafe {
+                leaf(p, stride, n, |v: $t| {
+                    let d = v - mean;
+                    d * d
+                })
+            }
+        }
+    )*};
 }
 
-/// The sum of squared deviations from `mean` of a short lane of `f64`
-/// (`FloatStat`'s second pass).
-///
-/// # Safety
-/// As [`leaf`].
-unsafe extern "C" fn leaf_squares_f64(p: *const u8, stride: isize, n: usize, mean: f64) -> f64 {
-    // SAFETY: the contract above.
-    unsafe {
-        leaf(p, stride, n, |v: f64| {
-            let d = v - mean;
-            d * d
-        })
-    }
-}
-
-/// [`leaf_sum_f64`] for `f32`.
-///
-/// # Safety
-/// As [`leaf`].
-unsafe extern "C" fn leaf_sum_f32(p: *const u8, stride: isize, n: usize, _mean: f32) -> f32 {
-    // SAFETY: the contract above.
-    unsafe { leaf(p, stride, n, |v: f32| v) }
-}
-
-/// [`leaf_squares_f64`] for `f32`.
-///
-/// # Safety
-/// As [`leaf`].
-unsafe extern "C" fn leaf_squares_f32(p: *const u8, stride: isize, n: usize, mean: f32) -> f32 {
-    // SAFETY: the contract above.
-    unsafe {
-        leaf(p, stride, n, |v: f32| {
-            let d = v - mean;
-            d * d
-        })
-    }
+leaf_sums! {
+    leaf_sum_f64, leaf_squares_f64: f64;
+    leaf_sum_f32, leaf_squares_f32: f32;
 }
 
 /// The extreme of the `n` elements of `T` at `p`, `stride` bytes apart, by
