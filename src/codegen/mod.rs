@@ -1446,18 +1446,8 @@ impl<'a> Translator<'a, '_> {
         limit: Value,
         body: impl FnOnce(&mut Self, Value) -> Result<Value>,
     ) -> Result<()> {
-        let first = self.b.ins().iconst(self.ptr, start);
-        self.count_from(first, limit, body)
-    }
-
-    /// [`Translator::count_up_to`] from a value.
-    fn count_from(
-        &mut self,
-        first: Value,
-        limit: Value,
-        body: impl FnOnce(&mut Self, Value) -> Result<Value>,
-    ) -> Result<()> {
         let i = self.b.declare_var(self.ptr);
+        let first = self.b.ins().iconst(self.ptr, start);
         self.b.def_var(i, first);
         let head = self.b.create_block();
         let block = self.b.create_block();
