@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use smallvec::SmallVec;
@@ -24,12 +24,12 @@ use std::time::{Duration, Instant};
 
 use crate::array::{Array, Buffer, Data, View, ViewMut};
 use crate::ast;
-use crate::codegen::{self, CodegenOptions, OptLevel};
+use crate::codegen::{self, CodegenOptions, OptLevel, RepairKind};
 use crate::error::{Error, ErrorKind, Result, Span};
 use crate::fuse::{self, BufferKind, Plan};
 use crate::interp;
 use crate::ir::{Ir, LaneKind, LaneOp, Op, ValueId};
-use crate::jit::{self, Binding, CompiledCode};
+use crate::jit::{self, Binding, CompiledCode, RepairMode};
 use crate::lower::{self, InputType};
 use crate::par;
 use crate::parse;
@@ -167,6 +167,10 @@ pub struct CacheStats {
     /// bug) or came out over `Config::max_code_bytes`; their kernels keep
     /// running their first tier.
     pub tier_up_failures: u64,
+    /// Rows of recurrences that split calls computed again after their
+    /// chunks ran (see [`crate::par`]): a recurrence that forgets its past
+    /// (a running maximum, a smoothing) needs a few a chunk.
+    pub repaired_rows: u64,
 }
 
 /// The compiled form of one expression for one signature.
@@ -181,6 +185,43 @@ pub struct Compiled {
     /// The second tier for short lanes, if the plan has lanes it would
     /// run differently (see [`Config::tier_up_lanes`]).
     short: Option<ShortTier>,
+    /// When calls of this kernel stop splitting its recurrences.
+    backoff: RepairBackoff,
+}
+
+/// When a kernel's recurrences are split: a split call computes a
+/// recurrence's chunks afresh and then repairs them in order, which pays
+/// only if the repairs are short (the recurrence forgets where it started,
+/// as a running maximum does). A call whose repairs recomputed more than a
+/// quarter of the rows is a miss: after `m` misses in a row, the next
+/// `2^m` calls (at most 1024) with recurrences to split run whole, then
+/// one splits again, so a kernel whose data changes finds out.
+#[derive(Debug, Default)]
+struct RepairBackoff {
+    misses: AtomicU32,
+    skip: AtomicU32,
+}
+
+impl RepairBackoff {
+    /// Whether this call should run whole (counting it off).
+    fn run_whole(&self) -> bool {
+        (self.skip)
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| s.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Records a split call whose repairs recomputed `repaired` of `rows`.
+    fn record(&self, repaired: usize, rows: usize) {
+        if repaired > rows / 4 {
+            let m = self
+                .misses
+                .fetch_add(1, Ordering::Relaxed)
+                .saturating_add(1);
+            self.skip.store(1 << m.min(10), Ordering::Relaxed);
+        } else {
+            self.misses.store(0, Ordering::Relaxed);
+        }
+    }
 }
 
 /// A kernel's second tier for short lanes: its plan compiled again with
@@ -421,6 +462,7 @@ impl Engine {
         let mut stats = cache.stats;
         stats.hits += self.inner.local_hits.load(Ordering::Relaxed);
         stats.split_calls = self.inner.pool.split_calls();
+        stats.repaired_rows = self.inner.pool.repaired_rows();
         stats.entries = cache.map.len();
         stats.code_bytes = cache
             .map
@@ -645,7 +687,46 @@ impl Engine {
             code,
             compile_time: start.elapsed(),
             short,
+            backoff: RepairBackoff::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RepairBackoff;
+
+    /// Calls with recurrences to split, of `calls`, that `backoff` lets
+    /// split when each split call recomputes `repaired` of 100 rows.
+    fn splits(backoff: &RepairBackoff, calls: usize, repaired: usize) -> Vec<bool> {
+        (0..calls)
+            .map(|_| {
+                let split = !backoff.run_whole();
+                if split {
+                    backoff.record(repaired, 100);
+                }
+                split
+            })
+            .collect()
+    }
+
+    #[test]
+    fn repair_backoff_doubles_and_resets() {
+        let b = RepairBackoff::default();
+        // Cheap repairs: every call splits.
+        assert!(splits(&b, 5, 25).iter().all(|&s| s));
+        // Costly ones: after the m-th miss in a row, 2^m calls run whole.
+        let (t, f) = (true, false);
+        let want = [t, f, f, t, f, f, f, f, t, f, f, f, f, f, f, f, f, t];
+        assert_eq!(splits(&b, want.len(), 26), want);
+        // One cheap call ends the run of misses.
+        b.skip.store(0, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(splits(&b, 2, 0), [t, t]);
+        assert_eq!(splits(&b, 4, 100), [t, f, f, t]);
+        // At most 1024 calls run whole.
+        b.misses.store(40, std::sync::atomic::Ordering::Relaxed);
+        b.record(100, 100);
+        assert_eq!(b.skip.load(std::sync::atomic::Ordering::Relaxed), 1024);
     }
 }
 
@@ -1191,8 +1272,11 @@ fn run(
     }
     // Small calls pay only these two comparisons for threads.
     if pool.threads() > 1 && pool.big_enough(&shapes) {
-        if let Some(split) = pool.split(ir, &shapes) {
-            if run_split(code, ir, &split, inputs, targets, &mut outputs, pool)? {
+        let repairable: SmallVec<[ValueId; 2]> = code.repaired().collect();
+        if let Some(split) = pool.split(ir, &shapes, &repairable) {
+            let whole = !split.repairs.is_empty() && compiled.backoff.run_whole();
+            let (backoff, ran) = (&compiled.backoff, &mut outputs);
+            if !whole && run_split(code, ir, &split, inputs, targets, ran, pool, backoff)? {
                 pool.note_split();
                 return Ok(outputs);
             }
@@ -1230,10 +1314,16 @@ enum Out<'a> {
 /// temporaries and call frame, checked by `jit::run` like any call. An
 /// output that is a full reduction goes, per chunk, to a scalar of its
 /// own; those partials are combined in chunk order ([`par::combine`]) once
-/// every chunk has run. The chunks run on the engine's threads.
+/// every chunk has run. The chunks run on the engine's threads. Then the
+/// recurrences among the outputs, which every chunk's call started afresh,
+/// are repaired chunk by chunk in order ([`jit::repair`]), and `backoff`
+/// learns how much that cost.
 /// `Ok(false)`, with nothing run, if an output cannot be cut into disjoint
 /// pieces (a caller's view whose rows run backwards or interleave in
-/// memory): the call then runs whole.
+/// memory), or a recurrence reads the output's own memory (in place, which
+/// its chunks overwrite before the repair reads it): the call then runs
+/// whole.
+#[allow(clippy::too_many_arguments)]
 fn run_split(
     code: &CompiledCode,
     ir: &Ir,
@@ -1242,7 +1332,46 @@ fn run_split(
     targets: &mut [Option<ViewMut<'_>>],
     outputs: &mut [Array],
     pool: &par::Pool,
+    backoff: &RepairBackoff,
 ) -> Result<bool> {
+    // Per recurrence: its output, the inputs its sources are, its longest
+    // lag (the results a chunk hands on to the next) and how it is mended.
+    let mut repairs: Small<(usize, ValueId, Small<usize>, usize, RepairKind)> = Small::new();
+    for &(j, v) in &split.repairs {
+        let Op::Recur(rec) = &ir.node(v).op else {
+            return Err(par::mismatch("a repair of a non-recurrence"));
+        };
+        let mut sources = Small::with_capacity(rec.sources.len());
+        for s in &rec.sources {
+            let Op::Input(k) = ir.node(*s).op else {
+                return Err(par::mismatch("a recurrence source that is not an input"));
+            };
+            // In place, a chunk's call overwrites the rows its repair
+            // reads.
+            if inputs.get(k).and_then(Input::view).is_none() {
+                return Ok(false);
+            }
+            sources.push(k);
+        }
+        let lags = rec.max_lag() as usize;
+        if lags.max(rec.boundary.len()) > split.chunk_rows {
+            return Ok(false);
+        }
+        let kind = code
+            .repair_kind(v)
+            .ok_or_else(|| par::mismatch("a recurrence without a repair routine"))?;
+        repairs.push((j, v, sources, lags, kind));
+    }
+    // Chunks after the first need their call for the outputs that are not
+    // recurrences, and to start the recurrences that converge afresh.
+    let others = repairs.len() < ir.outputs.len();
+    let converge = repairs.iter().any(|r| r.4 == RepairKind::Converge);
+    // The results each chunk hands on to the next, per recurrence, once
+    // they are right (`None`: the chunk failed).
+    let carries: Vec<OnceLock<Option<Small<Scalar>>>> = (0..split.chunks().count() * repairs.len())
+        .map(|_| OnceLock::new())
+        .collect();
+    let repaired = AtomicU64::new(0);
     // One view per output, in output order.
     let mut views: Small<ViewMut<'_>> = Small::with_capacity(ir.outputs.len());
     let (mut fresh, mut given) = (outputs.iter_mut(), targets.iter_mut());
@@ -1325,7 +1454,11 @@ fn run_split(
             .ok_or_else(|| par::mismatch("fewer output pieces than chunks"))?;
         jobs.push((r0, ins, outs));
     }
-    pool.run_all(jobs, |(r0, ins, mut outs)| {
+    let jobs: Vec<_> = jobs.into_iter().enumerate().collect();
+    pool.run_all(jobs, |(c, (r0, ins, mut outs))| {
+        // Whatever happens to this chunk, the next one's wait ends.
+        let mine = &carries[c * repairs.len()..(c + 1) * repairs.len()];
+        let _failed = PublishOnDrop(mine);
         let input_shapes: Small<Shape> = ins.iter().map(|i| i.layout.shape).collect();
         let mut shapes: SmallVec<[Shape; 16]> = SmallVec::new();
         ir.infer_shapes_into(&input_shapes, &mut shapes)?;
@@ -1336,8 +1469,79 @@ fn run_split(
                 ));
             }
         }
-        run_frame(code, &shapes, &ins, &mut outs, Some((r0, inputs)))
+        // A chunk whose carries are known as it starts computes its
+        // recurrences from them directly, in one pass, as one call would.
+        let before = |r: usize| c.checked_sub(1).map(|b| &carries[b * repairs.len() + r]);
+        let known = c > 0
+            && (0..repairs.len())
+                .all(|r| before(r).is_some_and(|b| matches!(b.get(), Some(Some(_)))));
+        if c == 0 || others || (converge && !known) {
+            run_frame(code, &shapes, &ins, &mut outs, Some((r0, inputs)))?;
+        }
+        for (r, (j, v, sources, lags, kind)) in repairs.iter().enumerate() {
+            let Some(Out::View(piece)) = outs.get_mut(*j) else {
+                return Err(par::mismatch("a recurrence without its output piece"));
+            };
+            let len = piece.shape().dims().first().copied().unwrap_or(0);
+            let last_rows = |piece: &ViewMut<'_>| -> Result<Small<Scalar>> {
+                (1..=*lags)
+                    .map(|k| len.checked_sub(k).map(|i| piece.view().get(&[i])))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| par::mismatch("a chunk shorter than a lag"))
+            };
+            let Some(before) = before(r) else {
+                let _ = mine[r].set(Some(last_rows(piece)?));
+                continue;
+            };
+            let views: Small<View<'_>> = (sources.iter())
+                .map(|&k| ins.get(k).and_then(Input::view))
+                .collect::<Option<_>>()
+                .ok_or_else(|| par::mismatch("a recurrence source"))?;
+            let failed = || par::mismatch("an earlier chunk failed");
+            match *kind {
+                _ if known => {
+                    let mut carry = wait_for(before).clone().ok_or_else(failed)?;
+                    jit::repair(code, *v, piece, &views, &mut carry, RepairMode::Scan)?;
+                    let _ = mine[r].set(Some(last_rows(piece)?));
+                }
+                RepairKind::Converge => {
+                    let mut carry = wait_for(before).clone().ok_or_else(failed)?;
+                    let stopped =
+                        jit::repair(code, *v, piece, &views, &mut carry, RepairMode::Converge)?;
+                    repaired.fetch_add(stopped as u64, Ordering::Relaxed);
+                    let _ = mine[r].set(Some(last_rows(piece)?));
+                }
+                RepairKind::Fold {
+                    op,
+                    acc_first,
+                    identity,
+                } => {
+                    // The chunk's own fold, then its carry on to the next
+                    // chunk as soon as the one before is known, then the
+                    // rows from that (the fold left them in the cache).
+                    let mut own = [identity];
+                    jit::repair(code, *v, piece, &views, &mut own, RepairMode::Fold)?;
+                    let carry = wait_for(before)
+                        .as_ref()
+                        .and_then(|c| c.first().copied())
+                        .ok_or_else(failed)?;
+                    let next = match acc_first {
+                        true => crate::scalar::try_binary(op, carry, own[0]),
+                        false => crate::scalar::try_binary(op, own[0], carry),
+                    }
+                    .ok_or_else(|| par::mismatch("a running extreme's carry"))?;
+                    let _ = mine[r].set(Some(Small::from_elem(next, 1)));
+                    jit::repair(code, *v, piece, &views, &mut [carry], RepairMode::Scan)?;
+                }
+            }
+        }
+        Ok(())
     })?;
+    if !repairs.is_empty() {
+        let repaired = repaired.into_inner() as usize;
+        backoff.record(repaired, split.rows * repairs.len());
+        pool.note_repaired(repaired);
+    }
     for (j, (view, combine)) in whole_views.iter_mut().enumerate() {
         let parts: Vec<Scalar> = partials
             .iter()
@@ -1354,6 +1558,36 @@ fn run_split(
         view.assign(&result);
     }
     Ok(true)
+}
+
+/// Sets every carry of a chunk not set by the time it is dropped to
+/// `None` (the chunk failed), so that the next chunk stops waiting.
+struct PublishOnDrop<'a>(&'a [OnceLock<Option<Small<Scalar>>>]);
+
+impl Drop for PublishOnDrop<'_> {
+    fn drop(&mut self) {
+        for cell in self.0 {
+            let _ = cell.set(None);
+        }
+    }
+}
+
+/// The value of `cell` once another thread has set it: the chunk before
+/// is being run by a thread that took it earlier (chunks are taken in
+/// order) and waits for nothing later, so this ends.
+fn wait_for<T>(cell: &OnceLock<T>) -> &T {
+    let mut spins = 0u32;
+    loop {
+        if let Some(value) = cell.get() {
+            return value;
+        }
+        if spins < 100 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
 }
 
 /// Whether the rolling windows of `split` may start each chunk from

@@ -42,7 +42,7 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module, ModuleError};
 
 use crate::array::{Buffer, Data, View, ViewMut};
-use crate::codegen::{CodegenOptions, OptLevel};
+use crate::codegen::{CodegenOptions, OptLevel, RepairKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::fuse::{BufferKind, Plan};
 use crate::types::DType;
@@ -50,6 +50,39 @@ use crate::types::DType;
 /// The entry point of every kernel (see the module documentation).
 type KernelFn =
     unsafe extern "C" fn(*const *mut u8, *const isize, *const usize, *mut StreamCtx, *mut u8);
+
+/// A recurrence's repair routine (see [`repair`]):
+/// `extern "C" fn(bases: *const *mut u8, strides: *const isize, carry: *mut u8,
+/// len: usize, from: usize) -> usize`, `bases[0]`/`strides[0]` the chunk's
+/// output element 0 and byte stride, `bases[1 + j]`/`strides[1 + j]` source
+/// `j`'s (stride 0 for a scalar), `carry` the results before the chunk,
+/// `from` the first row it may stop at once converged (a running extreme's
+/// routine: 0 to fold into `carry[0]`, else a scan); returns the row it
+/// stopped at.
+type RepairFn = unsafe extern "C" fn(*const *mut u8, *const isize, *mut u8, usize, usize) -> usize;
+
+/// What [`repair`] does with a chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RepairMode {
+    /// Recompute rows from the carry until they come out as stored
+    /// ([`RepairKind::Converge`]).
+    Converge,
+    /// Compute and store every row from the carry.
+    Scan,
+    /// Fold the rows from the carry, storing nothing, and leave the result
+    /// in `carry[0]` ([`RepairKind::Fold`]).
+    Fold,
+}
+
+/// A repair routine and what it reads and writes: the recurrence's dtype
+/// and, per source, its dtype and rank.
+struct Repair {
+    value: crate::ir::ValueId,
+    kind: RepairKind,
+    f: RepairFn,
+    dtype: DType,
+    sources: Vec<(DType, u8)>,
+}
 
 /// A host function a kernel may call, with its exact Rust type.
 ///
@@ -301,6 +334,9 @@ pub(crate) struct KernelModule {
     module: OwnedModule,
     entry: FuncId,
     imports: Vec<FuncId>,
+    /// The repair routines defined so far, by recurrence, with their kind
+    /// and size.
+    repairs: Vec<(crate::ir::ValueId, RepairKind, FuncId, usize)>,
 }
 
 impl KernelModule {
@@ -329,6 +365,7 @@ impl KernelModule {
             module: OwnedModule(Some(module)),
             entry,
             imports: ids,
+            repairs: Vec::new(),
         })
     }
 
@@ -339,6 +376,46 @@ impl KernelModule {
     /// The entry signature every kernel has.
     pub(crate) fn entry_signature(&self) -> Signature {
         entry_signature(self.module.get())
+    }
+
+    /// The signature of a repair routine ([`RepairFn`]).
+    pub(crate) fn repair_signature(&self) -> Signature {
+        let module = self.module.get();
+        let mut sig = module.make_signature();
+        let ptr = module.target_config().pointer_type();
+        sig.params.extend([AbiParam::new(ptr); 5]);
+        sig.returns.push(AbiParam::new(ptr));
+        sig
+    }
+
+    /// Compiles `ctx.func` (which must have
+    /// [`KernelModule::repair_signature`]) as the repair routine of
+    /// recurrence `v`, into this kernel's module.
+    pub(crate) fn define_repair(
+        &mut self,
+        v: crate::ir::ValueId,
+        kind: RepairKind,
+        ctx: &mut Context,
+    ) -> Result<()> {
+        let sig = self.repair_signature();
+        let name = format!("arrjit_repair_{}", v.index());
+        let module = self.module.get_mut();
+        let id = module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(|e| module_error("declaring a repair routine", None, e))?;
+        if let Err(e) = module.define_function(id, ctx) {
+            return Err(module_error(
+                "compiling a repair routine",
+                Some(&ctx.func),
+                e,
+            ));
+        }
+        let bytes = ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_info().total_size as usize);
+        self.repairs.push((v, kind, id, bytes));
+        ctx.clear();
+        Ok(())
     }
 
     /// A reference to import `k` usable in `func`.
@@ -387,6 +464,32 @@ impl KernelModule {
         // finalize_definitions made it executable. The pointer stays valid
         // as long as the module, which moves into the same `CompiledCode`.
         let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
+        let mut repairs = Vec::with_capacity(self.repairs.len());
+        let mut code_bytes = code_bytes;
+        for &(v, kind, id, bytes) in &self.repairs {
+            let address = module.get_finalized_function(id);
+            // SAFETY: as for the entry: the start of a function defined with
+            // `repair_signature` (four pointer-sized parameters, one
+            // pointer-sized result, the C calling convention), which is
+            // exactly `RepairFn`, in the module that moves into the result.
+            let f = unsafe { std::mem::transmute::<*const u8, RepairFn>(address) };
+            let sources = match &ir.node(v).op {
+                crate::ir::Op::Recur(rec) => rec
+                    .sources
+                    .iter()
+                    .map(|&s| (ir.node(s).dtype, ir.node(s).rank))
+                    .collect(),
+                _ => return Err(Error::internal("a repair routine of a non-recurrence")),
+            };
+            repairs.push(Repair {
+                value: v,
+                kind,
+                f,
+                dtype: ir.node(v).dtype,
+                sources,
+            });
+            code_bytes += bytes;
+        }
         let mut stored = vec![false; plan.buffers.len()];
         for (_, access, is_store) in plan.accesses() {
             if let Some(s) = stored.get_mut(access.buffer.index()) {
@@ -407,6 +510,7 @@ impl KernelModule {
                 .filter_map(|nest| nest.recur)
                 .map(|v| (v, ir.node(v).op.clone()))
                 .collect(),
+            repairs,
             _module: OwnedModule(self.module.0.take()),
         })
     }
@@ -488,6 +592,10 @@ pub struct CompiledCode {
     /// what the loops may read), by value: a few, searched in order on
     /// every call's check (a hash map's hashing cost more than the search).
     recurrences: Vec<(crate::ir::ValueId, crate::ir::Op)>,
+    /// The repair routines of the recurrences that have one
+    /// ([`crate::codegen::repairable_recurrences`]), called only by
+    /// [`repair`].
+    repairs: Vec<Repair>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -528,6 +636,17 @@ impl CompiledCode {
     /// The plan this code implements.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// The recurrences that have a repair routine ([`repair`]), so that
+    /// the engine may split their calls ([`crate::par::split`]).
+    pub fn repaired(&self) -> impl Iterator<Item = crate::ir::ValueId> + '_ {
+        self.repairs.iter().map(|r| r.value)
+    }
+
+    /// How a split call mends recurrence `v`, if it has a repair routine.
+    pub fn repair_kind(&self, v: crate::ir::ValueId) -> Option<RepairKind> {
+        self.repairs.iter().find(|r| r.value == v).map(|r| r.kind)
     }
 }
 
@@ -676,6 +795,124 @@ pub(crate) fn run(
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Runs one chunk of recurrence `v` by its general rule: `out` is the
+/// chunk's rows, `sources` the recurrence's sources (in order: the
+/// chunk's rows of a vector, a scalar whole) and `carry` the results just
+/// before the chunk, `y[i-1]` first. `mode` says what becomes of the
+/// rows ([`RepairMode`]; `Fold` leaves its result in `carry[0]`). Returns
+/// the row it stopped at: with `Converge`, the rows from there on were
+/// already right.
+///
+/// Checked first, so that every access is in bounds: `v` has a routine;
+/// `out` is a vector of the recurrence's dtype; `carry` holds `max_lag`
+/// values of that dtype; each source has the dtype and rank the routine
+/// reads, a vector one at least as long as `out`. Errors are internal:
+/// the engine passes what it split.
+pub(crate) fn repair(
+    code: &CompiledCode,
+    v: crate::ir::ValueId,
+    out: &mut ViewMut<'_>,
+    sources: &[View<'_>],
+    carry: &mut [crate::types::Scalar],
+    mode: RepairMode,
+) -> Result<usize> {
+    use crate::ir::Op;
+    use crate::types::Scalar;
+    let bad = |what: &str| Err(Error::internal(format!("recurrence repair: {what}")));
+    let Some(routine) = code.repairs.iter().find(|r| r.value == v) else {
+        return bad("no routine");
+    };
+    let Some((_, Op::Recur(rec))) = code.recurrences.iter().find(|(r, _)| *r == v) else {
+        return bad("not a recurrence of the plan");
+    };
+    let len = match *out.shape().dims() {
+        [len] => len,
+        _ => return bad("the output is not a vector"),
+    };
+    if routine.dtype != out.dtype() {
+        return bad("the output's dtype");
+    }
+    let fold = matches!(routine.kind, RepairKind::Fold { .. });
+    if (mode == RepairMode::Converge && fold) || (mode == RepairMode::Fold && !fold) {
+        return bad("a mode the routine does not have");
+    }
+    if carry.len() != rec.max_lag() as usize || carry.iter().any(|c| c.dtype() != routine.dtype) {
+        return bad("the carried results");
+    }
+    if sources.len() != routine.sources.len() {
+        return bad("the number of sources");
+    }
+    // The carried results, one element after another.
+    let mut carried: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
+    for c in carry.iter() {
+        match *c {
+            Scalar::Bool(x) => carried.push(u8::from(x)),
+            Scalar::I32(x) => carried.extend_from_slice(&x.to_ne_bytes()),
+            Scalar::I64(x) => carried.extend_from_slice(&x.to_ne_bytes()),
+            Scalar::F32(x) => carried.extend_from_slice(&x.to_ne_bytes()),
+            Scalar::F64(x) => carried.extend_from_slice(&x.to_ne_bytes()),
+        }
+    }
+    let mut bases: smallvec::SmallVec<[*mut u8; 8]> = smallvec::SmallVec::new();
+    let mut strides: smallvec::SmallVec<[isize; 8]> = smallvec::SmallVec::new();
+    let size = out.dtype().size() as isize;
+    strides.push(out.strides()[0].wrapping_mul(size));
+    bases.push(Binding::OutputView(ViewMut::reborrow(out)).base_pointer());
+    for (view, &(dtype, rank)) in sources.iter().zip(&routine.sources) {
+        if view.dtype() != dtype || view.shape().rank() != usize::from(rank) {
+            return bad("a source's dtype or rank");
+        }
+        let stride = match *view.shape().dims() {
+            [] => 0,
+            [n] if n >= len => view.strides()[0].wrapping_mul(view.dtype().size() as isize),
+            _ => return bad("a source's shape"),
+        };
+        strides.push(stride);
+        bases.push(Binding::Input(*view).base_pointer());
+    }
+    if len == 0 {
+        return Ok(0);
+    }
+    // SAFETY: `f` is the routine of `v`, compiled for this plan's
+    // recurrence with the `RepairFn` ABI; its module lives in `code`,
+    // borrowed for the call. It reads `max_lag` elements of the
+    // recurrence's dtype from `carried` (checked: that many bytes), and
+    // reads and writes rows `0..len` of `out`, which is exclusively
+    // borrowed (a view's elements lie inside its buffer, checked when it
+    // was made); it reads rows `0..len` of each vector source (taps at
+    // the row itself; checked at least that long) and element 0 of each
+    // scalar one, shared borrows of other memory. Every element it loads
+    // or stores has the dtype the routine was compiled for (checked).
+    let from = match mode {
+        RepairMode::Converge => rec.boundary.len(),
+        RepairMode::Scan => usize::MAX,
+        RepairMode::Fold => 0,
+    };
+    let stopped = unsafe {
+        (routine.f)(
+            bases.as_ptr(),
+            strides.as_ptr(),
+            carried.as_mut_ptr(),
+            len,
+            from,
+        )
+    };
+    if stopped > len {
+        return bad("the routine stopped outside its rows");
+    }
+    if mode == RepairMode::Fold {
+        let bytes = &carried[..routine.dtype.size()];
+        carry[0] = match routine.dtype {
+            DType::Bool => Scalar::Bool(bytes[0] != 0),
+            DType::I32 => Scalar::I32(i32::from_ne_bytes(bytes.try_into().unwrap_or_default())),
+            DType::I64 => Scalar::I64(i64::from_ne_bytes(bytes.try_into().unwrap_or_default())),
+            DType::F32 => Scalar::F32(f32::from_ne_bytes(bytes.try_into().unwrap_or_default())),
+            DType::F64 => Scalar::F64(f64::from_ne_bytes(bytes.try_into().unwrap_or_default())),
+        };
+    }
+    Ok(stopped)
 }
 
 /// What came before one chunk of a split call whose rolling windows start

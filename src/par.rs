@@ -154,6 +154,8 @@ pub(crate) struct Pool {
     pool: OnceLock<Option<rayon::ThreadPool>>,
     /// Calls run as chunks so far.
     split_calls: AtomicU64,
+    /// Recurrence rows recomputed by repairs so far.
+    repaired_rows: AtomicU64,
 }
 
 impl Pool {
@@ -167,12 +169,23 @@ impl Pool {
             threshold,
             pool: OnceLock::new(),
             split_calls: AtomicU64::new(0),
+            repaired_rows: AtomicU64::new(0),
         }
     }
 
     /// Counts a call run as chunks.
     pub(crate) fn note_split(&self) {
         self.split_calls.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts recurrence rows recomputed by a repair.
+    pub(crate) fn note_repaired(&self, rows: usize) {
+        self.repaired_rows.fetch_add(rows as u64, Ordering::Relaxed);
+    }
+
+    /// Recurrence rows recomputed by repairs so far.
+    pub(crate) fn repaired_rows(&self) -> u64 {
+        self.repaired_rows.load(Ordering::Relaxed)
     }
 
     /// Calls run as chunks so far.
@@ -256,8 +269,8 @@ impl Pool {
     }
 
     /// [`split`] with this pool's threshold.
-    pub(crate) fn split(&self, ir: &Ir, shapes: &[Shape]) -> Option<Split> {
-        split_at_least(ir, shapes, self.threshold)
+    pub(crate) fn split(&self, ir: &Ir, shapes: &[Shape], repairable: &[ValueId]) -> Option<Split> {
+        split_at_least(ir, shapes, self.threshold, repairable)
     }
 }
 
@@ -269,7 +282,10 @@ impl Pool {
 /// is a full reduction: each chunk computes it over its own rows into a
 /// scalar of its own, and the partials are combined in chunk order;
 /// `windows` holds the window-length operands of the rolling windows of a
-/// vector input that chunks start from history (see [`window_history`]).
+/// vector input that chunks start from history (see [`window_history`]);
+/// `repairs` the outputs that are recurrences, as `(output index,
+/// value)`: each chunk's call starts them afresh, and they are repaired in
+/// chunk order afterwards (see [`crate::codegen::repairable_recurrences`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Split {
     pub rows: usize,
@@ -278,6 +294,7 @@ pub struct Split {
     pub halo: SmallVec<[usize; 8]>,
     pub partial: SmallVec<[Option<Combine>; 4]>,
     pub windows: SmallVec<[ValueId; 2]>,
+    pub repairs: SmallVec<[(usize, ValueId); 1]>,
 }
 
 /// How the per-chunk partials of a full reduction are combined, in chunk
@@ -319,14 +336,20 @@ enum Need {
 /// How to cut a call of `ir` whose values have `shapes`, or `None` if it
 /// must run whole: some value mixes elements along the outputs' leading
 /// axis, the outputs do not share a leading extent of at least 2, or the
-/// call is too small to cut.
-pub fn split(ir: &Ir, shapes: &[Shape]) -> Option<Split> {
-    split_at_least(ir, shapes, THRESHOLD)
+/// call is too small to cut. The recurrences in `repairable` (those the
+/// code has a repair routine for) do not prevent a split.
+pub fn split(ir: &Ir, shapes: &[Shape], repairable: &[ValueId]) -> Option<Split> {
+    split_at_least(ir, shapes, THRESHOLD, repairable)
 }
 
 /// [`split`], for calls whose largest cut value has `threshold` elements
 /// or more.
-fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> {
+fn split_at_least(
+    ir: &Ir,
+    shapes: &[Shape],
+    threshold: usize,
+    repairable: &[ValueId],
+) -> Option<Split> {
     let mut need = vec![Need::Nothing; ir.nodes.len()];
     let mut cut: SmallVec<[Option<Need>; 8]> = SmallVec::from_elem(None, ir.inputs.len());
     // Per output: how its partials combine, and the elements per row of a
@@ -334,6 +357,7 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
     let mut partial: SmallVec<[Option<Combine>; 4]> = SmallVec::new();
     let mut per_row: SmallVec<[usize; 4]> = SmallVec::new();
     let mut windows: SmallVec<[ValueId; 2]> = SmallVec::new();
+    let mut repairs: SmallVec<[(usize, ValueId); 1]> = SmallVec::new();
     let mut rows = None;
     for &out in &ir.outputs {
         let (lead, combine) = match combinable(ir, shapes, out.index()) {
@@ -442,6 +466,30 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
                     demand(p.index(), Need::Whole)?;
                 }
             }
+            // A recurrence with a repair routine is an output that
+            // nothing else reads; its sources are inputs, vectors read at
+            // the row itself (the chunk's rows) or scalars (whole).
+            Op::Recur(rec) if here == Need::Rows(0) && repairable.contains(&ValueId(v as u32)) => {
+                // One output: a value output twice is stored twice, and
+                // the repair mends one vector.
+                let mut outs = ir
+                    .outputs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.index() == v);
+                let (out, _) = outs.next()?;
+                if outs.next().is_some() {
+                    return None;
+                }
+                repairs.push((out, ValueId(v as u32)));
+                for &s in &rec.sources {
+                    let what = match shapes[s.index()].rank() {
+                        0 => Need::Whole,
+                        _ => Need::Rows(0),
+                    };
+                    demand(s.index(), what)?;
+                }
+            }
             Op::Recur(_) => return None,
         }
     }
@@ -492,6 +540,7 @@ fn split_at_least(ir: &Ir, shapes: &[Shape], threshold: usize) -> Option<Split> 
             .collect(),
         partial,
         windows,
+        repairs,
     })
 }
 

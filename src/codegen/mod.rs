@@ -131,7 +131,13 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
             Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
         };
         let lanes = lane_routines(ir, plan);
-        let result = compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx)
+        let result = repairable_recurrences(ir, plan, opts)
+            .into_iter()
+            .try_for_each(|(v, kind)| {
+                compile_repair(ir, (v, kind), opts, &mut module, &imports, ctx, fctx)?;
+                module.define_repair(v, kind, ctx)
+            })
+            .and_then(|()| compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx))
             .and_then(|clif| {
                 module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect(), ir)
             });
@@ -195,6 +201,7 @@ fn compile_with(
     b.switch_to_block(entry);
     b.seal_block(entry);
     let params = b.block_params(entry).to_vec();
+    let fma = opts.fast_math && has_fma(module.isa());
     let mut t = Translator {
         ir,
         b,
@@ -208,7 +215,7 @@ fn compile_with(
         callees: &callees,
         values: vec![None; ir.nodes.len()],
         map_base: 0,
-        fma: opts.fast_math && has_fma(module.isa()),
+        fma,
         short_lanes: opts.short_lanes,
         carried: Vec::new(),
         short: None,
@@ -229,6 +236,178 @@ fn compile_with(
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
     Ok(opts.capture_clif.then(|| ctx.func.display().to_string()))
+}
+
+/// The recurrences of `plan` that get a repair routine, so that the engine
+/// may run their calls as parallel chunks ([`crate::par`]): a chunk's call
+/// starts the recurrence afresh at its first row (the boundary rules), and
+/// the routine then recomputes its rows in order from the true results
+/// before it until they come out as the call stored them. Eligible: a
+/// recurrence loop whose result is an output and read by nothing else
+/// (later chunks' values of it are wrong until repaired), whose sources
+/// are inputs (vectors read at the row itself, or scalars: the routine
+/// reads them from the caller's memory), and that fast-math does not run
+/// two rows at a time (a linear rule's pairs start where a call starts,
+/// so a chunk's rows would not be one call's).
+pub fn repairable_recurrences(
+    ir: &Ir,
+    plan: &Plan,
+    opts: &CodegenOptions,
+) -> Vec<(ValueId, RepairKind)> {
+    use crate::ir::TapSource;
+    let read = |v: ValueId| ir.nodes.iter().any(|n| n.op.operands().contains(&v));
+    (plan.loops.iter())
+        .filter_map(|nest| nest.recur)
+        .filter(|&v| {
+            let Op::Recur(rec) = &ir.node(v).op else {
+                return false;
+            };
+            let sources_ok = rec.sources.iter().all(|&s| {
+                let node = ir.node(s);
+                matches!(node.op, Op::Input(_)) && node.rank <= 1
+            });
+            let taps_ok = rec.rules().all(|(_, rule)| {
+                rule.taps.iter().all(|t| match t.source {
+                    TapSource::Source(j) => {
+                        t.offset == 0 || rec.sources.get(j).is_some_and(|&s| ir.node(s).rank == 0)
+                    }
+                    TapSource::Prev(_) => true,
+                })
+            });
+            let scalar: Vec<bool> = rec.sources.iter().map(|&s| ir.node(s).rank == 0).collect();
+            let rule = &rec.general;
+            let (invariant, carried) = (
+                Translator::row_invariant(rule, &scalar),
+                Translator::row_carried(rule),
+            );
+            let paired = opts.fast_math
+                && rec.max_lag() == 1
+                && Translator::linear_rule(rule, &invariant, &carried).is_some();
+            ir.node(v).rank == 1
+                && ir.outputs.contains(&v)
+                && !read(v)
+                && sources_ok
+                && taps_ok
+                && !paired
+        })
+        .map(|v| (v, repair_kind(ir, v)))
+        .collect()
+}
+
+/// How a split call mends the chunks of a recurrence (see
+/// [`repairable_recurrences`] and [`crate::par`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum RepairKind {
+    /// Each chunk's call starts the recurrence afresh; the repair
+    /// recomputes its rows from the true results before it until they
+    /// come out as stored (few rows for a recurrence that forgets its
+    /// start, such as a smoothing; all of them for a sum).
+    Converge,
+    /// A running extreme `y[i] = op(y[i-1], e[i])` (or `op(e[i], y[i-1])`,
+    /// `acc_first` false), `e` free of carried results and `op` a
+    /// `maximum`/`minimum` (or, accumulator first, `fmax`/`fmin`), which is
+    /// associative bit for bit and has the exact identity `identity`: a
+    /// chunk folds its own rows from `identity`, its carry is that fold
+    /// combined with the chunk before's by `op`, and its rows are then
+    /// computed from that carry. Exact where `Converge` would recompute a
+    /// whole chunk whenever the extreme so far is not overtaken in it.
+    Fold {
+        op: BinaryOp,
+        acc_first: bool,
+        identity: Scalar,
+    },
+}
+
+/// The [`RepairKind`] of repairable recurrence `v`.
+fn repair_kind(ir: &Ir, v: ValueId) -> RepairKind {
+    let Op::Recur(rec) = &ir.node(v).op else {
+        return RepairKind::Converge;
+    };
+    let Some((_, op, _, _, acc_first)) = Translator::carried_minmax(&rec.general) else {
+        return RepairKind::Converge;
+    };
+    use BinaryOp::{Fmax, Maximum, Minimum};
+    let max = matches!(op, Maximum | Fmax);
+    let identity = match ir.node(v).dtype {
+        DType::F64 if matches!(op, Maximum | Minimum) => Some(Scalar::F64(if max {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        })),
+        DType::F32 if matches!(op, Maximum | Minimum) => Some(Scalar::F32(if max {
+            f32::NEG_INFINITY
+        } else {
+            f32::INFINITY
+        })),
+        // fmax(NaN, e) and fmin(NaN, e) are e, whatever e is; with the
+        // accumulator second no value is an identity for a NaN `e`.
+        DType::F64 if acc_first => Some(Scalar::F64(f64::NAN)),
+        DType::F32 if acc_first => Some(Scalar::F32(f32::NAN)),
+        DType::I64 => Some(Scalar::I64(if max { i64::MIN } else { i64::MAX })),
+        DType::I32 => Some(Scalar::I32(if max { i32::MIN } else { i32::MAX })),
+        _ => None,
+    };
+    match identity {
+        Some(identity) if rec.max_lag() == 1 => RepairKind::Fold {
+            op,
+            acc_first,
+            identity,
+        },
+        _ => RepairKind::Converge,
+    }
+}
+
+/// Builds into `ctx` the repair routine of recurrence `v` (see
+/// [`repairable_recurrences`] and [`crate::jit::repair`]), with the
+/// signature [`KernelModule::repair_signature`].
+#[allow(clippy::too_many_arguments)]
+fn compile_repair(
+    ir: &Ir,
+    (v, kind): (ValueId, RepairKind),
+    opts: &CodegenOptions,
+    module: &mut KernelModule,
+    imports: &[(String, HostFn)],
+    ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
+) -> Result<()> {
+    ctx.clear();
+    ctx.func = Function::with_name_signature(UserFuncName::default(), module.repair_signature());
+    let mut callees = HashMap::with_capacity(imports.len());
+    for (k, (name, _)) in imports.iter().enumerate() {
+        callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
+    }
+    let ptr = module.isa().pointer_type();
+    let frontend = module.isa().frontend_config();
+    let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    b.seal_block(entry);
+    let params = b.block_params(entry).to_vec();
+    let mut t = Translator {
+        ir,
+        b,
+        ptr,
+        mem: MemFlagsData::new().with_notrap(),
+        // Unused: a repair routine has no kernel frame.
+        buffers: params[0],
+        strides: params[1],
+        dims: params[0],
+        streams: params[0],
+        scratch: params[0],
+        callees: &callees,
+        values: vec![None; ir.nodes.len()],
+        map_base: 0,
+        // Contracted as in the kernel, so that its rows are the same bits.
+        fma: opts.fast_math && has_fma(module.isa()),
+        short_lanes: false,
+        carried: Vec::new(),
+        short: None,
+    };
+    t.translate_repair(v, kind, &params)?;
+    t.b.seal_all_blocks();
+    t.b.finalize(frontend);
+    Ok(())
 }
 
 /// Whether the target has a fused multiply-add instruction (else
@@ -582,6 +761,32 @@ struct Translator<'a, 'f> {
     short: Option<short::ShortLanes>,
 }
 
+/// What a rows loop of a recurrence does with each row's result.
+enum RowsMode {
+    /// Stores it (a kernel, or a repair routine's scan from a carry).
+    Store,
+    /// Compares it with what the output held, stores it, and leaves early
+    /// once the rest would not change (a repair routine).
+    Converge(Converge),
+    /// Nothing but carry it to the next row (a running extreme's fold).
+    Fold,
+}
+
+/// How a repair routine's rows loop may stop early: once the last `lags`
+/// rows it computed have the bits the chunk's call stored and the next row
+/// is one the call computed by the general rule (`general_from` on: the
+/// chunk's first rows took the boundary rules), every later row would come
+/// out as stored, so the loop jumps to `exit` with the next row. (A scan
+/// from a known carry passes a `general_from` past the chunk: it computes
+/// every row.)
+struct Converge {
+    exit: cranelift_codegen::ir::Block,
+    /// Consecutive rows so far with the stored bits.
+    matched: Variable,
+    lags: u32,
+    general_from: Value,
+}
+
 impl<'a> Translator<'a, '_> {
     /// Loads entry `index` of a pointer-sized frame array.
     fn frame_load(&mut self, array: Value, index: usize) -> Value {
@@ -683,13 +888,15 @@ impl<'a> Translator<'a, '_> {
         self.b.ins().brif(has_rows, pre, &[], exit, &[]);
         self.b.seal_block(pre);
         self.b.switch_to_block(pre);
+        let first = self.b.ins().iconst(self.ptr, k as i64);
         self.translate_general_rows(
             &rec.general,
-            (k, n),
+            (first, n),
             (&sources, &scalar),
             &prev,
             (out_base, out_stride),
             outer,
+            RowsMode::Store,
         )?;
         self.b.ins().jump(exit, &[]);
         self.b.switch_to_block(exit);
@@ -773,19 +980,21 @@ impl<'a> Translator<'a, '_> {
     /// `rows` is `(first, n)`; `sources` has per source its base pointer,
     /// byte stride and dtype, and whether it is a scalar (stride 0, read
     /// at offset 0); `prev[0]` carries `y[i-1]`; `out` is the output's base
-    /// pointer and byte stride.
+    /// pointer and byte stride. `mode` says what becomes of each row's
+    /// result ([`RowsMode`]).
+    #[allow(clippy::too_many_arguments)]
     fn translate_general_rows(
         &mut self,
         rule: &'a crate::ir::Rule,
-        (first, n): (usize, Value),
+        (first, n): (Value, Value),
         (sources, scalar): (&[(Value, Value, DType)], &[bool]),
         prev: &[Variable],
         (out_base, out_stride): (Value, Value),
         outer: &'a Ir,
+        mode: RowsMode,
     ) -> Result<()> {
         use crate::ir::TapSource;
         let invariant = Self::row_invariant(rule, scalar);
-        let first = self.b.ins().iconst(self.ptr, first as i64);
         // Per tap: a pointer that advances (vector source), a value loaded
         // once (scalar source), or neither (a carried result).
         let mut pointers: Vec<Option<(Variable, Value, Type)>> =
@@ -837,7 +1046,9 @@ impl<'a> Translator<'a, '_> {
             let body = self.b.create_block();
             let done = self.b.create_block();
             let linear = Self::linear_rule(rule, &invariant, &self.carried);
-            match linear.filter(|_| self.fma && prev.len() == 1) {
+            // A repair computes rows one by one, as its chunk's call did.
+            let paired = self.fma && prev.len() == 1 && matches!(mode, RowsMode::Store);
+            match linear.filter(|_| paired) {
                 Some(cm) => {
                     self.translate_row_pairs(
                         rule,
@@ -887,7 +1098,13 @@ impl<'a> Translator<'a, '_> {
                 None => self.value(rule.body.outputs[0])?,
             };
             let p = self.b.use_var(out);
-            self.b.ins().store(self.mem, y, p, 0);
+            let matched = match &mode {
+                RowsMode::Converge(c) => Some(self.count_matches(c, y, p)),
+                _ => None,
+            };
+            if !matches!(mode, RowsMode::Fold) {
+                self.b.ins().store(self.mem, y, p, 0);
+            }
             // prev[0] is y[i-1]: shift the older ones down first.
             for k in (1..prev.len()).rev() {
                 let older = self.b.use_var(prev[k - 1]);
@@ -906,6 +1123,24 @@ impl<'a> Translator<'a, '_> {
             let i = self.b.use_var(row);
             let i = self.b.ins().iadd_imm_u(i, 1);
             self.b.def_var(row, i);
+            if let (RowsMode::Converge(c), Some(matched)) = (&mode, matched) {
+                // Converged: the last `lags` rows are what the chunk's call
+                // stored, and it computed row `i` on from them by this rule.
+                let enough = self.b.ins().icmp_imm_u(
+                    IntCC::UnsignedGreaterThanOrEqual,
+                    matched,
+                    i64::from(c.lags),
+                );
+                let general =
+                    self.b
+                        .ins()
+                        .icmp(IntCC::UnsignedGreaterThanOrEqual, i, c.general_from);
+                let stop = self.b.ins().band(enough, general);
+                let go_on = self.b.create_block();
+                self.b.ins().brif(stop, c.exit, &[i.into()], go_on, &[]);
+                self.b.seal_block(go_on);
+                self.b.switch_to_block(go_on);
+            }
             let more = self.b.ins().icmp(IntCC::UnsignedLessThan, i, n);
             self.b.ins().brif(more, body, &[], done, &[]);
             self.b.seal_block(body);
@@ -1255,6 +1490,128 @@ impl<'a> Translator<'a, '_> {
         self.b.switch_to_block(join);
         self.b.seal_block(join);
         Ok(self.b.use_var(result))
+    }
+
+    /// Counts, in a repair routine, the consecutive rows whose new value `y`
+    /// has the same bits as what the chunk's call stored at `p`; returns the
+    /// count including this row.
+    fn count_matches(&mut self, c: &Converge, y: Value, p: Value) -> Value {
+        let ty = self.b.func.dfg.value_type(y);
+        let old = self.b.ins().load(ty, self.mem, p, 0);
+        let same = if ty.is_float() {
+            let int = Type::int(ty.bits() as u16).unwrap_or(types::I64);
+            let flags = MemFlagsData::new();
+            let a = self.b.ins().bitcast(int, flags, y);
+            let b = self.b.ins().bitcast(int, flags, old);
+            self.b.ins().icmp(IntCC::Equal, a, b)
+        } else {
+            self.b.ins().icmp(IntCC::Equal, y, old)
+        };
+        let before = self.b.use_var(c.matched);
+        let one_more = self.b.ins().iadd_imm_u(before, 1);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        let matched = self.b.ins().select(same, one_more, zero);
+        self.b.def_var(c.matched, matched);
+        matched
+    }
+
+    /// A repair routine's body (see [`repairable_recurrences`]): from the
+    /// routine's parameters `(bases, strides, carry, end, from)`, rows
+    /// `0..end` of a chunk by recurrence `v`'s general rule, the carried
+    /// results first loaded from `carry` (`y[i-1]`, `y[i-2]`, ... one
+    /// element after another: the rows before the chunk), stopping early
+    /// once converged at a row of `from` or later ([`Converge`]; `from`
+    /// past `end` never stops); returns the row it stopped at. The routine
+    /// of a running extreme ([`RepairKind::Fold`]) never stops early and
+    /// compares nothing.
+    fn translate_repair(&mut self, v: ValueId, kind: RepairKind, params: &[Value]) -> Result<()> {
+        let outer = self.ir;
+        let Op::Recur(rec) = &outer.node(v).op else {
+            return Err(internal(format!(
+                "repair of {v}, which is not a recurrence"
+            )));
+        };
+        let &[bases, strides, carry, end, general_from] = params else {
+            return Err(internal("a repair routine has five parameters"));
+        };
+        let start = self.b.ins().iconst(self.ptr, 0);
+        let load = |t: &mut Self, array: Value, k: usize| {
+            let flags = t.mem.with_readonly();
+            let offset = (k * t.ptr.bytes() as usize) as i32;
+            t.b.ins().load(t.ptr, flags, array, offset)
+        };
+        let out_base = load(self, bases, 0);
+        let out_stride = load(self, strides, 0);
+        let mut sources = Vec::with_capacity(rec.sources.len());
+        let mut scalar = Vec::with_capacity(rec.sources.len());
+        for (j, &s) in rec.sources.iter().enumerate() {
+            let base = load(self, bases, 1 + j);
+            let stride = load(self, strides, 1 + j);
+            sources.push((base, stride, outer.node(s).dtype));
+            scalar.push(outer.node(s).rank == 0);
+        }
+        let dtype = outer.node(v).dtype;
+        let ty = clif_type(dtype);
+        let lags = rec.max_lag();
+        let prev: Vec<Variable> = (0..lags as usize)
+            .map(|k| {
+                let offset = i32::try_from(k * dtype.size())
+                    .map_err(|_| internal("a recurrence's lag is too long"))?;
+                let y = self.b.ins().load(ty, self.mem, carry, offset);
+                let var = self.b.declare_var(ty);
+                self.b.def_var(var, y);
+                Ok(var)
+            })
+            .collect::<Result<_>>()?;
+        let matched = self.b.declare_var(self.ptr);
+        let zero = self.b.ins().iconst(self.ptr, 0);
+        self.b.def_var(matched, zero);
+        let exit = self.b.create_block();
+        self.b.append_block_param(exit, self.ptr);
+        let rows = |t: &mut Self, mode: RowsMode| {
+            t.translate_general_rows(
+                &rec.general,
+                (start, end),
+                (&sources, &scalar),
+                &prev,
+                (out_base, out_stride),
+                outer,
+                mode,
+            )
+        };
+        if kind == RepairKind::Converge {
+            let converge = Converge {
+                exit,
+                matched,
+                lags: lags.max(1),
+                general_from,
+            };
+            rows(self, RowsMode::Converge(converge))?;
+        } else {
+            // `from` 0: fold the chunk's rows into `carry[0]`, storing
+            // nothing; else compute and store every row.
+            let (fold, scan) = (self.b.create_block(), self.b.create_block());
+            let folding = self.b.ins().icmp_imm_u(IntCC::Equal, general_from, 0);
+            self.b.ins().brif(folding, fold, &[], scan, &[]);
+            self.b.seal_block(fold);
+            self.b.seal_block(scan);
+            self.b.switch_to_block(fold);
+            rows(self, RowsMode::Fold)?;
+            let acc = prev
+                .first()
+                .map(|&var| self.b.use_var(var))
+                .ok_or_else(|| internal("a running extreme without y[i-1]"))?;
+            self.b.ins().store(self.mem, acc, carry, 0);
+            self.b.ins().jump(exit, &[end.into()]);
+            self.b.switch_to_block(scan);
+            rows(self, RowsMode::Store)?;
+        }
+        self.b.ins().jump(exit, &[end.into()]);
+        self.b.switch_to_block(exit);
+        self.b.seal_block(exit);
+        let stopped = self.b.block_params(exit)[0];
+        self.b.ins().return_(&[stopped]);
+        Ok(())
     }
 
     /// Zero of a dtype (the carried results' value before row 0).

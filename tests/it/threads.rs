@@ -65,7 +65,8 @@ fn split_of(engine: &Engine, src: &str, args: &[(&str, Arg<'_>)]) -> Option<Spli
         )
         .collect();
     let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
-    par::split(&compiled.ir, &shapes)
+    let repairable: Vec<_> = compiled.code.iter().flat_map(|c| c.repaired()).collect();
+    par::split(&compiled.ir, &shapes, &repairable)
 }
 
 /// Evaluates `src` on 1, 2 and 3 threads and in the interpreter; all four
@@ -727,4 +728,296 @@ fn thread_counts_resolve() {
         })
         .to_vec();
     assert_eq!(sizes[0], sizes[1]);
+}
+
+/// Kernels whose outputs are recurrences: each kind of repair, and the
+/// recurrences that stay whole.
+const RECURRENCES: &str = "
+kernel rmax(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+}
+kernel rmin_second(x: f64[n]) -> (y: f64[n]) {
+    y[0] = -x[0]
+    y[i] = minimum(x[i] * 2, y[i-1])
+}
+kernel rfmax(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = fmax(y[i-1], x[i])
+}
+kernel rfmin_second(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = fmin(x[i], y[i-1])
+}
+kernel rmax32(x: f32[n]) -> (y: f32[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+}
+kernel imax(k: i64[n]) -> (y: i64[n]) {
+    y[0] = 7
+    y[i] = maximum(y[i-1], k[i] * 3)
+}
+kernel isum(k: i64[n]) -> (y: i64[n]) {
+    y[0] = k[0]
+    y[i] = y[i-1] + k[i]
+}
+kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]
+}
+kernel lag2(x: f64[n], a: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[1] = x[1] * 0.5
+    y[i] = a * y[i-1] + 0.25 * y[i-2] + x[i]
+}
+kernel with_others(x: f64[n]) -> (y: f64[n], z: f64[n], s: f64, v: f64[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+    z = x * 2
+    s = nanmax(x)
+    v[0] = 0
+    v[i] = 0.5 * v[i-1] + x[i]
+}
+";
+
+/// NaNs with distinct payloads, which the first NaN's bits must win.
+fn payload_nans(n: usize, seed: u64) -> Vec<f64> {
+    let mut x = spread(n, seed);
+    for k in (n / 3..n).step_by(n / 7) {
+        x[k] = f64::from_bits(0x7ff8_0000_0000_0000 | k as u64);
+    }
+    x
+}
+
+/// Zeros of both signs and a few negatives only: every running extreme
+/// is a tie between zeros, which the last one must win.
+fn signed_zeros(n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|k| match k % 5 {
+            0 | 3 => 0.0,
+            1 => -0.0,
+            2 => -1.5,
+            _ => -(k as f64),
+        })
+        .collect()
+}
+
+/// A series that falls, so that no chunk's own extreme ever overtakes the
+/// one before it; and a random walk, whose extreme rarely moves.
+fn falling(n: usize) -> Vec<f64> {
+    (0..n).map(|k| 1e6 - k as f64 * 0.5).collect()
+}
+
+fn walk(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut at = 0.0;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            at += (s >> 11) as f64 / (1u64 << 53) as f64 - 0.5;
+            at
+        })
+        .collect()
+}
+
+/// Calls kernel `name` of [`RECURRENCES`] on 1, 2 and 3 threads and in
+/// the interpreter: all the same bits. Returns the 2-thread engine's
+/// split calls.
+fn check_kernel(name: &str, args: &[(&str, Arg<'_>)]) -> u64 {
+    let call = |engine: &Engine| {
+        let kernel = (engine.compile_module(RECURRENCES).unwrap())
+            .kernel(name)
+            .unwrap();
+        kernel.call(args).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let one = call(&engine(1));
+    let two = engine(2);
+    for (label, other) in [
+        ("2 threads", call(&two)),
+        ("3 threads", call(&engine(3))),
+        ("interpreter", call(&oracle())),
+    ] {
+        for ((out, a), (_, b)) in one.iter().zip(&other) {
+            if let Err(e) = same_bits(a, b) {
+                panic!("{name} `{out}`: 1 thread vs {label}: {e}");
+            }
+        }
+    }
+    two.stats().split_calls
+}
+
+#[test]
+fn recurrences_split_and_agree_bitwise() {
+    // An odd length: the last chunk is short.
+    {
+        let n = N;
+        let sets = [
+            spread(n, 20),
+            payload_nans(n, 21),
+            signed_zeros(n),
+            falling(n),
+            walk(n, 22),
+            data(n, 23),
+        ];
+        for x in &sets {
+            let xs = [("x", Arg::from(x.as_slice()))];
+            for name in [
+                "rmax",
+                "rmin_second",
+                "rfmax",
+                "rfmin_second",
+                "with_others",
+            ] {
+                assert_eq!(check_kernel(name, &xs), 1, "{name} splits");
+            }
+            let x32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let xs32 = [("x", Arg::from(x32.as_slice()))];
+            assert_eq!(check_kernel("rmax32", &xs32), 1);
+            for (name, a) in [("ewma", 0.1), ("ewma", 0.999), ("lag2", 0.5)] {
+                let param = if name == "ewma" { "alpha" } else { "a" };
+                let args = [("x", Arg::from(x.as_slice())), (param, Arg::from(a))];
+                assert_eq!(check_kernel(name, &args), 1, "{name} splits");
+            }
+        }
+        let ints: Vec<i64> = (0..n as i64)
+            .map(|k| (k * 7919) % 100_003 - k / 3)
+            .collect();
+        let ks = [("k", Arg::from(ints.as_slice()))];
+        assert_eq!(check_kernel("imax", &ks), 1);
+        assert_eq!(check_kernel("isum", &ks), 1);
+    }
+}
+
+#[test]
+fn repairs_recompute_what_they_must() {
+    // A sum never forgets where it started: a chunk started afresh is
+    // wrong to its end, and its repair recomputes all of it (a chunk
+    // whose carry was known when it started is computed once, from it).
+    let ints: Vec<i64> = (0..N as i64).map(|k| k % 1000 - 400).collect();
+    let want = (engine(1).compile_module(RECURRENCES).unwrap())
+        .kernel("isum")
+        .unwrap()
+        .call(&[("k", Arg::from(ints.as_slice()))])
+        .unwrap();
+    let e = engine(2);
+    let kernel = e
+        .compile_module(RECURRENCES)
+        .unwrap()
+        .kernel("isum")
+        .unwrap();
+    let args = [("k", Arg::from(ints.as_slice()))];
+    for _ in 0..8 {
+        same_bits(&want[0].1, &kernel.call(&args).unwrap()[0].1).unwrap();
+    }
+    assert!(e.stats().repaired_rows <= 8 * N as u64);
+    // A smoothing forgets within a few hundred rows: every call splits,
+    // and the repairs recompute a sliver of the rows.
+    let x = spread(N, 24);
+    let e = engine(2);
+    let kernel = e
+        .compile_module(RECURRENCES)
+        .unwrap()
+        .kernel("ewma")
+        .unwrap();
+    let args = [("x", Arg::from(x.as_slice())), ("alpha", Arg::from(0.1))];
+    for _ in 0..4 {
+        kernel.call(&args).unwrap();
+    }
+    let stats = e.stats();
+    assert_eq!(stats.split_calls, 4);
+    assert!(stats.repaired_rows < 4 * N as u64 / 20);
+}
+
+#[test]
+fn recurrence_splits_follow_their_rules() {
+    let compiled_split = |name: &str, fast_math: bool| {
+        let e = Engine::with_config(Config {
+            threads: 2,
+            fast_math,
+            ..Config::default()
+        });
+        let x = spread(N, 25);
+        let kernel = e.compile_module(RECURRENCES).unwrap().kernel(name).unwrap();
+        let mut args = vec![("x", Arg::from(x.as_slice()))];
+        if name == "ewma" {
+            args.push(("alpha", Arg::from(0.3)));
+        }
+        kernel.call(&args).unwrap();
+        e.stats().split_calls
+    };
+    // Fast-math pairs a linear recurrence's rows from where a call
+    // starts, so its chunks could not be repaired: it runs whole.
+    assert_eq!(compiled_split("ewma", true), 0);
+    assert_eq!(compiled_split("ewma", false), 1);
+    assert_eq!(compiled_split("rmax", true), 1);
+    // Contracted rules that are not paired split, with the same bits as
+    // one thread's contracted code.
+    let x = spread(N, 27);
+    let args = [("x", Arg::from(x.as_slice())), ("a", Arg::from(0.5))];
+    let fast = |threads| {
+        let e = Engine::with_config(Config {
+            threads,
+            fast_math: true,
+            ..Config::default()
+        });
+        let kernel = e
+            .compile_module(RECURRENCES)
+            .unwrap()
+            .kernel("lag2")
+            .unwrap();
+        (kernel.call(&args).unwrap(), e.stats().split_calls)
+    };
+    let ((one, _), (two, splits)) = (fast(1), fast(2));
+    same_bits(&one[0].1, &two[0].1).unwrap();
+    assert_eq!(splits, 1);
+    // The split itself: the recurrence is an output to repair.
+    let x = spread(N, 26);
+    let split = split_of_kernel("rmax", &[("x", Arg::from(x.as_slice()))]).expect("splits");
+    assert_eq!(split.repairs.len(), 1);
+    // A recurrence read by another value, or of a computed source, runs
+    // whole.
+    let module = "
+kernel read(x: f64[n]) -> (y: f64[n], z: f64[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+    z = y * 2
+}
+kernel computed(x: f64[n]) -> (y: f64[n]) {
+    let c = x * 2
+    y[0] = c[0]
+    y[i] = maximum(y[i-1], c[i])
+}";
+    for name in ["read", "computed"] {
+        let e = engine(2);
+        let kernel = e.compile_module(module).unwrap().kernel(name).unwrap();
+        let got = kernel.call(&[("x", Arg::from(x.as_slice()))]).unwrap();
+        let want = (engine(1)
+            .compile_module(module)
+            .unwrap()
+            .kernel(name)
+            .unwrap())
+        .call(&[("x", Arg::from(x.as_slice()))])
+        .unwrap();
+        same_bits(&want[0].1, &got[0].1).unwrap();
+        assert_eq!(e.stats().split_calls, 0, "{name}");
+    }
+}
+
+/// The split of kernel `name` of [`RECURRENCES`] on 2 threads.
+fn split_of_kernel(name: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
+    let e = engine(2);
+    let kernel = e.compile_module(RECURRENCES).unwrap().kernel(name).unwrap();
+    let compiled = kernel.compiled(args).expect("compiles");
+    let shapes: Vec<Shape> = args
+        .iter()
+        .map(|(_, a)| match a {
+            Arg::Array(v) => v.shape(),
+            Arg::Scalar(_) => Shape::SCALAR,
+        })
+        .collect();
+    let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
+    let repairable: Vec<_> = compiled.code.iter().flat_map(|c| c.repaired()).collect();
+    par::split(&compiled.ir, &shapes, &repairable)
 }
