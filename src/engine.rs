@@ -185,7 +185,24 @@ pub struct Compiled {
     /// The second tier for short lanes, if the plan has lanes it would
     /// run differently (see [`Config::tier_up_lanes`]).
     short: Option<ShortTier>,
-    /// When calls of this kernel stop splitting its recurrences.
+    /// The repair routines of its recurrences, if it has any a split call
+    /// can repair (see [`crate::par`]).
+    repairs: Option<RepairTier>,
+}
+
+/// A kernel's repair routines, compiled by the first call that splits a
+/// recurrence (a kernel never split pays nothing for them), and when to
+/// stop splitting.
+#[derive(Debug)]
+struct RepairTier {
+    /// The recurrences and how they are mended
+    /// (`codegen::repairable_recurrences`).
+    kinds: Vec<(ValueId, RepairKind)>,
+    /// The kernel's options (the routines contract as its rules do).
+    opts: CodegenOptions,
+    /// `None` if they could not be compiled: the kernel's recurrences then
+    /// run whole.
+    code: OnceLock<Option<jit::RepairCode>>,
     backoff: RepairBackoff,
 }
 
@@ -247,14 +264,26 @@ struct ShortTier {
 }
 
 impl Compiled {
-    /// Machine code bytes of both tiers.
+    /// Machine code bytes of both tiers and the repair routines.
     pub fn code_bytes(&self) -> usize {
         let second = (self.short.as_ref())
             .and_then(|t| t.code.get())
             .and_then(Option::as_ref);
+        let repairs = (self.repairs.as_ref())
+            .and_then(|t| t.code.get())
+            .and_then(Option::as_ref)
+            .map_or(0, jit::RepairCode::code_bytes);
         (self.code.iter().chain(second))
             .map(CompiledCode::code_bytes)
-            .sum()
+            .sum::<usize>()
+            + repairs
+    }
+
+    /// The recurrences a split call may repair (see [`crate::par::split`]).
+    pub fn repairable(&self) -> Vec<ValueId> {
+        (self.repairs.iter())
+            .flat_map(|r| r.kinds.iter().map(|(v, _)| *v))
+            .collect()
     }
 
     /// Whether calls now run the second tier for short lanes.
@@ -270,6 +299,34 @@ impl Compiled {
     /// to reach the count (on `engine`, whose statistics and code budget
     /// it joins). Calls that reach it while another compiles run the first
     /// tier; a tier that could not be compiled leaves the first for good.
+    /// The kernel's repair routines, compiled by the first call that needs
+    /// them (others meanwhile wait for them: a split call is long);
+    /// `None` if they could not be compiled.
+    fn repair_code<'a>(
+        &'a self,
+        tier: &'a RepairTier,
+        engine: &Engine,
+    ) -> Option<&'a jit::RepairCode> {
+        let mut fresh = false;
+        let code = tier.code.get_or_init(|| {
+            fresh = true;
+            let start = Instant::now();
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                codegen::compile_repairs(&self.ir, &self.plan, &tier.opts)
+            }));
+            engine.lock().stats.compile_time += start.elapsed();
+            match code {
+                Ok(Ok(code)) => Some(code),
+                Ok(Err(_)) | Err(_) => None,
+            }
+        });
+        if fresh && code.is_some() {
+            // Now that its code counts.
+            engine.trim_code_memory(self);
+        }
+        code.as_ref()
+    }
+
     fn code_for<'a>(
         &'a self,
         first: &'a CompiledCode,
@@ -660,6 +717,22 @@ impl Engine {
                 Some(code)
             }
         };
+        let repairs = code.as_ref().and_then(|_| {
+            let opts = CodegenOptions {
+                opt_level: config.opt_level,
+                verify: config.verify,
+                capture_clif: false,
+                fast_math: config.fast_math,
+                short_lanes: false,
+            };
+            let kinds = codegen::repairable_recurrences(&ir, &plan, &opts);
+            (!kinds.is_empty()).then(|| RepairTier {
+                kinds,
+                opts,
+                code: OnceLock::new(),
+                backoff: RepairBackoff::default(),
+            })
+        });
         let short = match (&code, config.tier_up_lanes) {
             (Some(_), threshold) if threshold != u64::MAX => {
                 let loops = codegen::short_lane_loops(&plan);
@@ -687,7 +760,7 @@ impl Engine {
             code,
             compile_time: start.elapsed(),
             short,
-            backoff: RepairBackoff::default(),
+            repairs,
         })
     }
 }
@@ -1272,13 +1345,23 @@ fn run(
     }
     // Small calls pay only these two comparisons for threads.
     if pool.threads() > 1 && pool.big_enough(&shapes) {
-        let repairable: SmallVec<[ValueId; 2]> = code.repaired().collect();
-        if let Some(split) = pool.split(ir, &shapes, &repairable) {
-            let whole = !split.repairs.is_empty() && compiled.backoff.run_whole();
-            let (backoff, ran) = (&compiled.backoff, &mut outputs);
-            if !whole && run_split(code, ir, &split, inputs, targets, ran, pool, backoff)? {
-                pool.note_split();
-                return Ok(outputs);
+        if let Some(split) = pool.split(ir, &shapes, &compiled.repairable()) {
+            let repairs = match (&compiled.repairs, split.repairs.is_empty()) {
+                (_, true) => Ok(None),
+                (Some(tier), false) if !tier.backoff.run_whole() => {
+                    match compiled.repair_code(tier, engine) {
+                        Some(code) => Ok(Some((code, &tier.backoff))),
+                        None => Err(()),
+                    }
+                }
+                _ => Err(()),
+            };
+            if let Ok(repairs) = repairs {
+                let ran = &mut outputs;
+                if run_split(code, ir, &split, inputs, targets, ran, pool, repairs)? {
+                    pool.note_split();
+                    return Ok(outputs);
+                }
             }
         }
     }
@@ -1332,7 +1415,7 @@ fn run_split(
     targets: &mut [Option<ViewMut<'_>>],
     outputs: &mut [Array],
     pool: &par::Pool,
-    backoff: &RepairBackoff,
+    repair: Option<(&jit::RepairCode, &RepairBackoff)>,
 ) -> Result<bool> {
     // Per recurrence: its output, the inputs its sources are, its longest
     // lag (the results a chunk hands on to the next) and how it is mended.
@@ -1357,14 +1440,19 @@ fn run_split(
         if lags.max(rec.boundary.len()) > split.chunk_rows {
             return Ok(false);
         }
-        let kind = code
-            .repair_kind(v)
+        let kind = repair
+            .and_then(|(code, _)| code.kind(v))
             .ok_or_else(|| par::mismatch("a recurrence without a repair routine"))?;
         repairs.push((j, v, sources, lags, kind));
     }
     // Chunks after the first need their call for the outputs that are not
     // recurrences, and to start the recurrences that converge afresh.
     let others = repairs.len() < ir.outputs.len();
+    let routines = match (repair, repairs.is_empty()) {
+        (Some((code, _)), _) => Some(code),
+        (None, true) => None,
+        (None, false) => return Err(par::mismatch("recurrences without repair routines")),
+    };
     let converge = repairs.iter().any(|r| r.4 == RepairKind::Converge);
     // The results each chunk hands on to the next, per recurrence, once
     // they are right (`None`: the chunk failed).
@@ -1479,6 +1567,9 @@ fn run_split(
             run_frame(code, &shapes, &ins, &mut outs, Some((r0, inputs)))?;
         }
         for (r, (j, v, sources, lags, kind)) in repairs.iter().enumerate() {
+            let Some(routines) = routines else {
+                return Err(par::mismatch("recurrences without repair routines"));
+            };
             let Some(Out::View(piece)) = outs.get_mut(*j) else {
                 return Err(par::mismatch("a recurrence without its output piece"));
             };
@@ -1501,13 +1592,19 @@ fn run_split(
             match *kind {
                 _ if known => {
                     let mut carry = wait_for(before).clone().ok_or_else(failed)?;
-                    jit::repair(code, *v, piece, &views, &mut carry, RepairMode::Scan)?;
+                    jit::repair(routines, *v, piece, &views, &mut carry, RepairMode::Scan)?;
                     let _ = mine[r].set(Some(last_rows(piece)?));
                 }
                 RepairKind::Converge => {
                     let mut carry = wait_for(before).clone().ok_or_else(failed)?;
-                    let stopped =
-                        jit::repair(code, *v, piece, &views, &mut carry, RepairMode::Converge)?;
+                    let stopped = jit::repair(
+                        routines,
+                        *v,
+                        piece,
+                        &views,
+                        &mut carry,
+                        RepairMode::Converge,
+                    )?;
                     repaired.fetch_add(stopped as u64, Ordering::Relaxed);
                     let _ = mine[r].set(Some(last_rows(piece)?));
                 }
@@ -1520,7 +1617,7 @@ fn run_split(
                     // chunk as soon as the one before is known, then the
                     // rows from that (the fold left them in the cache).
                     let mut own = [identity];
-                    jit::repair(code, *v, piece, &views, &mut own, RepairMode::Fold)?;
+                    jit::repair(routines, *v, piece, &views, &mut own, RepairMode::Fold)?;
                     let carry = wait_for(before)
                         .as_ref()
                         .and_then(|c| c.first().copied())
@@ -1531,7 +1628,7 @@ fn run_split(
                     }
                     .ok_or_else(|| par::mismatch("a running extreme's carry"))?;
                     let _ = mine[r].set(Some(Small::from_elem(next, 1)));
-                    jit::repair(code, *v, piece, &views, &mut [carry], RepairMode::Scan)?;
+                    jit::repair(routines, *v, piece, &views, &mut [carry], RepairMode::Scan)?;
                 }
             }
         }
@@ -1539,7 +1636,9 @@ fn run_split(
     })?;
     if !repairs.is_empty() {
         let repaired = repaired.into_inner() as usize;
-        backoff.record(repaired, split.rows * repairs.len());
+        if let Some((_, backoff)) = repair {
+            backoff.record(repaired, split.rows * repairs.len());
+        }
         pool.note_repaired(repaired);
     }
     for (j, (view, combine)) in whole_views.iter_mut().enumerate() {

@@ -74,14 +74,58 @@ pub(crate) enum RepairMode {
     Fold,
 }
 
-/// A repair routine and what it reads and writes: the recurrence's dtype
-/// and, per source, its dtype and rank.
-struct Repair {
+/// A repair routine (`F`: its address, or its declaration while it is
+/// compiled) and what it reads and writes: the recurrence's dtype, per
+/// source its dtype and rank, its longest lag and its boundary rows.
+struct Repair<F = RepairFn> {
     value: crate::ir::ValueId,
     kind: RepairKind,
-    f: RepairFn,
+    f: F,
     dtype: DType,
     sources: Vec<(DType, u8)>,
+    lags: usize,
+    boundary: usize,
+}
+
+/// A kernel's repair routines ([`repair`]), compiled into a module of
+/// their own when a call of the kernel first splits a recurrence.
+/// Immutable once built, like [`CompiledCode`].
+pub struct RepairCode {
+    repairs: Vec<Repair>,
+    code_bytes: usize,
+    /// Owns the code memory; only ever used by its `Drop`.
+    _module: OwnedModule,
+}
+
+// SAFETY: as for `CompiledCode`: nothing reachable through `&RepairCode`
+// touches the module, the routines' code is immutable once finalized, and
+// each routine is reentrant (no state between calls, writes only through
+// its parameters, calls only pure host functions).
+unsafe impl Sync for RepairCode {}
+const _: () = {
+    const fn shareable<T: Send + Sync>() {}
+    shareable::<RepairCode>();
+};
+
+impl RepairCode {
+    /// Size of the routines' machine code in bytes.
+    pub fn code_bytes(&self) -> usize {
+        self.code_bytes
+    }
+
+    /// How a split call mends recurrence `v`, if it has a routine.
+    pub fn kind(&self, v: crate::ir::ValueId) -> Option<RepairKind> {
+        self.repairs.iter().find(|r| r.value == v).map(|r| r.kind)
+    }
+}
+
+impl std::fmt::Debug for RepairCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RepairCode")
+            .field("routines", &self.repairs.len())
+            .field("code_bytes", &self.code_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A host function a kernel may call, with its exact Rust type.
@@ -329,14 +373,14 @@ fn module_error(what: &str, func: Option<&Function>, e: ModuleError) -> Error {
 }
 
 /// A kernel being compiled: its own module, its entry declaration and the
-/// host functions it imports.
+/// host functions it imports (or, with no entry, a kernel's repair
+/// routines: [`KernelModule::finish_repairs`]).
 pub(crate) struct KernelModule {
     module: OwnedModule,
-    entry: FuncId,
+    entry: Option<FuncId>,
     imports: Vec<FuncId>,
-    /// The repair routines defined so far, by recurrence, with their kind
-    /// and size.
-    repairs: Vec<(crate::ir::ValueId, RepairKind, FuncId, usize)>,
+    /// The repair routines defined so far, with their size.
+    repairs: Vec<(Repair<FuncId>, usize)>,
 }
 
 impl KernelModule {
@@ -344,6 +388,21 @@ impl KernelModule {
     /// registered as symbols and declared; refer to import `k` with
     /// [`KernelModule::import_in_func`].
     pub(crate) fn new(opts: &CodegenOptions, imports: &[(String, HostFn)]) -> Result<KernelModule> {
+        let mut module = KernelModule::without_entry(opts, imports)?;
+        let sig = module.entry_signature();
+        let entry = (module.module.get_mut())
+            .declare_function("arrjit_kernel", Linkage::Export, &sig)
+            .map_err(|e| module_error("declaring the kernel", None, e))?;
+        module.entry = Some(entry);
+        Ok(module)
+    }
+
+    /// [`KernelModule::new`] without the kernel's entry: for its repair
+    /// routines, compiled when a call first needs them.
+    pub(crate) fn without_entry(
+        opts: &CodegenOptions,
+        imports: &[(String, HostFn)],
+    ) -> Result<KernelModule> {
         let mut builder = JITBuilder::with_isa(isa(opts)?, default_libcall_names());
         for (name, f) in imports {
             builder.symbol(name.as_str(), f.address());
@@ -357,13 +416,9 @@ impl KernelModule {
                 .map_err(|e| module_error("declaring a host function", None, e))?;
             ids.push(id);
         }
-        let sig = entry_signature(&module);
-        let entry = module
-            .declare_function("arrjit_kernel", Linkage::Export, &sig)
-            .map_err(|e| module_error("declaring the kernel", None, e))?;
         Ok(KernelModule {
             module: OwnedModule(Some(module)),
-            entry,
+            entry: None,
             imports: ids,
             repairs: Vec::new(),
         })
@@ -393,10 +448,14 @@ impl KernelModule {
     /// recurrence `v`, into this kernel's module.
     pub(crate) fn define_repair(
         &mut self,
+        ir: &crate::ir::Ir,
         v: crate::ir::ValueId,
         kind: RepairKind,
         ctx: &mut Context,
     ) -> Result<()> {
+        let crate::ir::Op::Recur(rec) = &ir.node(v).op else {
+            return Err(Error::internal("a repair routine of a non-recurrence"));
+        };
         let sig = self.repair_signature();
         let name = format!("arrjit_repair_{}", v.index());
         let module = self.module.get_mut();
@@ -413,9 +472,56 @@ impl KernelModule {
         let bytes = ctx
             .compiled_code()
             .map_or(0, |c| c.code_info().total_size as usize);
-        self.repairs.push((v, kind, id, bytes));
+        let repair = Repair {
+            value: v,
+            kind,
+            f: id,
+            dtype: ir.node(v).dtype,
+            sources: (rec.sources.iter())
+                .map(|&s| (ir.node(s).dtype, ir.node(s).rank))
+                .collect(),
+            lags: rec.max_lag() as usize,
+            boundary: rec.boundary.len(),
+        };
+        self.repairs.push((repair, bytes));
         ctx.clear();
         Ok(())
+    }
+
+    /// Makes the repair routines defined so far executable and wraps them
+    /// (a module made [`KernelModule::without_entry`]).
+    pub(crate) fn finish_repairs(mut self) -> Result<RepairCode> {
+        let module = self.module.get_mut();
+        module
+            .finalize_definitions()
+            .map_err(|e| module_error("finalizing", None, e))?;
+        let mut repairs = Vec::with_capacity(self.repairs.len());
+        let mut code_bytes = 0;
+        for (r, bytes) in self.repairs.drain(..) {
+            let address = module.get_finalized_function(r.f);
+            // SAFETY: `address` is the start of a function defined with
+            // `repair_signature` (five pointer-sized parameters, one
+            // pointer-sized result, the C calling convention), which is
+            // exactly `RepairFn`; finalize_definitions made it executable.
+            // The pointer stays valid as long as the module, which moves
+            // into the same `RepairCode`.
+            let f = unsafe { std::mem::transmute::<*const u8, RepairFn>(address) };
+            repairs.push(Repair {
+                value: r.value,
+                kind: r.kind,
+                f,
+                dtype: r.dtype,
+                sources: r.sources,
+                lags: r.lags,
+                boundary: r.boundary,
+            });
+            code_bytes += bytes;
+        }
+        Ok(RepairCode {
+            repairs,
+            code_bytes,
+            _module: OwnedModule(self.module.0.take()),
+        })
     }
 
     /// A reference to import `k` usable in `func`.
@@ -439,8 +545,11 @@ impl KernelModule {
         lanes: Vec<Box<LaneRoutine>>,
         ir: &crate::ir::Ir,
     ) -> Result<CompiledCode> {
+        let entry = self
+            .entry
+            .ok_or_else(|| Error::internal("a kernel module without its entry"))?;
         let module = self.module.get_mut();
-        let define = module.define_function(self.entry, ctx);
+        let define = module.define_function(entry, ctx);
         if let Err(e) = define {
             return Err(module_error("compiling", Some(&ctx.func), e));
         }
@@ -457,39 +566,13 @@ impl KernelModule {
         module
             .finalize_definitions()
             .map_err(|e| module_error("finalizing", None, e))?;
-        let address = module.get_finalized_function(self.entry);
+        let address = module.get_finalized_function(entry);
         // SAFETY: `address` is the start of the function just defined with
         // `entry_signature` (five pointer-sized parameters, no results, the
         // platform's C calling convention), which is exactly `KernelFn`;
         // finalize_definitions made it executable. The pointer stays valid
         // as long as the module, which moves into the same `CompiledCode`.
         let entry = unsafe { std::mem::transmute::<*const u8, KernelFn>(address) };
-        let mut repairs = Vec::with_capacity(self.repairs.len());
-        let mut code_bytes = code_bytes;
-        for &(v, kind, id, bytes) in &self.repairs {
-            let address = module.get_finalized_function(id);
-            // SAFETY: as for the entry: the start of a function defined with
-            // `repair_signature` (four pointer-sized parameters, one
-            // pointer-sized result, the C calling convention), which is
-            // exactly `RepairFn`, in the module that moves into the result.
-            let f = unsafe { std::mem::transmute::<*const u8, RepairFn>(address) };
-            let sources = match &ir.node(v).op {
-                crate::ir::Op::Recur(rec) => rec
-                    .sources
-                    .iter()
-                    .map(|&s| (ir.node(s).dtype, ir.node(s).rank))
-                    .collect(),
-                _ => return Err(Error::internal("a repair routine of a non-recurrence")),
-            };
-            repairs.push(Repair {
-                value: v,
-                kind,
-                f,
-                dtype: ir.node(v).dtype,
-                sources,
-            });
-            code_bytes += bytes;
-        }
         let mut stored = vec![false; plan.buffers.len()];
         for (_, access, is_store) in plan.accesses() {
             if let Some(s) = stored.get_mut(access.buffer.index()) {
@@ -510,7 +593,6 @@ impl KernelModule {
                 .filter_map(|nest| nest.recur)
                 .map(|v| (v, ir.node(v).op.clone()))
                 .collect(),
-            repairs,
             _module: OwnedModule(self.module.0.take()),
         })
     }
@@ -592,10 +674,6 @@ pub struct CompiledCode {
     /// what the loops may read), by value: a few, searched in order on
     /// every call's check (a hash map's hashing cost more than the search).
     recurrences: Vec<(crate::ir::ValueId, crate::ir::Op)>,
-    /// The repair routines of the recurrences that have one
-    /// ([`crate::codegen::repairable_recurrences`]), called only by
-    /// [`repair`].
-    repairs: Vec<Repair>,
     /// Owns the code memory; only ever used by its `Drop`.
     _module: OwnedModule,
 }
@@ -636,17 +714,6 @@ impl CompiledCode {
     /// The plan this code implements.
     pub fn plan(&self) -> &Plan {
         &self.plan
-    }
-
-    /// The recurrences that have a repair routine ([`repair`]), so that
-    /// the engine may split their calls ([`crate::par::split`]).
-    pub fn repaired(&self) -> impl Iterator<Item = crate::ir::ValueId> + '_ {
-        self.repairs.iter().map(|r| r.value)
-    }
-
-    /// How a split call mends recurrence `v`, if it has a repair routine.
-    pub fn repair_kind(&self, v: crate::ir::ValueId) -> Option<RepairKind> {
-        self.repairs.iter().find(|r| r.value == v).map(|r| r.kind)
     }
 }
 
@@ -811,21 +878,17 @@ pub(crate) fn run(
 /// reads, a vector one at least as long as `out`. Errors are internal:
 /// the engine passes what it split.
 pub(crate) fn repair(
-    code: &CompiledCode,
+    code: &RepairCode,
     v: crate::ir::ValueId,
     out: &mut ViewMut<'_>,
     sources: &[View<'_>],
     carry: &mut [crate::types::Scalar],
     mode: RepairMode,
 ) -> Result<usize> {
-    use crate::ir::Op;
     use crate::types::Scalar;
     let bad = |what: &str| Err(Error::internal(format!("recurrence repair: {what}")));
     let Some(routine) = code.repairs.iter().find(|r| r.value == v) else {
         return bad("no routine");
-    };
-    let Some((_, Op::Recur(rec))) = code.recurrences.iter().find(|(r, _)| *r == v) else {
-        return bad("not a recurrence of the plan");
     };
     let len = match *out.shape().dims() {
         [len] => len,
@@ -838,7 +901,7 @@ pub(crate) fn repair(
     if (mode == RepairMode::Converge && fold) || (mode == RepairMode::Fold && !fold) {
         return bad("a mode the routine does not have");
     }
-    if carry.len() != rec.max_lag() as usize || carry.iter().any(|c| c.dtype() != routine.dtype) {
+    if carry.len() != routine.lags || carry.iter().any(|c| c.dtype() != routine.dtype) {
         return bad("the carried results");
     }
     if sources.len() != routine.sources.len() {
@@ -886,7 +949,7 @@ pub(crate) fn repair(
     // scalar one, shared borrows of other memory. Every element it loads
     // or stores has the dtype the routine was compiled for (checked).
     let from = match mode {
-        RepairMode::Converge => rec.boundary.len(),
+        RepairMode::Converge => routine.boundary,
         RepairMode::Scan => usize::MAX,
         RepairMode::Fold => 0,
     };

@@ -42,6 +42,41 @@
 //!   results by then). Scans, shifts and windows of computed values along
 //!   the leading axis read rows before the chunk (back to the start, `k`
 //!   rows, the operand's history): they stay whole.
+//! - **A recurrence is repaired chunk by chunk.** A kernel output defined
+//!   by rules (`y[i] = f(y[i-1], x[i])`) that nothing else reads, whose
+//!   sources are inputs read at the row itself or scalars, has a repair
+//!   routine ([`crate::codegen::repairable_recurrences`]), compiled into a
+//!   module of its own by the first call that splits it (a kernel never
+//!   split does not pay for it: it would double a running maximum's
+//!   compile, about a million instructions). Each chunk's call starts
+//!   the recurrence afresh (its boundary rules at the chunk's first row);
+//!   then, on the thread that ran the chunk, the routine computes the
+//!   chunk's rows again from the true results before it (its *carry*,
+//!   handed on by the chunk before once right) by the very rule one call
+//!   runs, so every row is the same operations on the same values as in one
+//!   call. Two ways keep that cheap ([`crate::codegen::RepairKind`]):
+//!   - *converge*: rows are recomputed until the last `max_lag` of them come
+//!     out as the chunk stored them, from where the chunk's own rows are
+//!     one call's. A recurrence that forgets its start (a smoothing, EWMA
+//!     with `alpha = 0.1` within about 350 rows) is repaired in a sliver
+//!     of each chunk; one that never does (a sum) is recomputed whole, and
+//!     after such a call the kernel's next calls run whole, twice as many
+//!     after each such call in a row (at most 1024);
+//!   - *fold*: a running extreme `op(y[i-1], e[i])`, `op` a `maximum` or
+//!     `minimum` (or an `fmax`/`fmin` with the accumulator first), which
+//!     is associative bit for bit and has an exact identity: a chunk
+//!     folds its own rows from the identity (reading only its inputs),
+//!     hands `op(carry, fold)` on at once, and then computes its rows from
+//!     its carry while they are in the cache. Converging would recompute
+//!     every chunk in which the extreme so far is not overtaken, which for
+//!     the running maximum of a long series is nearly all of them.
+//!
+//!   A chunk whose carry is known when it starts computes its rows from it
+//!   in one pass. Chunks wait only for the chunk before, which a thread
+//!   took earlier (chunks are taken in order), so the wait ends; a chunk
+//!   that fails hands on nothing and the ones after it stop. Fast-math's
+//!   linear rules run two rows at a time from where a call starts, so
+//!   their chunks' rows would not be one call's: those stay whole.
 //! - **An output that is a full reduction** (all elements, or a vector's
 //!   one axis) of a kind whose partials combine exactly splits too: each
 //!   chunk's call reduces its own rows into a scalar of its own, and the

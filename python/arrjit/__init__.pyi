@@ -50,6 +50,7 @@ class CacheStats:
     tier_ups: int
     """Second tiers compiled for kernels that ran many short lanes."""
     tier_up_failures: int
+    repaired_rows: int
     """Second tiers that could not be compiled (their kernels keep the first)."""
 
 class Expression:

@@ -514,6 +514,8 @@ struct PyCacheStats {
     tier_ups: u64,
     /// Second tiers that could not be compiled (their kernels keep the first).
     tier_up_failures: u64,
+    /// Recurrence rows that split calls computed again to repair chunks.
+    repaired_rows: u64,
 }
 
 impl From<arrjit::CacheStats> for PyCacheStats {
@@ -528,6 +530,7 @@ impl From<arrjit::CacheStats> for PyCacheStats {
             split_calls: s.split_calls,
             tier_ups: s.tier_ups,
             tier_up_failures: s.tier_up_failures,
+            repaired_rows: s.repaired_rows,
         }
     }
 }
@@ -537,7 +540,8 @@ impl PyCacheStats {
     fn __repr__(&self) -> String {
         format!(
             "CacheStats(hits={}, misses={}, evictions={}, entries={}, code_bytes={}, \
-             compile_time={:.6}, split_calls={}, tier_ups={}, tier_up_failures={})",
+             compile_time={:.6}, split_calls={}, tier_ups={}, tier_up_failures={}, \
+             repaired_rows={})",
             self.hits,
             self.misses,
             self.evictions,
@@ -546,7 +550,8 @@ impl PyCacheStats {
             self.compile_time,
             self.split_calls,
             self.tier_ups,
-            self.tier_up_failures
+            self.tier_up_failures,
+            self.repaired_rows
         )
     }
 }

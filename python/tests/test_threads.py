@@ -50,3 +50,32 @@ def test_results_do_not_depend_on_threads():
     for out in (np.empty((501, 301)), np.empty((301, 501)).T, np.empty((501, 602))[:, ::2]):
         engines[2].evaluate("m * 2 + 1", m=m, out=out)
         assert (out == m * 2 + 1).all()
+
+
+RECURRENCES = """
+kernel running_max(x: f64[n]) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = maximum(y[i-1], x[i])
+}
+kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {
+    y[0] = x[0]
+    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]
+}
+"""
+
+
+def test_recurrences_split_with_the_same_bits():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(400_001)
+    x[123_457] = np.nan
+    x[200_000:] = -np.abs(x[200_000:])
+    engines = [arrjit.Engine(num_threads=n) for n in (1, 2)]
+    modules = [e.compile(RECURRENCES) for e in engines]
+    for call in (lambda m: m.running_max(x), lambda m: m.ewma(x, 0.1)):
+        one, two = (np.asarray(call(m)) for m in modules)
+        assert one.tobytes() == two.tobytes()
+    np.testing.assert_array_equal(modules[1].running_max(x[:123_457]), np.maximum.accumulate(x[:123_457]))
+    stats = engines[1].stats()
+    assert stats.split_calls == 2 and engines[0].stats().split_calls == 0
+    # EWMA's repairs recompute a few hundred rows a chunk, not the chunks.
+    assert 0 <= stats.repaired_rows < 400_001 // 4

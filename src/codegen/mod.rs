@@ -131,13 +131,7 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
             Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
         };
         let lanes = lane_routines(ir, plan);
-        let result = repairable_recurrences(ir, plan, opts)
-            .into_iter()
-            .try_for_each(|(v, kind)| {
-                compile_repair(ir, (v, kind), opts, &mut module, &imports, ctx, fctx)?;
-                module.define_repair(v, kind, ctx)
-            })
-            .and_then(|()| compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx))
+        let result = compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx)
             .and_then(|clif| {
                 module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect(), ir)
             });
@@ -148,6 +142,49 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
         ctx.clear();
         result
     })
+}
+
+/// Compiles the repair routines of `plan`'s repairable recurrences (see
+/// [`repairable_recurrences`]) into a module of their own: the engine
+/// does so when a call of the kernel first splits one, so that kernels
+/// never split pay nothing for them. `opts` must be the kernel's (the
+/// routines contract products exactly as its rules do).
+pub fn compile_repairs(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<jit::RepairCode> {
+    ir.validate()?;
+    let kinds = repairable_recurrences(ir, plan, opts);
+    let mut imports: Vec<(String, HostFn)> = Vec::new();
+    for (v, _) in &kinds {
+        if let Op::Recur(rec) = &ir.node(*v).op {
+            for (_, rule) in rec.rules() {
+                for id in rule.body.ids() {
+                    if let Some((name, f)) = callee(&rule.body, id) {
+                        if imports.iter().all(|(n, _)| *n != name) {
+                            imports.push((name, f));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut module = KernelModule::without_entry(opts, &imports)?;
+    SCRATCH.with(|scratch| {
+        let mut reused = scratch.try_borrow_mut();
+        let mut fresh = None;
+        let (ctx, fctx) = match reused.as_deref_mut() {
+            Ok(pair) => pair,
+            Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
+        };
+        let result = kinds.iter().try_for_each(|&(v, kind)| {
+            compile_repair(ir, (v, kind), opts, &mut module, &imports, ctx, fctx)?;
+            module.define_repair(ir, v, kind, ctx)
+        });
+        if result.is_err() {
+            *fctx = FunctionBuilderContext::new();
+        }
+        ctx.clear();
+        result
+    })?;
+    module.finish_repairs()
 }
 
 /// The routine of each lane loop (`None` for elementwise loops), boxed so

@@ -65,8 +65,7 @@ fn split_of(engine: &Engine, src: &str, args: &[(&str, Arg<'_>)]) -> Option<Spli
         )
         .collect();
     let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
-    let repairable: Vec<_> = compiled.code.iter().flat_map(|c| c.repaired()).collect();
-    par::split(&compiled.ir, &shapes, &repairable)
+    par::split(&compiled.ir, &shapes, &compiled.repairable())
 }
 
 /// Evaluates `src` on 1, 2 and 3 threads and in the interpreter; all four
@@ -972,6 +971,21 @@ fn recurrence_splits_follow_their_rules() {
     let ((one, _), (two, splits)) = (fast(1), fast(2));
     same_bits(&one[0].1, &two[0].1).unwrap();
     assert_eq!(splits, 1);
+    // The repair routines are compiled by the first call that splits.
+    let e = engine(2);
+    let kernel = e
+        .compile_module(RECURRENCES)
+        .unwrap()
+        .kernel("rmax")
+        .unwrap();
+    let (small, big) = (spread(1000, 28), spread(N, 29));
+    let small = [("x", Arg::from(small.as_slice()))];
+    kernel.call(&small).unwrap();
+    let before = kernel.compiled(&small).unwrap().code_bytes();
+    kernel.call(&[("x", Arg::from(big.as_slice()))]).unwrap();
+    let after = kernel.compiled(&small).unwrap().code_bytes();
+    assert!(after > before, "{before} -> {after}");
+    assert_eq!(e.stats().misses, 1);
     // The split itself: the recurrence is an output to repair.
     let x = spread(N, 26);
     let split = split_of_kernel("rmax", &[("x", Arg::from(x.as_slice()))]).expect("splits");
@@ -1018,6 +1032,5 @@ fn split_of_kernel(name: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
         })
         .collect();
     let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
-    let repairable: Vec<_> = compiled.code.iter().flat_map(|c| c.repaired()).collect();
-    par::split(&compiled.ir, &shapes, &repairable)
+    par::split(&compiled.ir, &shapes, &compiled.repairable())
 }

@@ -146,8 +146,8 @@ pub const MODES: &[ModeSpec] = &[
                    its leading axis when its outputs are independent along it, or are full \
                    sums/extremes combined exactly, or differences reading a few rows past \
                    the chunk, or rolling windows of an input replaying a few rows before \
-                   it; others run whole, on one thread), result written into a \
-                   preallocated array",
+                   it, or recurrences of inputs repaired from the chunk before; others \
+                   run whole, on one thread), result written into a preallocated array",
     },
     ModeSpec {
         name: "rust",
