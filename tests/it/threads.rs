@@ -1034,3 +1034,43 @@ fn split_of_kernel(name: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
     let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
     par::split(&compiled.ir, &shapes, &compiled.repairable())
 }
+
+#[test]
+fn recurrences_into_strided_views() {
+    use arrjit::{BufferMut, ViewMut};
+    // A last chunk of one row, shorter than `lag2`'s lag.
+    let n = 3 * par::THRESHOLD + 1;
+    let x = walk(n, 30);
+    for name in ["rmax", "ewma", "lag2"] {
+        let mut args = vec![("x", Arg::from(x.as_slice()))];
+        match name {
+            "ewma" => args.push(("alpha", Arg::from(0.01))),
+            "lag2" => args.push(("a", Arg::from(0.5))),
+            _ => {}
+        }
+        let kernel = |e: &Engine| e.compile_module(RECURRENCES).unwrap().kernel(name).unwrap();
+        let want = kernel(&engine(1)).call(&args).unwrap();
+        // Every other element and every third (cut into chunks), and
+        // backwards (run whole).
+        for (stride, offset) in [(2isize, 0usize), (3, 1), (-2, 2 * n - 2)] {
+            let e = engine(2);
+            let mut out = vec![f64::NAN; 3 * n + 1];
+            let view = ViewMut::strided(BufferMut::F64(&mut out), offset, &[n], &[stride]).unwrap();
+            kernel(&e).call_into(&args, &mut [("y", view)]).unwrap();
+            for r in 0..n {
+                let got = out[(offset as isize + r as isize * stride) as usize];
+                let w = want[0].1.get(r);
+                assert_eq!(
+                    got.to_bits(),
+                    w.to_bits(),
+                    "{name}, stride {stride}, row {r}"
+                );
+            }
+            assert_eq!(
+                e.stats().split_calls,
+                u64::from(stride > 0),
+                "{name} {stride}"
+            );
+        }
+    }
+}
