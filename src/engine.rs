@@ -785,61 +785,7 @@ mod tests {
     }
 
     /// Kernels whose recurrences split, one per way a repair can go wrong.
-    const RECURRENCES: &str = "
-kernel rmax(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = maximum(y[i-1], x[i])
-}
-kernel rmin_second(x: f64[n]) -> (y: f64[n]) {
-    y[0] = -x[0]
-    y[i] = minimum(x[i] * 2, y[i-1])
-}
-kernel rfmax(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = fmax(y[i-1], x[i])
-}
-kernel rfmin_second(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = fmin(x[i], y[i-1])
-}
-kernel ewma(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = 0.1 * x[i] + 0.9 * y[i-1]
-}
-kernel lag4(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[1] = x[1]
-    y[2] = x[2]
-    y[3] = x[3]
-    y[i] = 0.5 * y[i-1] + 0.25 * y[i-4] + x[i]
-}
-kernel boundary_past_lag(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[1] = x[1]
-    y[2] = 1000
-    y[i] = maximum(y[i-1] - 1, x[i])
-}
-kernel even_odd(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[1] = x[1]
-    y[i] = maximum(y[i-2], x[i])
-}
-kernel product(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = y[i-1] * x[i]
-}
-kernel several(x: f64[n], k: i32[n], s: f64) -> (a: f64[n], m: i32[n], w: f64[n], c: i64[n], z: f64[n]) {
-    a[0] = x[0]
-    a[i] = maximum(a[i-1], x[i] * s)
-    m[0] = k[0]
-    m[i] = minimum(k[i], m[i-1])
-    w[0] = s
-    w[i] = 0.75 * w[i-1] + x[i]
-    c[0] = -5
-    c[i] = maximum(c[i-1], k[i] * 3)
-    z = x * s
-}
-";
+    const RECURRENCES: &str = include_str!("../tests/recurrences.ak");
 
     /// Calls `name` on 1 thread, and on 2 and 3 with every chunk after the
     /// first taking its repair path: the same bits.
@@ -858,7 +804,7 @@ kernel several(x: f64[n], k: i32[n], s: f64) -> (a: f64[n], m: i32[n], w: f64[n]
             let (many, stats) = call(threads);
             assert_eq!(stats.split_calls, 1, "{name} splits");
             // Chunks after the first started afresh and were repaired.
-            if name == "ewma" {
+            if name == "smooth" {
                 assert!(stats.repaired_rows >= 47, "{}", stats.repaired_rows);
             }
             for ((out, a), (_, b)) in one.iter().zip(&many) {
@@ -913,7 +859,7 @@ kernel several(x: f64[n], k: i32[n], s: f64) -> (a: f64[n], m: i32[n], w: f64[n]
                     "rmin_second",
                     "rfmax",
                     "rfmin_second",
-                    "ewma",
+                    "smooth",
                     "lag4",
                     "boundary_past_lag",
                     "even_odd",

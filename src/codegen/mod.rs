@@ -122,6 +122,19 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
     check_plan(ir, plan)?;
     let imports = collect_imports(ir, plan, opts);
     let mut module = KernelModule::new(opts, &imports)?;
+    with_scratch(|ctx, fctx| {
+        let lanes = lane_routines(ir, plan);
+        compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx).and_then(|clif| {
+            module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect(), ir)
+        })
+    })
+}
+
+/// Runs `f` with this thread's reused compilation contexts, left clean
+/// for the next compile whatever `f` did.
+fn with_scratch<T>(
+    f: impl FnOnce(&mut Context, &mut FunctionBuilderContext) -> Result<T>,
+) -> Result<T> {
     SCRATCH.with(|scratch| {
         let mut reused = scratch.try_borrow_mut();
         let mut fresh = None;
@@ -130,11 +143,7 @@ pub fn compile(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<CompiledCo
             Ok(pair) => pair,
             Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
         };
-        let lanes = lane_routines(ir, plan);
-        let result = compile_with(ir, plan, opts, &mut module, &imports, &lanes, ctx, fctx)
-            .and_then(|clif| {
-                module.finish(ctx, plan, clif, lanes.into_iter().flatten().collect(), ir)
-            });
+        let result = f(ctx, fctx);
         if result.is_err() {
             // A failed translation may leave the builder context dirty.
             *fctx = FunctionBuilderContext::new();
@@ -167,22 +176,11 @@ pub fn compile_repairs(ir: &Ir, plan: &Plan, opts: &CodegenOptions) -> Result<ji
         }
     }
     let mut module = KernelModule::without_entry(opts, &imports)?;
-    SCRATCH.with(|scratch| {
-        let mut reused = scratch.try_borrow_mut();
-        let mut fresh = None;
-        let (ctx, fctx) = match reused.as_deref_mut() {
-            Ok(pair) => pair,
-            Err(_) => fresh.insert((Context::new(), FunctionBuilderContext::new())),
-        };
-        let result = kinds.iter().try_for_each(|&(v, kind)| {
+    with_scratch(|ctx, fctx| {
+        kinds.iter().try_for_each(|&(v, kind)| {
             compile_repair(ir, (v, kind), opts, &mut module, &imports, ctx, fctx)?;
             module.define_repair(ir, v, kind, ctx)
-        });
-        if result.is_err() {
-            *fctx = FunctionBuilderContext::new();
-        }
-        ctx.clear();
-        result
+        })
     })?;
     module.finish_repairs()
 }
@@ -223,40 +221,10 @@ fn compile_with(
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<Option<String>> {
-    ctx.clear();
-    ctx.func = Function::with_name_signature(UserFuncName::default(), module.entry_signature());
-    // In import order, so the CLIF text is deterministic.
-    let mut callees = HashMap::with_capacity(imports.len());
-    for (k, (name, _)) in imports.iter().enumerate() {
-        callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
-    }
-    let ptr = module.isa().pointer_type();
+    let sig = module.entry_signature();
+    let callees = start_function(ctx, sig, module, imports);
     let frontend = module.isa().frontend_config();
-    let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let fma = opts.fast_math && has_fma(module.isa());
-    let mut t = Translator {
-        ir,
-        b,
-        ptr,
-        mem: MemFlagsData::new().with_notrap(),
-        buffers: params[0],
-        strides: params[1],
-        dims: params[2],
-        streams: params[3],
-        scratch: params[4],
-        callees: &callees,
-        values: vec![None; ir.nodes.len()],
-        map_base: 0,
-        fma,
-        short_lanes: opts.short_lanes,
-        carried: Vec::new(),
-        short: None,
-    };
+    let mut t = Translator::new(ir, ctx, fctx, module, &callees, opts)?;
     for (l, nest) in plan.loops.iter().enumerate() {
         if let Some(group) = &nest.group {
             t.map_base = plan.map_base(l);
@@ -407,44 +375,36 @@ fn compile_repair(
     ctx: &mut Context,
     fctx: &mut FunctionBuilderContext,
 ) -> Result<()> {
-    ctx.clear();
-    ctx.func = Function::with_name_signature(UserFuncName::default(), module.repair_signature());
-    let mut callees = HashMap::with_capacity(imports.len());
-    for (k, (name, _)) in imports.iter().enumerate() {
-        callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
-    }
-    let ptr = module.isa().pointer_type();
+    let sig = module.repair_signature();
+    let callees = start_function(ctx, sig, module, imports);
     let frontend = module.isa().frontend_config();
-    let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
-    let entry = b.create_block();
-    b.append_block_params_for_function_params(entry);
-    b.switch_to_block(entry);
-    b.seal_block(entry);
-    let params = b.block_params(entry).to_vec();
-    let mut t = Translator {
-        ir,
-        b,
-        ptr,
-        mem: MemFlagsData::new().with_notrap(),
-        // Unused: a repair routine has no kernel frame.
-        buffers: params[0],
-        strides: params[1],
-        dims: params[0],
-        streams: params[0],
-        scratch: params[0],
-        callees: &callees,
-        values: vec![None; ir.nodes.len()],
-        map_base: 0,
-        // Contracted as in the kernel, so that its rows are the same bits.
-        fma: opts.fast_math && has_fma(module.isa()),
-        short_lanes: false,
-        carried: Vec::new(),
-        short: None,
-    };
+    // Contracted as in the kernel, so that its rows are the same bits.
+    let mut t = Translator::new(ir, ctx, fctx, module, &callees, opts)?;
+    let entry =
+        (t.b.current_block()).ok_or_else(|| internal("a repair routine without a block"))?;
+    let params = t.b.block_params(entry).to_vec();
     t.translate_repair(v, kind, &params)?;
     t.b.seal_all_blocks();
     t.b.finalize(frontend);
     Ok(())
+}
+
+/// Starts `ctx`'s function with `sig` and declares every import in it;
+/// returns the callees by name (in import order, so that the CLIF text is
+/// deterministic).
+fn start_function(
+    ctx: &mut Context,
+    sig: cranelift_codegen::ir::Signature,
+    module: &mut KernelModule,
+    imports: &[(String, HostFn)],
+) -> HashMap<String, FuncRef> {
+    ctx.clear();
+    ctx.func = Function::with_name_signature(UserFuncName::default(), sig);
+    let mut callees = HashMap::with_capacity(imports.len());
+    for (k, (name, _)) in imports.iter().enumerate() {
+        callees.insert(name.clone(), module.import_in_func(k, &mut ctx.func));
+    }
+    callees
 }
 
 /// Whether the target has a fused multiply-add instruction (else
@@ -824,7 +784,49 @@ struct Converge {
     general_from: Value,
 }
 
-impl<'a> Translator<'a, '_> {
+impl<'a, 'f> Translator<'a, 'f> {
+    /// A translator of `ctx`'s function (begun by [`start_function`]),
+    /// positioned in its entry block. The five frame values are the
+    /// kernel entry's parameters; a repair routine, which has no frame,
+    /// has its own parameters in their place (and uses only those).
+    fn new(
+        ir: &'a Ir,
+        ctx: &'f mut Context,
+        fctx: &'f mut FunctionBuilderContext,
+        module: &KernelModule,
+        callees: &'a HashMap<String, FuncRef>,
+        opts: &CodegenOptions,
+    ) -> Result<Self> {
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        b.seal_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let param = |k: usize| {
+            (params.get(k).or(params.first()).copied())
+                .ok_or_else(|| internal("a function without parameters"))
+        };
+        Ok(Translator {
+            ir,
+            ptr: module.isa().pointer_type(),
+            mem: MemFlagsData::new().with_notrap(),
+            buffers: param(0)?,
+            strides: param(1)?,
+            dims: param(2)?,
+            streams: param(3)?,
+            scratch: param(4)?,
+            callees,
+            values: vec![None; ir.nodes.len()],
+            map_base: 0,
+            fma: opts.fast_math && has_fma(module.isa()),
+            short_lanes: opts.short_lanes,
+            carried: Vec::new(),
+            short: None,
+            b,
+        })
+    }
+
     /// Loads entry `index` of a pointer-sized frame array.
     fn frame_load(&mut self, array: Value, index: usize) -> Value {
         let offset = (index * self.ptr.bytes() as usize) as i32;

@@ -54,15 +54,24 @@ fn same_bits(a: &Array, b: &Array) -> Result<(), String> {
 fn split_of(engine: &Engine, src: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
     let expr = engine.compile(src).expect("parses");
     let compiled = expr.compiled(args).expect("compiles");
-    let shapes: Vec<Shape> = expr
-        .inputs()
-        .iter()
-        .map(
-            |name| match args.iter().find(|(n, _)| n == name).expect("bound").1 {
-                Arg::Array(v) => v.shape(),
-                Arg::Scalar(_) => Shape::SCALAR,
-            },
-        )
+    let bound = expr.inputs().iter().map(|name| {
+        let (_, arg) = args.iter().find(|(n, _)| n == name).expect("bound");
+        (name.as_str(), *arg)
+    });
+    split_for(&compiled, bound)
+}
+
+/// The split of a call of `compiled` with `args`, in its parameters'
+/// order.
+fn split_for<'a>(
+    compiled: &arrjit::engine::Compiled,
+    args: impl Iterator<Item = (&'a str, Arg<'a>)>,
+) -> Option<Split> {
+    let shapes: Vec<Shape> = args
+        .map(|(_, a)| match a {
+            Arg::Array(v) => v.shape(),
+            Arg::Scalar(_) => Shape::SCALAR,
+        })
         .collect();
     let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
     par::split(&compiled.ir, &shapes, &compiled.repairable())
@@ -731,53 +740,7 @@ fn thread_counts_resolve() {
 
 /// Kernels whose outputs are recurrences: each kind of repair, and the
 /// recurrences that stay whole.
-const RECURRENCES: &str = "
-kernel rmax(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = maximum(y[i-1], x[i])
-}
-kernel rmin_second(x: f64[n]) -> (y: f64[n]) {
-    y[0] = -x[0]
-    y[i] = minimum(x[i] * 2, y[i-1])
-}
-kernel rfmax(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = fmax(y[i-1], x[i])
-}
-kernel rfmin_second(x: f64[n]) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = fmin(x[i], y[i-1])
-}
-kernel rmax32(x: f32[n]) -> (y: f32[n]) {
-    y[0] = x[0]
-    y[i] = maximum(y[i-1], x[i])
-}
-kernel imax(k: i64[n]) -> (y: i64[n]) {
-    y[0] = 7
-    y[i] = maximum(y[i-1], k[i] * 3)
-}
-kernel isum(k: i64[n]) -> (y: i64[n]) {
-    y[0] = k[0]
-    y[i] = y[i-1] + k[i]
-}
-kernel ewma(x: f64[n], alpha: f64) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[i] = alpha * x[i] + (1 - alpha) * y[i-1]
-}
-kernel lag2(x: f64[n], a: f64) -> (y: f64[n]) {
-    y[0] = x[0]
-    y[1] = x[1] * 0.5
-    y[i] = a * y[i-1] + 0.25 * y[i-2] + x[i]
-}
-kernel with_others(x: f64[n]) -> (y: f64[n], z: f64[n], s: f64, v: f64[n]) {
-    y[0] = x[0]
-    y[i] = maximum(y[i-1], x[i])
-    z = x * 2
-    s = nanmax(x)
-    v[0] = 0
-    v[i] = 0.5 * v[i-1] + x[i]
-}
-";
+const RECURRENCES: &str = include_str!("../recurrences.ak");
 
 /// NaNs with distinct payloads, which the first NaN's bits must win.
 fn payload_nans(n: usize, seed: u64) -> Vec<f64> {
@@ -1024,15 +987,7 @@ fn split_of_kernel(name: &str, args: &[(&str, Arg<'_>)]) -> Option<Split> {
     let e = engine(2);
     let kernel = e.compile_module(RECURRENCES).unwrap().kernel(name).unwrap();
     let compiled = kernel.compiled(args).expect("compiles");
-    let shapes: Vec<Shape> = args
-        .iter()
-        .map(|(_, a)| match a {
-            Arg::Array(v) => v.shape(),
-            Arg::Scalar(_) => Shape::SCALAR,
-        })
-        .collect();
-    let shapes = compiled.ir.infer_shapes(&shapes).expect("shapes");
-    par::split(&compiled.ir, &shapes, &compiled.repairable())
+    split_for(&compiled, args.iter().copied())
 }
 
 #[test]
