@@ -884,6 +884,31 @@ mod tests {
     }
 
     #[test]
+    fn a_sum_is_repaired_whole() {
+        super::FORCE_REPAIR_PATHS.store(true, Ordering::Relaxed);
+        // Positive terms: no prefix sum is 0, so no chunk started afresh
+        // ever has a right row, and every row after the first chunk is
+        // recomputed; the call is a miss, and the next runs whole.
+        let n = 3 * crate::par::THRESHOLD + 3;
+        let k: Vec<i64> = (1..=n as i64).collect();
+        let e = Engine::with_config(Config {
+            threads: 2,
+            ..Config::default()
+        });
+        let kernel = e
+            .compile_module(RECURRENCES)
+            .unwrap()
+            .kernel("isum")
+            .unwrap();
+        let args = [("k", Arg::from(k.as_slice()))];
+        kernel.call(&args).unwrap();
+        let first = crate::par::chunk_rows(n, n) as u64;
+        assert_eq!(e.stats().repaired_rows, n as u64 - first);
+        kernel.call(&args).unwrap();
+        assert_eq!(e.stats().split_calls, 1);
+    }
+
+    #[test]
     fn repair_backoff_doubles_and_resets() {
         let b = RepairBackoff::default();
         // Cheap repairs: every call splits.
@@ -1679,18 +1704,20 @@ fn run_split(
                 return Err(par::mismatch("a recurrence without its output piece"));
             };
             let len = piece.shape().dims().first().copied().unwrap_or(0);
-            let last_rows = |piece: &ViewMut<'_>| -> Result<Small<Scalar>> {
-                (1..=*lags)
-                    .map(|k| len.checked_sub(k).map(|i| piece.view().get(&[i])))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| par::mismatch("a chunk shorter than a lag"))
+            // Hands the chunk's last `lags` rows on to the next chunk.
+            let hand_on = |piece: &ViewMut<'_>| -> Result<()> {
+                let rows = match last {
+                    true => Small::new(),
+                    false => (1..=*lags)
+                        .map(|k| len.checked_sub(k).map(|i| piece.view().get(&[i])))
+                        .collect::<Option<_>>()
+                        .ok_or_else(|| par::mismatch("a chunk shorter than a lag"))?,
+                };
+                let _ = mine[r].set(Some(rows));
+                Ok(())
             };
             let Some(before) = before(r) else {
-                let _ = mine[r].set(Some(if last {
-                    Small::new()
-                } else {
-                    last_rows(piece)?
-                }));
+                hand_on(piece)?;
                 continue;
             };
             let views: Small<View<'_>> = (sources.iter())
@@ -1702,11 +1729,7 @@ fn run_split(
                 _ if known => {
                     let mut carry = wait_for(before).clone().ok_or_else(failed)?;
                     jit::repair(routines, *v, piece, &views, &mut carry, RepairMode::Scan)?;
-                    let _ = mine[r].set(Some(if last {
-                        Small::new()
-                    } else {
-                        last_rows(piece)?
-                    }));
+                    hand_on(piece)?;
                 }
                 RepairKind::Converge => {
                     let mut carry = wait_for(before).clone().ok_or_else(failed)?;
@@ -1719,11 +1742,7 @@ fn run_split(
                         RepairMode::Converge,
                     )?;
                     repaired.fetch_add(stopped as u64, Ordering::Relaxed);
-                    let _ = mine[r].set(Some(if last {
-                        Small::new()
-                    } else {
-                        last_rows(piece)?
-                    }));
+                    hand_on(piece)?;
                 }
                 RepairKind::Fold {
                     op,

@@ -885,7 +885,6 @@ pub(crate) fn repair(
     carry: &mut [crate::types::Scalar],
     mode: RepairMode,
 ) -> Result<usize> {
-    use crate::types::Scalar;
     let bad = |what: &str| Err(Error::internal(format!("recurrence repair: {what}")));
     let Some(routine) = code.repairs.iter().find(|r| r.value == v) else {
         return bad("no routine");
@@ -907,16 +906,10 @@ pub(crate) fn repair(
     if sources.len() != routine.sources.len() {
         return bad("the number of sources");
     }
-    // The carried results, one element after another.
-    let mut carried: smallvec::SmallVec<[u8; 64]> = smallvec::SmallVec::new();
-    for c in carry.iter() {
-        match *c {
-            Scalar::Bool(x) => carried.push(u8::from(x)),
-            Scalar::I32(x) => carried.extend_from_slice(&x.to_ne_bytes()),
-            Scalar::I64(x) => carried.extend_from_slice(&x.to_ne_bytes()),
-            Scalar::F32(x) => carried.extend_from_slice(&x.to_ne_bytes()),
-            Scalar::F64(x) => carried.extend_from_slice(&x.to_ne_bytes()),
-        }
+    // The carried results, one element after another (dtypes checked).
+    let mut carried = Data::zeros(routine.dtype, carry.len());
+    for (k, &c) in carry.iter().enumerate() {
+        carried.set(k, c);
     }
     let mut bases: smallvec::SmallVec<[*mut u8; 8]> = smallvec::SmallVec::new();
     let mut strides: smallvec::SmallVec<[isize; 8]> = smallvec::SmallVec::new();
@@ -941,7 +934,8 @@ pub(crate) fn repair(
     // SAFETY: `f` is the routine of `v`, compiled for this plan's
     // recurrence with the `RepairFn` ABI; its module lives in `code`,
     // borrowed for the call. It reads `max_lag` elements of the
-    // recurrence's dtype from `carried` (checked: that many bytes), and
+    // recurrence's dtype from `carried` (that many, of that dtype; a fold
+    // writes its first), and
     // reads and writes rows `0..len` of `out`, which is exclusively
     // borrowed (a view's elements lie inside its buffer, checked when it
     // was made); it reads rows `0..len` of each vector source (taps at
@@ -966,14 +960,7 @@ pub(crate) fn repair(
         return bad("the routine stopped outside its rows");
     }
     if mode == RepairMode::Fold {
-        let bytes = &carried[..routine.dtype.size()];
-        carry[0] = match routine.dtype {
-            DType::Bool => Scalar::Bool(bytes[0] != 0),
-            DType::I32 => Scalar::I32(i32::from_ne_bytes(bytes.try_into().unwrap_or_default())),
-            DType::I64 => Scalar::I64(i64::from_ne_bytes(bytes.try_into().unwrap_or_default())),
-            DType::F32 => Scalar::F32(f32::from_ne_bytes(bytes.try_into().unwrap_or_default())),
-            DType::F64 => Scalar::F64(f64::from_ne_bytes(bytes.try_into().unwrap_or_default())),
-        };
+        carry[0] = carried.as_buffer().get(0);
     }
     Ok(stopped)
 }

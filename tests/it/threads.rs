@@ -856,7 +856,10 @@ fn recurrences_split_and_agree_bitwise() {
 fn repairs_recompute_what_they_must() {
     // A sum never forgets where it started: a chunk started afresh is
     // wrong to its end, and its repair recomputes all of it (a chunk
-    // whose carry was known when it started is computed once, from it).
+    // whose carry was known when it started is computed once, from it;
+    // which happens is timing's, so the engine's unit test
+    // `a_sum_is_repaired_whole` counts the rows). Eight calls, split or
+    // backed off to whole, all give one thread's bits.
     let ints: Vec<i64> = (0..N as i64).map(|k| k % 1000 - 400).collect();
     let want = (engine(1).compile_module(RECURRENCES).unwrap())
         .kernel("isum")
@@ -873,7 +876,6 @@ fn repairs_recompute_what_they_must() {
     for _ in 0..8 {
         same_bits(&want[0].1, &kernel.call(&args).unwrap()[0].1).unwrap();
     }
-    assert!(e.stats().repaired_rows <= 8 * N as u64);
     // A smoothing forgets within a few hundred rows: every call splits,
     // and the repairs recompute a sliver of the rows.
     let x = spread(N, 24);
